@@ -1,0 +1,132 @@
+using System.Numerics;
+
+namespace Whittle.LinearAlgebra.Factorizations;
+
+/// <summary>
+/// Householder reflectors <c>H = I − τ·v·vᵀ</c> with <c>v[0] = 1</c>, one at a time and in blocks
+/// (compact WY form <c>H₁H₂…H_k = I − V·T·Vᵀ</c>, Schreiber and Van Loan), as in LAPACK's
+/// larfg / larf / larft / larfb.
+/// </summary>
+/// <remarks>
+/// Vectors are n × 1 views (pass a row as <c>row.Transpose()</c>). Block routines take V explicitly
+/// (m × k, unit lower trapezoidal); <see cref="UnitLowerTrapezoid"/> extracts it from a factored
+/// panel that stores reflectors below its diagonal, LAPACK style.
+/// </remarks>
+internal static class Householder
+{
+    /// <summary>
+    /// Overwrites x (n × 1) so that x[0] = β and x[1..] = v[1..], where <c>H·x_old = β·e₁</c>;
+    /// returns τ (0 when x[1..] is already zero, so H = I).
+    /// </summary>
+    public static T Generate<T>(MatrixView<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = x.Rows;
+        if (n <= 1) return T.Zero;
+        T alpha = x[0, 0];
+        T xnorm = Norm(x.Slice(1, 0, n - 1, 1));
+        if (xnorm == T.Zero) return T.Zero;
+        T beta = -T.CopySign(Hypot(alpha, xnorm), alpha);
+        T tau = (beta - alpha) / beta;
+        T scale = T.One / (alpha - beta);
+        for (int i = 1; i < n; i++) x[i, 0] *= scale;
+        x[0, 0] = beta;
+        return tau;
+    }
+
+    /// <summary><c>C ← H·C</c> for the reflector (v, τ); v is n × 1 and v[0] is taken as 1 whatever it holds.</summary>
+    public static void ApplyLeft<T>(MatrixView<T> v, T tau, MatrixView<T> c) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (tau == T.Zero || c.IsEmpty) return;
+        var vv = Explicit(v);
+        var w = new T[c.Cols];
+        Blas.Gemv(T.One, c.Transpose(), vv, T.Zero, w); // w = Cᵀv
+        Blas.Ger(-tau, vv, w, c);                         // C −= τ·v·wᵀ
+    }
+
+    /// <summary><c>C ← C·H</c> for the reflector (v, τ); v is n × 1 and v[0] is taken as 1.</summary>
+    public static void ApplyRight<T>(MatrixView<T> v, T tau, MatrixView<T> c) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (tau == T.Zero || c.IsEmpty) return;
+        var vv = Explicit(v);
+        var w = new T[c.Rows];
+        Blas.Gemv(T.One, c, vv, T.Zero, w); // w = C·v
+        Blas.Ger(-tau, w, vv, c);            // C −= τ·w·vᵀ
+    }
+
+    /// <summary>Copies the reflectors stored below the diagonal of an m × k panel into an explicit
+    /// unit lower trapezoidal V (ones on the diagonal, zeros above).</summary>
+    public static Matrix<T> UnitLowerTrapezoid<T>(MatrixView<T> panel) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = panel.Rows, k = Math.Min(panel.Cols, m);
+        var v = new Matrix<T>(m, k);
+        for (int i = 0; i < m; i++)
+        {
+            int jEnd = Math.Min(i, k);
+            for (int j = 0; j < jEnd; j++) v[i, j] = panel[i, j];
+            if (i < k) v[i, i] = T.One;
+        }
+        return v;
+    }
+
+    /// <summary>The k × k upper triangular T with <c>H₁…H_k = I − V·T·Vᵀ</c> (V explicit, m × k).</summary>
+    public static Matrix<T> TriangularFactor<T>(MatrixView<T> v, ReadOnlySpan<T> tau) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int k = v.Cols;
+        var gram = new Matrix<T>(k, k);
+        Blas.Gemm(T.One, v.Transpose(), v, T.Zero, gram); // G = VᵀV
+        var t = new Matrix<T>(k, k);
+        var col = new T[k];
+        for (int i = 0; i < k; i++)
+        {
+            // T[0:i, i] = −τᵢ · T[0:i, 0:i] · G[0:i, i]
+            for (int r = 0; r < i; r++)
+            {
+                T s = T.Zero;
+                for (int q = r; q < i; q++) s += t[r, q] * gram[q, i];
+                col[r] = -tau[i] * s;
+            }
+            for (int r = 0; r < i; r++) t[r, i] = col[r];
+            t[i, i] = tau[i];
+        }
+        return t;
+    }
+
+    /// <summary><c>C ← H·C</c> (or <c>Hᵀ·C</c> when <paramref name="transpose"/>) with <c>H = I − V·T·Vᵀ</c>.</summary>
+    public static void ApplyBlockLeft<T>(MatrixView<T> v, MatrixView<T> t, MatrixView<T> c, bool transpose)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (c.IsEmpty || v.Cols == 0) return;
+        var w = Blas.Multiply(v.Transpose(), c);                    // W = Vᵀ·C        (k × n)
+        var tw = Blas.Multiply(transpose ? t.Transpose() : t, w);   // W ← T·W or Tᵀ·W
+        Blas.Gemm(-T.One, v, tw, T.One, c);                         // C −= V·W
+    }
+
+    /// <summary><c>C ← C·H</c> (or <c>C·Hᵀ</c> when <paramref name="transpose"/>) with <c>H = I − V·T·Vᵀ</c>.</summary>
+    public static void ApplyBlockRight<T>(MatrixView<T> v, MatrixView<T> t, MatrixView<T> c, bool transpose)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (c.IsEmpty || v.Cols == 0) return;
+        var w = Blas.Multiply(c, v);                                // W = C·V          (m × k)
+        var wt = Blas.Multiply(w, transpose ? t.Transpose() : t);   // W ← W·T or W·Tᵀ
+        Blas.Gemm(-T.One, wt, v.Transpose(), T.One, c);             // C −= W·Vᵀ
+    }
+
+    private static T[] Explicit<T>(MatrixView<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var e = new T[v.Rows];
+        for (int i = 1; i < e.Length; i++) e[i] = v[i, 0];
+        if (e.Length > 0) e[0] = T.One;
+        return e;
+    }
+
+    private static T Norm<T>(MatrixView<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (x.RowStride == 1) return Kernels.VectorKernels.Norm2<T>(x.Array.AsSpan(x.Offset, x.Rows));
+        var tmp = new T[x.Rows];
+        for (int i = 0; i < tmp.Length; i++) tmp[i] = x[i, 0];
+        return Kernels.VectorKernels.Norm2<T>(tmp);
+    }
+
+    /// <summary>√(a² + b²) without overflow.</summary>
+    internal static T Hypot<T>(T a, T b) where T : unmanaged, IFloatingPointIeee754<T> => T.Hypot(a, b);
+}
