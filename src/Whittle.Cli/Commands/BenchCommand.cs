@@ -1,0 +1,136 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spectre.Console;
+using Whittle.Cli.Benchmarks;
+using Whittle.LinearAlgebra;
+
+namespace Whittle.Cli.Commands;
+
+/// <summary><c>whittle bench …</c>: speed figures for the parts of Whittle that must be fast.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Measure the speed of Whittle's kernels.");
+        bench.Subcommands.Add(CreateLinalg());
+        return bench;
+    }
+
+    private static Command CreateLinalg()
+    {
+        var json = new Option<FileInfo?>("--json") { Description = "Also write the figures as JSON to this file." };
+        var compare = new Option<FileInfo?>("--compare")
+        {
+            Description = "A JSON file of reference figures in the same schema (scripts/bench_openblas.py) to show side by side.",
+        };
+        var gemmSizes = new Option<int[]>("--gemm-sizes")
+        {
+            Description = "Matrix sizes n for the n×n product.",
+            AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => [1024, 2048, 4096],
+        };
+        var sizes = new Option<int[]>("--sizes")
+        {
+            Description = "Matrix sizes n for the factorizations (SVD, pivoted QR, Cholesky).",
+            AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => [1024, 2048],
+        };
+        var repeats = new Option<int>("--repeats") { Description = "Timed runs per case (the median is reported).", DefaultValueFactory = _ => 5 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the random input matrices.", DefaultValueFactory = _ => 1 };
+
+        var cmd = new Command("linalg", "Time the dense linear algebra (single precision): GEMM, SVD, truncated SVD, pivoted QR, Cholesky.")
+        {
+            json, compare, gemmSizes, sizes, repeats, seed,
+        };
+        cmd.SetAction(parse =>
+        {
+            var cases = LinearAlgebraBenchmark.Cases(parse.GetValue(gemmSizes)!, parse.GetValue(sizes)!, parse.GetValue(seed));
+            var reference = LoadReference(parse.GetValue(compare));
+            var results = Run(cases, parse.GetValue(repeats));
+            Print(results, reference);
+            if (parse.GetValue(json) is { } file)
+            {
+                AtomicFile.WriteAllText(file.FullName, ToJson(results).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                AnsiConsole.MarkupLineInterpolated($"Wrote [blue]{file.FullName}[/]");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static List<Measurement> Run(IReadOnlyList<BenchmarkCase> cases, int repeats)
+    {
+        var results = new List<Measurement>();
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
+            {
+                foreach (var c in cases)
+                {
+                    var task = ctx.AddTask(c.Title, maxValue: c.Sizes.Count);
+                    foreach (var n in c.Sizes)
+                    {
+                        task.Description = $"{c.Title}, n = {n}";
+                        results.Add(BenchmarkRunner.Measure(c, n, repeats));
+                        task.Increment(1);
+                    }
+                }
+            });
+        return results;
+    }
+
+    private static void Print(IReadOnlyList<Measurement> results, IReadOnlyDictionary<(string, int), double>? reference)
+    {
+        var table = new Table().Title($"Whittle linear algebra, float32, {Environment.ProcessorCount} threads, SIMD path {SimdPaths.Best}");
+        table.AddColumns("operation", "n", "median s", "GFLOP/s");
+        if (reference is not null) table.AddColumns("reference s", "reference / Whittle");
+        foreach (var r in results)
+        {
+            var row = new List<string> { r.Case, r.N.ToString(), $"{r.MedianSeconds:F4}", r.Gflops is { } g ? $"{g:F1}" : "" };
+            if (reference is not null)
+            {
+                bool has = reference.TryGetValue((r.Case, r.N), out double refSeconds);
+                row.Add(has ? $"{refSeconds:F4}" : "");
+                row.Add(has ? $"{refSeconds / r.MedianSeconds:F2}" : "");
+            }
+            table.AddRow([.. row]);
+        }
+        AnsiConsole.Write(table);
+        if (reference is not null)
+            AnsiConsole.MarkupLine("[grey]reference / Whittle > 1 means Whittle is faster.[/]");
+    }
+
+    /// <summary>{"gemm":[{"n":N,"gflops":X,"seconds":S}…], "svd":[{"n":N,"seconds":S}…], …}</summary>
+    internal static JsonObject ToJson(IEnumerable<Measurement> results)
+    {
+        var root = new JsonObject();
+        foreach (var group in results.GroupBy(r => r.Case))
+        {
+            var array = new JsonArray();
+            foreach (var r in group)
+            {
+                var o = new JsonObject { ["n"] = r.N, ["seconds"] = r.MedianSeconds, ["min_seconds"] = r.MinSeconds };
+                if (r.Gflops is { } g) o["gflops"] = g;
+                array.Add(o);
+            }
+            root[group.Key] = array;
+        }
+        return root;
+    }
+
+    private static Dictionary<(string, int), double>? LoadReference(FileInfo? file)
+    {
+        if (file is null) return null;
+        if (!file.Exists) throw new FileNotFoundException($"Reference figures not found: {file.FullName}", file.FullName);
+        var root = JsonNode.Parse(File.ReadAllText(file.FullName)) as JsonObject
+            ?? throw new InvalidDataException($"{file.FullName}: expected a JSON object of benchmark arrays.");
+        var map = new Dictionary<(string, int), double>();
+        foreach (var (key, value) in root)
+            if (value is JsonArray array)
+                foreach (var item in array)
+                    if (item?["n"] is { } n && item["seconds"] is { } s)
+                        map[(key, n.GetValue<int>())] = s.GetValue<double>();
+        return map;
+    }
+}
