@@ -26,7 +26,7 @@ internal static unsafe class GemmDriver<T, TKernel>
     where T : unmanaged, IFloatingPointIeee754<T>
     where TKernel : struct, IGemmMicroKernel<T>
 {
-    // Blocking in bytes, tuned on AMD Zen 4 (L1 32 KiB, L2 1 MiB per core); see `whittle bench linalg`.
+    // Blocking in bytes, tuned on AMD Zen 5 (L1d 48 KiB, L2 1 MiB per core); see `whittle bench linalg`.
     private static int KcBlock => 512 * 4 / sizeof(T);
     private static int NcBlock => 256 * 4 / sizeof(T);
     private static int McBlock => 2040 / TKernel.MR * TKernel.MR;
