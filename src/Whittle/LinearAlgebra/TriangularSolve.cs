@@ -227,40 +227,52 @@ public static class TriangularSolve
             ParallelWork.For((m + chunk - 1) / chunk, workers, (_, c) =>
             {
                 int c0 = c * chunk, len = Math.Min(m, c0 + chunk) - c0;
-                Span<T> Row(int i) => view.Array.AsSpan(view.Offset + i * view.RowStride + c0, len);
-                for (int step = 0; step < n; step++)
-                {
-                    int i = lower ? step : n - 1 - step;
-                    int j0 = lower ? 0 : i + 1, j1 = lower ? i : n;
-                    var bi = Row(i);
-                    for (int j = j0; j < j1; j++)
-                    {
-                        T tij = tt[i * n + j];
-                        if (tij != T.Zero) VectorKernels.Axpy<T>(-tij, Row(j), bi);
-                    }
-                    if (!unit) VectorKernels.Scale(inv[i], bi);
-                }
+                RowSubstitution(lower, unit, tt, inv, view.Array.AsSpan(view.Offset + c0, (n - 1) * view.RowStride + len), view.RowStride, len);
             });
         }
         else
         {
-            // Columns of B are contiguous: one dot-product substitution per column.
+            // Columns of B are contiguous. Short dot products are slow, so gather chunks of columns into
+            // row-major scratch, substitute with long axpys, and scatter back (the copies cost O(n·m), the solve O(n²·m)).
             var view = b;
-            int chunk = ParallelWork.ChunkSize(m, 4 * workers, 8);
+            const int width = 256;
+            int chunk = Math.Min(width, ParallelWork.ChunkSize(m, 2 * workers, 16));
             ParallelWork.For((m + chunk - 1) / chunk, workers, (_, c) =>
             {
-                var ttSpan = tt.AsSpan();
-                for (int col = c * chunk; col < Math.Min(m, (c + 1) * chunk); col++)
+                int c0 = c * chunk, len = Math.Min(m, c0 + chunk) - c0;
+                var scratch = new T[n * len];
+                for (int col = 0; col < len; col++)
                 {
-                    var x = view.Array.AsSpan(view.Offset + col * view.ColStride, n);
-                    if (lower)
-                        for (int i = 0; i < n; i++)
-                            x[i] = (x[i] - VectorKernels.Dot<T>(ttSpan.Slice(i * n, i), x[..i])) * inv[i];
-                    else
-                        for (int i = n - 1; i >= 0; i--)
-                            x[i] = (x[i] - VectorKernels.Dot<T>(ttSpan.Slice(i * n + i + 1, n - 1 - i), x[(i + 1)..])) * inv[i];
+                    var x = view.Array.AsSpan(view.Offset + (c0 + col) * view.ColStride, n);
+                    for (int i = 0; i < n; i++) scratch[i * len + col] = x[i];
+                }
+                RowSubstitution(lower, unit, tt, inv, scratch, len, len);
+                for (int col = 0; col < len; col++)
+                {
+                    var x = view.Array.AsSpan(view.Offset + (c0 + col) * view.ColStride, n);
+                    for (int i = 0; i < n; i++) x[i] = scratch[i * len + col];
                 }
             });
+        }
+    }
+
+    /// <summary>Row-oriented substitution on n rows of length <paramref name="len"/> (row i at i·stride in
+    /// <paramref name="data"/>): row_i ← (row_i − Σ_j tt_ij·row_j) · inv_i.</summary>
+    private static void RowSubstitution<T>(bool lower, bool unit, T[] tt, T[] inv, Span<T> data, int stride, int len)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = inv.Length;
+        for (int step = 0; step < n; step++)
+        {
+            int i = lower ? step : n - 1 - step;
+            int j0 = lower ? 0 : i + 1, j1 = lower ? i : n;
+            var bi = data.Slice(i * stride, len);
+            for (int j = j0; j < j1; j++)
+            {
+                T tij = tt[i * n + j];
+                if (tij != T.Zero) VectorKernels.Axpy<T>(-tij, data.Slice(j * stride, len), bi);
+            }
+            if (!unit) VectorKernels.Scale(inv[i], bi);
         }
     }
 
