@@ -73,7 +73,7 @@ public sealed class CholeskyFactor<T> where T : unmanaged, IFloatingPointIeee754
 /// </summary>
 public static class Cholesky
 {
-    internal const int DefaultBlockSize = 128;
+    internal const int DefaultBlockSize = 256;
     private const int UnblockedSize = 32;
 
     /// <summary>Factors the symmetric matrix whose lower triangle is <paramref name="a"/> (the upper triangle is never read).</summary>
