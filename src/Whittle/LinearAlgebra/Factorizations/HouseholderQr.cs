@@ -113,7 +113,7 @@ public sealed class HouseholderQr<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>Number of columns n of the factored matrix.</summary>
     public int Cols => _factorsT.Rows;
 
-    /// <summary>The min(m, n) × n upper trapezoidal factor R (a fresh copy is not made per call; do not modify it).</summary>
+    /// <summary>The min(m, n) × n upper trapezoidal factor R (the same instance on every call; treat it as read-only).</summary>
     public Matrix<T> R { get; }
 
     /// <summary>The Householder scalars τ_j, one per reflector.</summary>

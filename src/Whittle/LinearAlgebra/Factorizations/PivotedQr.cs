@@ -83,6 +83,7 @@ public static class PivotedQr
             k += steps;
             if (stop) break;
         }
+        Debug.Assert(state.Pivots.Order().SequenceEqual(Enumerable.Range(0, n)), "pivots form a permutation");
         return new PivotedQrResult<T>(state.FactorsT, state.Tau.AsSpan(0, k).ToArray(), state.Pivots, k);
     }
 
@@ -172,6 +173,7 @@ public static class PivotedQr
                     stop = true;
                     return kk;
                 }
+                Debug.Assert(c == 0 || beta <= _r00 * (T.One + T.CreateTruncating(1e-3)), "|r_kk| exceeds |r_00| beyond rounding");
                 Tau[c] = tau;
                 T akk = col[0];
                 col[0] = T.One;
@@ -221,13 +223,17 @@ public static class PivotedQr
             }
 
             int kb = kk, r0 = s + kb;
+            Debug.Assert(kb >= 1 || stop, "a panel always takes at least one step unless the factorization stops");
             if (updateTrailing && s + kb < kMax && r0 < m)
             {
                 // A[r0:m, r0:n] −= A[r0:m, s:r0]·F[r0:n, 0:kb]ᵀ, i.e. (transposed) At[r0:n, r0:m] −= F·V.
                 Blas.Gemm(-T.One, ft.Slice(0, r0, kb, n - r0).Transpose(), at.Slice(s, r0, kb, m - r0), T.One,
                     at.Slice(r0, r0, n - r0, m - r0));
                 foreach (int j in _stale)
+                {
+                    Debug.Assert(j >= r0);
                     _vn1[j] = _vn2[j] = VectorKernels.Norm2<T>(at.Row(j).Slice(r0));
+                }
             }
             return kb;
         }
@@ -267,7 +273,7 @@ public sealed class PivotedQrResult<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>The number of steps taken, k: the numerical rank under the options given.</summary>
     public int Rank { get; }
 
-    /// <summary>The k × n upper trapezoidal factor <c>[R11 R12]</c>, columns in pivoted order (shared; do not modify).</summary>
+    /// <summary>The k × n upper trapezoidal factor <c>[R11 R12]</c>, columns in pivoted order (the same instance on every call; treat it as read-only).</summary>
     public Matrix<T> R { get; }
 
     /// <summary>The column permutation Π (length n): column <c>Pivots[j]</c> of A is column j of <c>A·Π</c>;
