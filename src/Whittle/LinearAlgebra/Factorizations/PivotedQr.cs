@@ -38,6 +38,7 @@
 
 using System.Diagnostics;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Whittle.LinearAlgebra.Kernels;
 
 namespace Whittle.LinearAlgebra.Factorizations;
@@ -129,6 +130,7 @@ public static class PivotedQr
         /// number of steps taken; <paramref name="stop"/> is set when the tolerance (or a zero pivot) ended
         /// the factorization. The trailing update is skipped when no further step will be taken.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // long loops, few calls: skip tier-0/OSR
         public int Panel(int s, int nb, bool updateTrailing, out bool stop, int kMax)
         {
             int m = _m, n = _n;

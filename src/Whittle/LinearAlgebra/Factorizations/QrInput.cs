@@ -29,11 +29,8 @@ internal static class QrInput
     {
         int n = factorsT.Rows;
         var r = new Matrix<T>(k, n);
-        for (int j = 0; j < n; j++)
-        {
-            var col = factorsT.Row(j);
-            for (int i = 0; i < Math.Min(k, j + 1); i++) r[i, j] = col[i];
-        }
+        factorsT.Transpose().Slice(0, 0, k, n).CopyTo(r); // tiled transposing copy
+        for (int i = 0; i < k; i++) r.Row(i).Slice(0, Math.Min(i, n)).Clear();
         return r;
     }
 
