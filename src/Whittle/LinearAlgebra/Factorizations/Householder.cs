@@ -111,6 +111,76 @@ internal static class Householder
         Blas.Gemm(-T.One, wt, v.Transpose(), T.One, c);             // C −= W·Vᵀ
     }
 
+    /// <summary>
+    /// Explicit V (m × k, unit lower trapezoidal) for reflectors stored below the diagonal of an m × k
+    /// panel, returned as the transpose view of k × m row-major storage. Fast (contiguous copies) when
+    /// the panel is itself a transposed view, which is how the QR factorizations keep their factors.
+    /// </summary>
+    internal static MatrixView<T> ExplicitReflectors<T>(MatrixView<T> panel) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = panel.Rows, k = Math.Min(panel.Cols, m);
+        var vt = new Matrix<T>(k, m);
+        for (int j = 0; j < k; j++)
+        {
+            var row = vt.Row(j);
+            row[j] = T.One;
+            int len = m - j - 1;
+            if (len <= 0) continue;
+            if (panel.RowStride == 1)
+                panel.Array.AsSpan(panel.Offset + (j + 1) + j * panel.ColStride, len).CopyTo(row.Slice(j + 1));
+            else
+                for (int i = j + 1; i < m; i++) row[i] = panel[i, j];
+        }
+        return vt.Transpose();
+    }
+
+    /// <summary>
+    /// <c>C ← Q·C</c> or <c>C ← Qᵀ·C</c> (LAPACK ormqr, left side) where <c>Q = H₀H₁…H_{k−1}</c> is held as
+    /// reflectors below the diagonal of <paramref name="factors"/> (m × k) with scalars
+    /// <paramref name="tau"/>; C is m × p and is overwritten. Blocked: each block of
+    /// <paramref name="blockSize"/> reflectors is applied as one compact-WY GEMM update.
+    /// </summary>
+    internal static void ApplyReflectors<T>(MatrixView<T> factors, ReadOnlySpan<T> tau, MatrixView<T> c, bool transpose, int blockSize = 32)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = factors.Rows, k = Math.Min(factors.Cols, m);
+        System.Diagnostics.Debug.Assert(c.Rows == m && tau.Length >= k);
+        if (c.IsEmpty || k == 0) return;
+        int blocks = (k + blockSize - 1) / blockSize;
+        for (int bi = 0; bi < blocks; bi++)
+        {
+            // Qᵀ = H_{k−1}…H₀ applies the first block first; Q applies the last block first.
+            int b = transpose ? bi : blocks - 1 - bi;
+            int j0 = b * blockSize, jb = Math.Min(blockSize, k - j0);
+            var v = ExplicitReflectors(factors.Slice(j0, j0, m - j0, jb));
+            var t = TriangularFactor(v, tau.Slice(j0, jb));
+            ApplyBlockLeft(v, t, c.Slice(j0, 0, m - j0, c.Cols), transpose);
+        }
+    }
+
+    /// <summary>
+    /// The first <paramref name="cols"/> columns of <c>Q = H₀H₁…H_{k−1}</c> (m × cols, cols ≥ k), as LAPACK
+    /// orgqr: start from the identity and apply the blocks backwards, each to the trailing rows and
+    /// columns only (the leading ones are still identity).
+    /// </summary>
+    internal static Matrix<T> FormQ<T>(MatrixView<T> factors, ReadOnlySpan<T> tau, int cols, int blockSize = 32)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = factors.Rows, k = Math.Min(factors.Cols, m);
+        System.Diagnostics.Debug.Assert(cols >= k && cols <= m);
+        var q = new Matrix<T>(m, cols);
+        for (int i = 0; i < cols; i++) q[i, i] = T.One;
+        int blocks = (k + blockSize - 1) / blockSize;
+        for (int b = blocks - 1; b >= 0; b--)
+        {
+            int j0 = b * blockSize, jb = Math.Min(blockSize, k - j0);
+            var v = ExplicitReflectors(factors.Slice(j0, j0, m - j0, jb));
+            var t = TriangularFactor(v, tau.Slice(j0, jb));
+            ApplyBlockLeft(v, t, q.Slice(j0, j0, m - j0, cols - j0), transpose: false);
+        }
+        return q;
+    }
+
     private static T[] Explicit<T>(MatrixView<T> v) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var e = new T[v.Rows];
