@@ -103,13 +103,21 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
             var cArr = _c;
             var sArr = _s;
             var view = target;
-            ParallelWork.For(panels, workers, (_, p) =>
+            // Each panel is packed into a contiguous per-worker buffer first: with a power-of-two row
+            // stride the panel's rows would otherwise collide in a few cache sets and never stay in L2.
+            var buffers = new T[Math.Max(1, workers)][];
+            ParallelWork.For(panels, workers, (worker, p) =>
             {
                 int c0 = p * width, w = Math.Min(width, cols - c0);
-                ref T baseRef = ref view.Array[view.Offset + c0];
+                var buffer = buffers[worker] ??= new T[rowsTouched * width];
+                for (int i = 0; i < rowsTouched; i++)
+                    view.Array.AsSpan(view.Offset + (lo + i) * view.RowStride + c0, w).CopyTo(buffer.AsSpan(i * w, w));
+                ref T baseRef = ref buffer[0];
                 foreach (var sw in sweeps)
-                    ApplySweep(ref baseRef, view.RowStride, w, sw.First, sw.Count, sw.Forward,
+                    ApplySweep(ref baseRef, w, w, sw.First - lo, sw.Count, sw.Forward,
                         cArr.AsSpan(sw.Offset, sw.Count), sArr.AsSpan(sw.Offset, sw.Count));
+                for (int i = 0; i < rowsTouched; i++)
+                    buffer.AsSpan(i * w, w).CopyTo(view.Array.AsSpan(view.Offset + (lo + i) * view.RowStride + c0, w));
             });
         }
         _sweeps.Clear();
@@ -142,6 +150,7 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
     // Backward, rotation r from count−1 down: y = row first+r+1 (carried), x = row first+r (loaded);
     //   y' = c·y − s·x is final and stored; x' = c·x + s·y becomes the new carry.
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ChainScalar(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
     {
         if (forward)
@@ -174,6 +183,7 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Chain512x1(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
     {
         if (forward)
@@ -184,9 +194,9 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
             {
                 ref T next = ref Unsafe.Add(ref row, ld);
                 var y = Vector512.LoadUnsafe(ref next);
-                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]);
+                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]); var nsv = Vector512.Create(-s[r]);
                 SimdFma.Fma(cv, x, sv * y).StoreUnsafe(ref row);
-                x = SimdFma.Fma(cv, y, -(sv * x));
+                x = SimdFma.Fma(nsv, x, cv * y);
                 row = ref next;
             }
             x.StoreUnsafe(ref row);
@@ -199,8 +209,8 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
             {
                 ref T prev = ref Unsafe.Subtract(ref row, ld);
                 var x = Vector512.LoadUnsafe(ref prev);
-                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]);
-                SimdFma.Fma(cv, y, -(sv * x)).StoreUnsafe(ref row);
+                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]); var nsv = Vector512.Create(-s[r]);
+                SimdFma.Fma(nsv, x, cv * y).StoreUnsafe(ref row);
                 y = SimdFma.Fma(cv, x, sv * y);
                 row = ref prev;
             }
@@ -208,6 +218,7 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Chain512x4(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
     {
         int v = Vector512<T>.Count;
@@ -221,7 +232,7 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
             for (int r = 0; r < count; r++)
             {
                 ref T next = ref Unsafe.Add(ref row, ld);
-                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]);
+                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]); var nsv = Vector512.Create(-s[r]);
                 var y0 = Vector512.LoadUnsafe(ref next);
                 var y1 = Vector512.LoadUnsafe(ref next, (nuint)v);
                 var y2 = Vector512.LoadUnsafe(ref next, (nuint)(2 * v));
@@ -230,10 +241,10 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
                 SimdFma.Fma(cv, x1, sv * y1).StoreUnsafe(ref row, (nuint)v);
                 SimdFma.Fma(cv, x2, sv * y2).StoreUnsafe(ref row, (nuint)(2 * v));
                 SimdFma.Fma(cv, x3, sv * y3).StoreUnsafe(ref row, (nuint)(3 * v));
-                x0 = SimdFma.Fma(cv, y0, -(sv * x0));
-                x1 = SimdFma.Fma(cv, y1, -(sv * x1));
-                x2 = SimdFma.Fma(cv, y2, -(sv * x2));
-                x3 = SimdFma.Fma(cv, y3, -(sv * x3));
+                x0 = SimdFma.Fma(nsv, x0, cv * y0);
+                x1 = SimdFma.Fma(nsv, x1, cv * y1);
+                x2 = SimdFma.Fma(nsv, x2, cv * y2);
+                x3 = SimdFma.Fma(nsv, x3, cv * y3);
                 row = ref next;
             }
             x0.StoreUnsafe(ref row);
@@ -251,15 +262,15 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
             for (int r = count - 1; r >= 0; r--)
             {
                 ref T prev = ref Unsafe.Subtract(ref row, ld);
-                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]);
+                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]); var nsv = Vector512.Create(-s[r]);
                 var x0 = Vector512.LoadUnsafe(ref prev);
                 var x1 = Vector512.LoadUnsafe(ref prev, (nuint)v);
                 var x2 = Vector512.LoadUnsafe(ref prev, (nuint)(2 * v));
                 var x3 = Vector512.LoadUnsafe(ref prev, (nuint)(3 * v));
-                SimdFma.Fma(cv, y0, -(sv * x0)).StoreUnsafe(ref row);
-                SimdFma.Fma(cv, y1, -(sv * x1)).StoreUnsafe(ref row, (nuint)v);
-                SimdFma.Fma(cv, y2, -(sv * x2)).StoreUnsafe(ref row, (nuint)(2 * v));
-                SimdFma.Fma(cv, y3, -(sv * x3)).StoreUnsafe(ref row, (nuint)(3 * v));
+                SimdFma.Fma(nsv, x0, cv * y0).StoreUnsafe(ref row);
+                SimdFma.Fma(nsv, x1, cv * y1).StoreUnsafe(ref row, (nuint)v);
+                SimdFma.Fma(nsv, x2, cv * y2).StoreUnsafe(ref row, (nuint)(2 * v));
+                SimdFma.Fma(nsv, x3, cv * y3).StoreUnsafe(ref row, (nuint)(3 * v));
                 y0 = SimdFma.Fma(cv, x0, sv * y0);
                 y1 = SimdFma.Fma(cv, x1, sv * y1);
                 y2 = SimdFma.Fma(cv, x2, sv * y2);
@@ -273,6 +284,7 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Chain256x1(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
     {
         if (forward)
@@ -283,9 +295,9 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
             {
                 ref T next = ref Unsafe.Add(ref row, ld);
                 var y = Vector256.LoadUnsafe(ref next);
-                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]);
+                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]); var nsv = Vector256.Create(-s[r]);
                 SimdFma.Fma(cv, x, sv * y).StoreUnsafe(ref row);
-                x = SimdFma.Fma(cv, y, -(sv * x));
+                x = SimdFma.Fma(nsv, x, cv * y);
                 row = ref next;
             }
             x.StoreUnsafe(ref row);
@@ -298,8 +310,8 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
             {
                 ref T prev = ref Unsafe.Subtract(ref row, ld);
                 var x = Vector256.LoadUnsafe(ref prev);
-                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]);
-                SimdFma.Fma(cv, y, -(sv * x)).StoreUnsafe(ref row);
+                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]); var nsv = Vector256.Create(-s[r]);
+                SimdFma.Fma(nsv, x, cv * y).StoreUnsafe(ref row);
                 y = SimdFma.Fma(cv, x, sv * y);
                 row = ref prev;
             }
@@ -307,6 +319,7 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Chain256x4(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
     {
         int v = Vector256<T>.Count;
@@ -320,7 +333,7 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
             for (int r = 0; r < count; r++)
             {
                 ref T next = ref Unsafe.Add(ref row, ld);
-                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]);
+                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]); var nsv = Vector256.Create(-s[r]);
                 var y0 = Vector256.LoadUnsafe(ref next);
                 var y1 = Vector256.LoadUnsafe(ref next, (nuint)v);
                 var y2 = Vector256.LoadUnsafe(ref next, (nuint)(2 * v));
@@ -329,10 +342,10 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
                 SimdFma.Fma(cv, x1, sv * y1).StoreUnsafe(ref row, (nuint)v);
                 SimdFma.Fma(cv, x2, sv * y2).StoreUnsafe(ref row, (nuint)(2 * v));
                 SimdFma.Fma(cv, x3, sv * y3).StoreUnsafe(ref row, (nuint)(3 * v));
-                x0 = SimdFma.Fma(cv, y0, -(sv * x0));
-                x1 = SimdFma.Fma(cv, y1, -(sv * x1));
-                x2 = SimdFma.Fma(cv, y2, -(sv * x2));
-                x3 = SimdFma.Fma(cv, y3, -(sv * x3));
+                x0 = SimdFma.Fma(nsv, x0, cv * y0);
+                x1 = SimdFma.Fma(nsv, x1, cv * y1);
+                x2 = SimdFma.Fma(nsv, x2, cv * y2);
+                x3 = SimdFma.Fma(nsv, x3, cv * y3);
                 row = ref next;
             }
             x0.StoreUnsafe(ref row);
@@ -350,15 +363,15 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
             for (int r = count - 1; r >= 0; r--)
             {
                 ref T prev = ref Unsafe.Subtract(ref row, ld);
-                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]);
+                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]); var nsv = Vector256.Create(-s[r]);
                 var x0 = Vector256.LoadUnsafe(ref prev);
                 var x1 = Vector256.LoadUnsafe(ref prev, (nuint)v);
                 var x2 = Vector256.LoadUnsafe(ref prev, (nuint)(2 * v));
                 var x3 = Vector256.LoadUnsafe(ref prev, (nuint)(3 * v));
-                SimdFma.Fma(cv, y0, -(sv * x0)).StoreUnsafe(ref row);
-                SimdFma.Fma(cv, y1, -(sv * x1)).StoreUnsafe(ref row, (nuint)v);
-                SimdFma.Fma(cv, y2, -(sv * x2)).StoreUnsafe(ref row, (nuint)(2 * v));
-                SimdFma.Fma(cv, y3, -(sv * x3)).StoreUnsafe(ref row, (nuint)(3 * v));
+                SimdFma.Fma(nsv, x0, cv * y0).StoreUnsafe(ref row);
+                SimdFma.Fma(nsv, x1, cv * y1).StoreUnsafe(ref row, (nuint)v);
+                SimdFma.Fma(nsv, x2, cv * y2).StoreUnsafe(ref row, (nuint)(2 * v));
+                SimdFma.Fma(nsv, x3, cv * y3).StoreUnsafe(ref row, (nuint)(3 * v));
                 y0 = SimdFma.Fma(cv, x0, sv * y0);
                 y1 = SimdFma.Fma(cv, x1, sv * y1);
                 y2 = SimdFma.Fma(cv, x2, sv * y2);
