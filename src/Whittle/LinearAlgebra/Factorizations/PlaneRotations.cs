@@ -14,7 +14,7 @@ namespace Whittle.LinearAlgebra.Factorizations;
 /// </summary>
 /// <remarks>
 /// <para>Contract: rotations are applied exactly in the order they were recorded. The QR iterations
-/// (<see cref="BidiagonalSvd"/>, <c>SymmetricTridiagonalQr</c>) never read the matrix being
+/// (<see cref="BidiagonalSvd"/>, <see cref="SymmetricTridiagonalQr"/>) never read the matrix being
 /// rotated, so rotations are queued and applied in batches of many sweeps at a time.</para>
 /// <para>Performance design (this is where most of the SVD's time goes):
 /// <list type="bullet">
