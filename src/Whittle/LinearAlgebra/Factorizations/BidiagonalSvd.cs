@@ -37,7 +37,24 @@ internal static class BidiagonalSvd
         var vRot = vt is null ? null : new PlaneRotations<T>();
         int flushAt = Math.Max(4096, 32 * n);
 
-        if (n > 1) Iterate(d, e, uRot, vRot, ut, vt, flushAt);
+        if (n > 1)
+        {
+            if (typeof(T) == typeof(float))
+            {
+                // Single precision: iterate in double (the rotations are rounded to float only when
+                // applied to the vectors); the convergence tolerances stay those of float.
+                var dd = new double[n];
+                var ed = new double[n - 1];
+                for (int i = 0; i < n; i++) dd[i] = double.CreateTruncating(d[i]);
+                for (int i = 0; i < n - 1; i++) ed[i] = double.CreateTruncating(e[i]);
+                Iterate<double, T>(dd, ed, uRot, vRot, ut, vt, flushAt);
+                for (int i = 0; i < n; i++) d[i] = T.CreateTruncating(dd[i]);
+            }
+            else
+            {
+                Iterate<T, T>(d, e, uRot, vRot, ut, vt, flushAt);
+            }
+        }
         if (ut is { } u) uRot!.Flush(u);
         if (vt is { } v) vRot!.Flush(v);
 
@@ -69,39 +86,42 @@ internal static class BidiagonalSvd
         for (int k = 0; k < ri.Length; k++) (ri[k], rj[k]) = (rj[k], ri[k]);
     }
 
-    private static void Iterate<T>(Span<T> d, Span<T> e, PlaneRotations<T>? uRot, PlaneRotations<T>? vRot,
-        MatrixView<T>? ut, MatrixView<T>? vt, int flushAt) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Iterate<TC, T>(Span<TC> d, Span<TC> e, PlaneRotations<T>? uRot, PlaneRotations<T>? vRot,
+        MatrixView<T>? ut, MatrixView<T>? vt, int flushAt)
+        where TC : unmanaged, IFloatingPointIeee754<TC> where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = d.Length;
-        T eps = T.CreateTruncating(typeof(T) == typeof(float) ? 5.9604645e-8 : 1.1102230246251565e-16);
-        T unfl = T.CreateTruncating(typeof(T) == typeof(float) ? 1.17549435e-38 : 2.2250738585072014e-308);
-        T tolmul = T.Max(T.CreateTruncating(10), T.Min(T.CreateTruncating(100), T.Pow(eps, T.CreateTruncating(-0.125))));
-        T tol = tolmul * eps;
-        T hndrth = T.CreateTruncating(0.01);
-        T nT = T.CreateTruncating(n);
+        TC eps = TC.CreateTruncating(typeof(T) == typeof(float) ? 5.9604645e-8 : 1.1102230246251565e-16);
+        TC unfl = TC.CreateTruncating(typeof(T) == typeof(float) ? 1.17549435e-38 : 2.2250738585072014e-308);
+        TC tolmul = TC.Max(TC.CreateTruncating(10), TC.Min(TC.CreateTruncating(100), TC.Pow(eps, TC.CreateTruncating(-0.125))));
+        TC tol = tolmul * eps;
+        TC hndrth = TC.CreateTruncating(0.01);
+        TC nT = TC.CreateTruncating(n);
 
         // Threshold for negligible off-diagonals, relative to an estimate of σ_min.
-        T smax = T.Zero;
-        for (int i = 0; i < n; i++) smax = T.Max(smax, T.Abs(d[i]));
-        for (int i = 0; i < n - 1; i++) smax = T.Max(smax, T.Abs(e[i]));
-        T sminoa = T.Abs(d[0]);
-        if (sminoa != T.Zero)
+        TC smax = TC.Zero;
+        for (int i = 0; i < n; i++) smax = TC.Max(smax, TC.Abs(d[i]));
+        for (int i = 0; i < n - 1; i++) smax = TC.Max(smax, TC.Abs(e[i]));
+        TC sminoa = TC.Abs(d[0]);
+        if (sminoa != TC.Zero)
         {
-            T mu = sminoa;
+            TC mu = sminoa;
             for (int i = 1; i < n; i++)
             {
-                mu = T.Abs(d[i]) * (mu / (mu + T.Abs(e[i - 1])));
+                mu = TC.Abs(d[i]) * (mu / (mu + TC.Abs(e[i - 1])));
                 if (mu < sminoa) sminoa = mu;
-                if (sminoa == T.Zero) break;
+                if (sminoa == TC.Zero) break;
             }
         }
-        sminoa /= T.Sqrt(nT);
-        T thresh = T.Max(tol * sminoa, T.CreateTruncating(MaxIterationsPerValue) * nT * nT * unfl);
+        sminoa /= TC.Sqrt(nT);
+        TC thresh = TC.Max(tol * sminoa, TC.CreateTruncating(MaxIterationsPerValue) * nT * nT * unfl);
 
-        var cr = new T[n];
-        var sr = new T[n];
-        var cl = new T[n];
-        var sl = new T[n];
+        var cr = new TC[n];
+        var sr = new TC[n];
+        var cl = new TC[n];
+        var tc = new T[n];
+        var ts = new T[n];
+        var sl = new TC[n];
         long maxIter = (long)MaxIterationsPerValue * n * n;
         long iter = 0;
         int oldll = -1, oldm = -1, idir = 0;
@@ -114,20 +134,20 @@ internal static class BidiagonalSvd
             if (vRot is not null && vRot.Pending >= flushAt) vRot.Flush(vt!.Value);
 
             // Find the bottom unreduced block d[ll..m].
-            smax = T.Abs(d[m]);
+            smax = TC.Abs(d[m]);
             int ll = 0;
             bool split = false;
             for (int k = m - 1; k >= 0; k--)
             {
-                T abss = T.Abs(d[k]), abse = T.Abs(e[k]);
+                TC abss = TC.Abs(d[k]), abse = TC.Abs(e[k]);
                 if (abse <= thresh)
                 {
-                    e[k] = T.Zero;
+                    e[k] = TC.Zero;
                     ll = k + 1;
                     split = true;
                     break;
                 }
-                smax = T.Max(smax, T.Max(abss, abse));
+                smax = TC.Max(smax, TC.Max(abss, abse));
             }
             if (split && ll == m)
             {
@@ -138,46 +158,46 @@ internal static class BidiagonalSvd
             if (ll == m - 1)
             {
                 // 2 × 2 block: solve it directly.
-                Svd2x2(d[m - 1], e[m - 1], d[m], out T sigmn, out T sigmx, out T sinr, out T cosr, out T sinl, out T cosl);
+                Svd2x2(d[m - 1], e[m - 1], d[m], out TC sigmn, out TC sigmx, out TC sinr, out TC cosr, out TC sinl, out TC cosl);
                 d[m - 1] = sigmx;
-                e[m - 1] = T.Zero;
+                e[m - 1] = TC.Zero;
                 d[m] = sigmn;
-                vRot?.Add(m - 1, cosr, sinr);
-                uRot?.Add(m - 1, cosl, sinl);
+                vRot?.Add(m - 1, T.CreateTruncating(cosr), T.CreateTruncating(sinr));
+                uRot?.Add(m - 1, T.CreateTruncating(cosl), T.CreateTruncating(sinl));
                 m -= 2;
                 continue;
             }
 
             // A new block: chase towards the smaller end.
             if (ll > oldm || m < oldll)
-                idir = T.Abs(d[ll]) >= T.Abs(d[m]) ? 1 : 2;
+                idir = TC.Abs(d[ll]) >= TC.Abs(d[m]) ? 1 : 2;
 
             // Convergence tests, which also estimate σ_min of the block (sminl).
-            T sminl;
+            TC sminl;
             if (idir == 1)
             {
-                if (T.Abs(e[m - 1]) <= tol * T.Abs(d[m])) { e[m - 1] = T.Zero; continue; }
-                T mu = T.Abs(d[ll]);
+                if (TC.Abs(e[m - 1]) <= tol * TC.Abs(d[m])) { e[m - 1] = TC.Zero; continue; }
+                TC mu = TC.Abs(d[ll]);
                 sminl = mu;
                 bool deflated = false;
                 for (int k = ll; k < m; k++)
                 {
-                    if (T.Abs(e[k]) <= tol * mu) { e[k] = T.Zero; deflated = true; break; }
-                    mu = T.Abs(d[k + 1]) * (mu / (mu + T.Abs(e[k])));
+                    if (TC.Abs(e[k]) <= tol * mu) { e[k] = TC.Zero; deflated = true; break; }
+                    mu = TC.Abs(d[k + 1]) * (mu / (mu + TC.Abs(e[k])));
                     if (mu < sminl) sminl = mu;
                 }
                 if (deflated) continue;
             }
             else
             {
-                if (T.Abs(e[ll]) <= tol * T.Abs(d[ll])) { e[ll] = T.Zero; continue; }
-                T mu = T.Abs(d[m]);
+                if (TC.Abs(e[ll]) <= tol * TC.Abs(d[ll])) { e[ll] = TC.Zero; continue; }
+                TC mu = TC.Abs(d[m]);
                 sminl = mu;
                 bool deflated = false;
                 for (int k = m - 1; k >= ll; k--)
                 {
-                    if (T.Abs(e[k]) <= tol * mu) { e[k] = T.Zero; deflated = true; break; }
-                    mu = T.Abs(d[k]) * (mu / (mu + T.Abs(e[k])));
+                    if (TC.Abs(e[k]) <= tol * mu) { e[k] = TC.Zero; deflated = true; break; }
+                    mu = TC.Abs(d[k]) * (mu / (mu + TC.Abs(e[k])));
                     if (mu < sminl) sminl = mu;
                 }
                 if (deflated) continue;
@@ -186,24 +206,24 @@ internal static class BidiagonalSvd
             oldm = m;
 
             // Shift: zero when it would spoil relative accuracy, else the smaller σ of the trailing 2 × 2.
-            T shift;
-            if (nT * tol * (sminl / smax) <= T.Max(eps, hndrth * tol))
-                shift = T.Zero;
+            TC shift;
+            if (nT * tol * (sminl / smax) <= TC.Max(eps, hndrth * tol))
+                shift = TC.Zero;
             else
             {
-                T sll;
-                if (idir == 1) { sll = T.Abs(d[ll]); shift = Sv2x2Min(d[m - 1], e[m - 1], d[m]); }
-                else { sll = T.Abs(d[m]); shift = Sv2x2Min(d[ll], e[ll], d[ll + 1]); }
-                if (sll > T.Zero && (shift / sll) * (shift / sll) < eps) shift = T.Zero;
+                TC sll;
+                if (idir == 1) { sll = TC.Abs(d[ll]); shift = Sv2x2Min(d[m - 1], e[m - 1], d[m]); }
+                else { sll = TC.Abs(d[m]); shift = Sv2x2Min(d[ll], e[ll], d[ll + 1]); }
+                if (sll > TC.Zero && (shift / sll) * (shift / sll) < eps) shift = TC.Zero;
             }
             iter += m - ll;
             int len = m - ll;
 
-            if (shift == T.Zero)
+            if (shift == TC.Zero)
             {
                 if (idir == 1)
                 {
-                    T cs = T.One, oldcs = T.One, sn, r, oldsn = T.Zero;
+                    TC cs = TC.One, oldcs = TC.One, sn, r, oldsn = TC.Zero;
                     for (int i = ll; i < m; i++)
                     {
                         Lartg(d[i] * cs, e[i], out cs, out sn, out r);
@@ -212,16 +232,16 @@ internal static class BidiagonalSvd
                         int j = i - ll;
                         cr[j] = cs; sr[j] = sn; cl[j] = oldcs; sl[j] = oldsn;
                     }
-                    T h = d[m] * cs;
+                    TC h = d[m] * cs;
                     d[m] = h * oldcs;
                     e[m - 1] = h * oldsn;
-                    vRot?.AddSweep(ll, true, cr.AsSpan(0, len), sr.AsSpan(0, len));
-                    uRot?.AddSweep(ll, true, cl.AsSpan(0, len), sl.AsSpan(0, len));
-                    if (T.Abs(e[m - 1]) <= thresh) e[m - 1] = T.Zero;
+                    Push(vRot, ll, true, cr, sr, len, tc, ts);
+                    Push(uRot, ll, true, cl, sl, len, tc, ts);
+                    if (TC.Abs(e[m - 1]) <= thresh) e[m - 1] = TC.Zero;
                 }
                 else
                 {
-                    T cs = T.One, oldcs = T.One, sn, r, oldsn = T.Zero;
+                    TC cs = TC.One, oldcs = TC.One, sn, r, oldsn = TC.Zero;
                     for (int i = m; i > ll; i--)
                     {
                         Lartg(d[i] * cs, e[i - 1], out cs, out sn, out r);
@@ -230,28 +250,28 @@ internal static class BidiagonalSvd
                         int j = i - ll - 1;
                         cl[j] = cs; sl[j] = -sn; cr[j] = oldcs; sr[j] = -oldsn;
                     }
-                    T h = d[ll] * cs;
+                    TC h = d[ll] * cs;
                     d[ll] = h * oldcs;
                     e[ll] = h * oldsn;
-                    vRot?.AddSweep(ll, false, cr.AsSpan(0, len), sr.AsSpan(0, len));
-                    uRot?.AddSweep(ll, false, cl.AsSpan(0, len), sl.AsSpan(0, len));
-                    if (T.Abs(e[ll]) <= thresh) e[ll] = T.Zero;
+                    Push(vRot, ll, false, cr, sr, len, tc, ts);
+                    Push(uRot, ll, false, cl, sl, len, tc, ts);
+                    if (TC.Abs(e[ll]) <= thresh) e[ll] = TC.Zero;
                 }
             }
             else if (idir == 1)
             {
                 // Chase the bulge from top to bottom.
-                T f = (T.Abs(d[ll]) - shift) * (T.CopySign(T.One, d[ll]) + shift / d[ll]);
-                T g = e[ll];
+                TC f = (TC.Abs(d[ll]) - shift) * (TC.CopySign(TC.One, d[ll]) + shift / d[ll]);
+                TC g = e[ll];
                 for (int i = ll; i < m; i++)
                 {
-                    Lartg(f, g, out T cosr, out T sinr, out T r);
+                    Lartg(f, g, out TC cosr, out TC sinr, out TC r);
                     if (i > ll) e[i - 1] = r;
                     f = cosr * d[i] + sinr * e[i];
                     e[i] = cosr * e[i] - sinr * d[i];
                     g = sinr * d[i + 1];
                     d[i + 1] = cosr * d[i + 1];
-                    Lartg(f, g, out T cosl, out T sinl, out r);
+                    Lartg(f, g, out TC cosl, out TC sinl, out r);
                     d[i] = r;
                     f = cosl * e[i] + sinl * d[i + 1];
                     d[i + 1] = cosl * d[i + 1] - sinl * e[i];
@@ -264,24 +284,24 @@ internal static class BidiagonalSvd
                     cr[j] = cosr; sr[j] = sinr; cl[j] = cosl; sl[j] = sinl;
                 }
                 e[m - 1] = f;
-                vRot?.AddSweep(ll, true, cr.AsSpan(0, len), sr.AsSpan(0, len));
-                uRot?.AddSweep(ll, true, cl.AsSpan(0, len), sl.AsSpan(0, len));
-                if (T.Abs(e[m - 1]) <= thresh) e[m - 1] = T.Zero;
+                Push(vRot, ll, true, cr, sr, len, tc, ts);
+                Push(uRot, ll, true, cl, sl, len, tc, ts);
+                if (TC.Abs(e[m - 1]) <= thresh) e[m - 1] = TC.Zero;
             }
             else
             {
                 // Chase the bulge from bottom to top.
-                T f = (T.Abs(d[m]) - shift) * (T.CopySign(T.One, d[m]) + shift / d[m]);
-                T g = e[m - 1];
+                TC f = (TC.Abs(d[m]) - shift) * (TC.CopySign(TC.One, d[m]) + shift / d[m]);
+                TC g = e[m - 1];
                 for (int i = m; i > ll; i--)
                 {
-                    Lartg(f, g, out T cosr, out T sinr, out T r);
+                    Lartg(f, g, out TC cosr, out TC sinr, out TC r);
                     if (i < m) e[i] = r;
                     f = cosr * d[i] + sinr * e[i - 1];
                     e[i - 1] = cosr * e[i - 1] - sinr * d[i];
                     g = sinr * d[i - 1];
                     d[i - 1] = cosr * d[i - 1];
-                    Lartg(f, g, out T cosl, out T sinl, out r);
+                    Lartg(f, g, out TC cosl, out TC sinl, out r);
                     d[i] = r;
                     f = cosl * e[i - 1] + sinl * d[i - 1];
                     d[i - 1] = cosl * d[i - 1] - sinl * e[i - 1];
@@ -294,11 +314,19 @@ internal static class BidiagonalSvd
                     cl[j] = cosr; sl[j] = -sinr; cr[j] = cosl; sr[j] = -sinl;
                 }
                 e[ll] = f;
-                if (T.Abs(e[ll]) <= thresh) e[ll] = T.Zero;
-                uRot?.AddSweep(ll, false, cl.AsSpan(0, len), sl.AsSpan(0, len));
-                vRot?.AddSweep(ll, false, cr.AsSpan(0, len), sr.AsSpan(0, len));
+                if (TC.Abs(e[ll]) <= thresh) e[ll] = TC.Zero;
+                Push(uRot, ll, false, cl, sl, len, tc, ts);
+                Push(vRot, ll, false, cr, sr, len, tc, ts);
             }
         }
+    }
+
+    private static void Push<TC, T>(PlaneRotations<T>? queue, int first, bool forward, TC[] c, TC[] s, int len, T[] tc, T[] ts)
+        where TC : unmanaged, IFloatingPointIeee754<TC> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (queue is null) return;
+        for (int i = 0; i < len; i++) { tc[i] = T.CreateTruncating(c[i]); ts[i] = T.CreateTruncating(s[i]); }
+        queue.AddSweep(first, forward, tc.AsSpan(0, len), ts.AsSpan(0, len));
     }
 
     /// <summary>Plane rotation with <c>c·f + s·g = r</c>, <c>−s·f + c·g = 0</c>, c ≥ 0 (LAPACK lartg).</summary>
