@@ -193,4 +193,43 @@ public class SvdTests
         CheckFactorization(b, r);
         Assert.True(r.S[n - 1] <= 1e-14);
     }
+
+    [Theory]
+    [InlineData(37, 203)]
+    [InlineData(300, 1)]
+    [InlineData(64, 1000)]
+    public void PlaneRotationBatchesMatchOneAtATime(int rows, int cols)
+    {
+        var rng = new Random(rows + cols);
+        var a = RandomMatrix.Gaussian<double>(rows, cols, seed: 4);
+        var expected = a.Clone();
+        var queue = new PlaneRotations<double>();
+        for (int sweep = 0; sweep < 60; sweep++)
+        {
+            int first = rng.Next(rows - 1), count = 1 + rng.Next(rows - 1 - first);
+            bool forward = rng.Next(2) == 0;
+            var c = new double[count];
+            var s = new double[count];
+            for (int j = 0; j < count; j++)
+            {
+                double t = rng.NextDouble() * 2 * Math.PI;
+                (c[j], s[j]) = (Math.Cos(t), Math.Sin(t));
+            }
+            queue.AddSweep(first, forward, c, s);
+            for (int q = 0; q < count; q++)
+            {
+                int j = forward ? q : count - 1 - q, r = first + j;
+                for (int k = 0; k < cols; k++)
+                {
+                    double x = expected[r, k], y = expected[r + 1, k];
+                    expected[r, k] = c[j] * x + s[j] * y;
+                    expected[r + 1, k] = c[j] * y - s[j] * x;
+                }
+            }
+        }
+        Assert.True(queue.Pending > 0);
+        queue.Flush(a);
+        Assert.Equal(0, queue.Pending);
+        Assert.InRange(MatrixNorms.FrobeniusDistance<double>(a, expected), 0, 1e-12 * MatrixNorms.Frobenius<double>(expected));
+    }
 }
