@@ -143,7 +143,7 @@ internal static class Bidiagonalization
 
     /// <summary>Q (m × n) from a reduced matrix (dorgbr 'Q').</summary>
     public static Matrix<T> FormQ<T>(MatrixView<T> reduced, ReadOnlySpan<T> tauq) where T : unmanaged, IFloatingPointIeee754<T>
-        => ReflectorProducts.Form(reduced, tauq, reduced.Cols);
+        => Householder.FormQ(reduced, tauq, reduced.Cols);
 
     /// <summary>Pᵀ (n × n) from a reduced matrix (dorgbr 'P'): row reflector j acts on coordinates j+1 … n−1.</summary>
     public static Matrix<T> FormPt<T>(MatrixView<T> reduced, ReadOnlySpan<T> taup) where T : unmanaged, IFloatingPointIeee754<T>
@@ -154,7 +154,7 @@ internal static class Bidiagonalization
         pt[0, 0] = T.One;
         if (n == 1) return pt;
         // The row reflectors, transposed, are column reflectors of the (n−1) × (n−1) block.
-        var p = ReflectorProducts.Form(reduced.Slice(0, 1, n - 1, n - 1).Transpose(), taup[..(n - 1)], n - 1);
+        var p = Householder.FormQ(reduced.Slice(0, 1, n - 1, n - 1).Transpose(), taup[..(n - 1)], n - 1);
         p.Transpose().CopyTo(pt.Slice(1, 1, n - 1, n - 1));
         return pt;
     }

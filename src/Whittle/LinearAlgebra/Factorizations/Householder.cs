@@ -5,7 +5,10 @@ namespace Whittle.LinearAlgebra.Factorizations;
 /// <summary>
 /// Householder reflectors <c>H = I − τ·v·vᵀ</c> with <c>v[0] = 1</c>, one at a time and in blocks
 /// (compact WY form <c>H₁H₂…H_k = I − V·T·Vᵀ</c>, Schreiber and Van Loan), as in LAPACK's
-/// larfg / larf / larft / larfb.
+/// larfg / larf / larft / larfb, and products of reflectors stored LAPACK style (reflector j in column j
+/// of an m × k view, below the diagonal, implicit 1 at (j, j)) formed explicitly (<see cref="FormQ"/>:
+/// orgqr / orgbr / orgtr) or applied to a matrix (<see cref="ApplyReflectors"/>: ormqr), blocked through
+/// the compact WY form so the work is GEMM.
 /// </summary>
 /// <remarks>
 /// Vectors are n × 1 views (pass a row as <c>row.Transpose()</c>). Block routines take V explicitly
@@ -14,6 +17,9 @@ namespace Whittle.LinearAlgebra.Factorizations;
 /// </remarks>
 internal static class Householder
 {
+    /// <summary>Default number of reflectors per compact-WY block in <see cref="FormQ"/> and <see cref="ApplyReflectors"/>.</summary>
+    public const int BlockSize = 32;
+
     /// <summary>
     /// Overwrites x (n × 1) so that x[0] = β and x[1..] = v[1..], where <c>H·x_old = β·e₁</c>;
     /// returns τ (0 when x[1..] is already zero, so H = I).
@@ -51,21 +57,6 @@ internal static class Householder
         var w = new T[c.Rows];
         Blas.Gemv(T.One, c, vv, T.Zero, w); // w = C·v
         Blas.Ger(-tau, w, vv, c);            // C −= τ·w·vᵀ
-    }
-
-    /// <summary>Copies the reflectors stored below the diagonal of an m × k panel into an explicit
-    /// unit lower trapezoidal V (ones on the diagonal, zeros above).</summary>
-    public static Matrix<T> UnitLowerTrapezoid<T>(MatrixView<T> panel) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int m = panel.Rows, k = Math.Min(panel.Cols, m);
-        var v = new Matrix<T>(m, k);
-        for (int i = 0; i < m; i++)
-        {
-            int jEnd = Math.Min(i, k);
-            for (int j = 0; j < jEnd; j++) v[i, j] = panel[i, j];
-            if (i < k) v[i, i] = T.One;
-        }
-        return v;
     }
 
     /// <summary>The k × k upper triangular T with <c>H₁…H_k = I − V·T·Vᵀ</c> (V explicit, m × k).</summary>
@@ -112,11 +103,12 @@ internal static class Householder
     }
 
     /// <summary>
-    /// Explicit V (m × k, unit lower trapezoidal) for reflectors stored below the diagonal of an m × k
-    /// panel, returned as the transpose view of k × m row-major storage. Fast (contiguous copies) when
-    /// the panel is itself a transposed view, which is how the QR factorizations keep their factors.
+    /// Explicit V (m × k, unit lower trapezoidal: ones on the diagonal, zeros above) for the reflectors
+    /// stored below the diagonal of an m × k panel, returned as the transpose view of k × m row-major
+    /// storage. Fast (contiguous copies) when the panel is itself a transposed view, which is how the
+    /// QR factorizations keep their factors.
     /// </summary>
-    internal static MatrixView<T> ExplicitReflectors<T>(MatrixView<T> panel) where T : unmanaged, IFloatingPointIeee754<T>
+    public static MatrixView<T> UnitLowerTrapezoid<T>(MatrixView<T> panel) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int m = panel.Rows, k = Math.Min(panel.Cols, m);
         var vt = new Matrix<T>(k, m);
@@ -140,7 +132,7 @@ internal static class Householder
     /// <paramref name="tau"/>; C is m × p and is overwritten. Blocked: each block of
     /// <paramref name="blockSize"/> reflectors is applied as one compact-WY GEMM update.
     /// </summary>
-    internal static void ApplyReflectors<T>(MatrixView<T> factors, ReadOnlySpan<T> tau, MatrixView<T> c, bool transpose, int blockSize = 32)
+    public static void ApplyReflectors<T>(MatrixView<T> factors, ReadOnlySpan<T> tau, MatrixView<T> c, bool transpose, int blockSize = BlockSize)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int m = factors.Rows, k = Math.Min(factors.Cols, m);
@@ -152,7 +144,7 @@ internal static class Householder
             // Qᵀ = H_{k−1}…H₀ applies the first block first; Q applies the last block first.
             int b = transpose ? bi : blocks - 1 - bi;
             int j0 = b * blockSize, jb = Math.Min(blockSize, k - j0);
-            var v = ExplicitReflectors(factors.Slice(j0, j0, m - j0, jb));
+            var v = UnitLowerTrapezoid(factors.Slice(j0, j0, m - j0, jb));
             var t = TriangularFactor(v, tau.Slice(j0, jb));
             ApplyBlockLeft(v, t, c.Slice(j0, 0, m - j0, c.Cols), transpose);
         }
@@ -163,7 +155,7 @@ internal static class Householder
     /// orgqr: start from the identity and apply the blocks backwards, each to the trailing rows and
     /// columns only (the leading ones are still identity).
     /// </summary>
-    internal static Matrix<T> FormQ<T>(MatrixView<T> factors, ReadOnlySpan<T> tau, int cols, int blockSize = 32)
+    public static Matrix<T> FormQ<T>(MatrixView<T> factors, ReadOnlySpan<T> tau, int cols, int blockSize = BlockSize)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int m = factors.Rows, k = Math.Min(factors.Cols, m);
@@ -174,7 +166,7 @@ internal static class Householder
         for (int b = blocks - 1; b >= 0; b--)
         {
             int j0 = b * blockSize, jb = Math.Min(blockSize, k - j0);
-            var v = ExplicitReflectors(factors.Slice(j0, j0, m - j0, jb));
+            var v = UnitLowerTrapezoid(factors.Slice(j0, j0, m - j0, jb));
             var t = TriangularFactor(v, tau.Slice(j0, jb));
             ApplyBlockLeft(v, t, q.Slice(j0, j0, m - j0, cols - j0), transpose: false);
         }

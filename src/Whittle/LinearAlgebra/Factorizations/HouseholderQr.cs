@@ -56,7 +56,7 @@ public static class HouseholderQr
             if (rest > 0)
             {
                 // A[j0:m, j0+jb:n] ← (H_{j0}…H_{j0+jb−1})ᵀ·A[j0:m, j0+jb:n] = (I − V·Tᵀ·Vᵀ)·A.
-                var v = Householder.ExplicitReflectors(at.Slice(j0, j0, m - j0, jb));
+                var v = Householder.UnitLowerTrapezoid(at.Slice(j0, j0, m - j0, jb));
                 var t = Householder.TriangularFactor(v, tau.AsSpan(j0, jb));
                 Householder.ApplyBlockLeft(v, t, at.Slice(j0, j0 + jb, m - j0, rest), transpose: true);
             }

@@ -96,7 +96,7 @@ internal static class Tridiagonalization
         if (n == 0) return qt;
         qt[0, 0] = T.One;
         if (n == 1) return qt;
-        var q = ReflectorProducts.Form(reduced.Slice(1, 0, n - 1, n - 1), tau, n - 1);
+        var q = Householder.FormQ(reduced.Slice(1, 0, n - 1, n - 1), tau, n - 1);
         q.Transpose().CopyTo(qt.Slice(1, 1, n - 1, n - 1));
         return qt;
     }
