@@ -16,7 +16,7 @@ public sealed record SvdResult<T>(Matrix<T> U, T[] S, Matrix<T> Vt) where T : un
 /// </summary>
 /// <remarks>
 /// <para>Algorithm (Golub and Van Loan §8.6; LAPACK dgesvd with the QR iteration): an m × n matrix
-/// with m ≥ n is first reduced by a blocked Householder QR when m ≥ 1.6·n (so the bidiagonalization
+/// with m ≥ n is first reduced by <see cref="HouseholderQr"/> when m ≥ 1.6·n (so the bidiagonalization
 /// works on the n × n R), then bidiagonalized (<see cref="Bidiagonalization"/>, blocked as dgebrd),
 /// and the bidiagonal is diagonalized by implicit-shift QR (<see cref="BidiagonalSvd"/>, as dbdsqr)
 /// whose rotations update the explicit orthogonal factors (<see cref="PlaneRotations{T}"/>).
@@ -81,13 +81,11 @@ public static class Svd
         // Tall: QR first, then work on the n × n R.
         bool qrFirst = m >= QrFirstRatio * n && n > 1;
         Matrix<T> source = work;
-        T[]? qrTau = null;
+        HouseholderQr<T>? qr = null;
         if (qrFirst)
         {
-            qrTau = ReflectorProducts.QrInPlace<T>(work);
-            source = new Matrix<T>(n, n);
-            for (int i = 0; i < n; i++)
-                for (int j = i; j < n; j++) source[i, j] = work[i, j];
+            qr = HouseholderQr.Compute<T>(work);
+            source = qr.R.View.ToMatrix(); // n × n upper triangular; a copy, since the reduction overwrites it
         }
 
         int rows = source.Rows;
@@ -116,10 +114,8 @@ public static class Svd
         Matrix<T> u;
         if (qrFirst)
         {
-            // U = Q_R·[U_R; 0].
-            u = new Matrix<T>(m, n);
-            ut!.Transpose().CopyTo(u.Slice(0, 0, n, n));
-            ReflectorProducts.ApplyLeft<T>(work, qrTau, u, transpose: false);
+            // U = Q·[U_R; 0] (ApplyQ with n rows multiplies by the thin Q).
+            u = qr!.ApplyQ(ut!.Transpose());
         }
         else
         {
