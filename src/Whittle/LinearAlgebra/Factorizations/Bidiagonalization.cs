@@ -149,14 +149,9 @@ internal static class Bidiagonalization
     public static Matrix<T> FormPt<T>(MatrixView<T> reduced, ReadOnlySpan<T> taup) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = reduced.Cols;
-        var pt = new Matrix<T>(n, n);
-        if (n == 0) return pt;
-        pt[0, 0] = T.One;
-        if (n == 1) return pt;
+        if (n == 0) return new Matrix<T>(0, 0);
         // The row reflectors, transposed, are column reflectors of the (n−1) × (n−1) block.
-        var p = Householder.FormQ(reduced.Slice(0, 1, n - 1, n - 1).Transpose(), taup[..(n - 1)], n - 1);
-        p.Transpose().CopyTo(pt.Slice(1, 1, n - 1, n - 1));
-        return pt;
+        return Householder.FormBorderedQt(reduced.Slice(0, 1, n - 1, n - 1).Transpose(), taup[..(n - 1)]);
     }
 
     private static void CopyColumn<T>(MatrixView<T> column, Span<T> destination) where T : unmanaged, IFloatingPointIeee754<T>

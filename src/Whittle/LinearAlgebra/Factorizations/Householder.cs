@@ -173,6 +173,21 @@ internal static class Householder
         return q;
     }
 
+    /// <summary>
+    /// The (k+1) × (k+1) matrix <c>[1 0; 0 Qᵀ]</c> with <c>Q = H₀…H_{k−1}</c> (k × k) from the reflectors
+    /// stored below the diagonal of the k × k <paramref name="reflectors"/>: the orthogonal factor of a
+    /// reduction whose reflector j acts on coordinates j+1 … k (dorgtr / dorgbr 'P'), transposed.
+    /// </summary>
+    public static Matrix<T> FormBorderedQt<T>(MatrixView<T> reflectors, ReadOnlySpan<T> tau) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int k = reflectors.Rows;
+        var qt = new Matrix<T>(k + 1, k + 1);
+        qt[0, 0] = T.One;
+        if (k == 0) return qt;
+        FormQ(reflectors, tau, k).Transpose().CopyTo(qt.Slice(1, 1, k, k));
+        return qt;
+    }
+
     private static T[] Explicit<T>(MatrixView<T> v) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var e = new T[v.Rows];

@@ -92,13 +92,8 @@ internal static class Tridiagonalization
     public static Matrix<T> FormQt<T>(MatrixView<T> reduced, ReadOnlySpan<T> tau) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = reduced.Rows;
-        var qt = new Matrix<T>(n, n);
-        if (n == 0) return qt;
-        qt[0, 0] = T.One;
-        if (n == 1) return qt;
-        var q = Householder.FormQ(reduced.Slice(1, 0, n - 1, n - 1), tau, n - 1);
-        q.Transpose().CopyTo(qt.Slice(1, 1, n - 1, n - 1));
-        return qt;
+        if (n == 0) return new Matrix<T>(0, 0);
+        return Householder.FormBorderedQt(reduced.Slice(1, 0, n - 1, n - 1), tau);
     }
 
     /// <summary>Q (n × n) from a reduced matrix (dorgtr 'L').</summary>
