@@ -132,14 +132,14 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
         if (Vector512.IsHardwareAccelerated)
         {
             int v = Vector512<T>.Count;
-            for (; j <= width - 4 * v; j += 4 * v) Chain512x4(ref Unsafe.Add(ref baseRef, j), ld, first, count, forward, c, s);
-            for (; j <= width - v; j += v) Chain512x1(ref Unsafe.Add(ref baseRef, j), ld, first, count, forward, c, s);
+            for (; j <= width - 4 * v; j += 4 * v) Chain4<Ops512, Vector512<T>>(ref Unsafe.Add(ref baseRef, j), ld, first, count, forward, c, s);
+            for (; j <= width - v; j += v) Chain1<Ops512, Vector512<T>>(ref Unsafe.Add(ref baseRef, j), ld, first, count, forward, c, s);
         }
         else if (Vector256.IsHardwareAccelerated)
         {
             int v = Vector256<T>.Count;
-            for (; j <= width - 4 * v; j += 4 * v) Chain256x4(ref Unsafe.Add(ref baseRef, j), ld, first, count, forward, c, s);
-            for (; j <= width - v; j += v) Chain256x1(ref Unsafe.Add(ref baseRef, j), ld, first, count, forward, c, s);
+            for (; j <= width - 4 * v; j += 4 * v) Chain4<Ops256, Vector256<T>>(ref Unsafe.Add(ref baseRef, j), ld, first, count, forward, c, s);
+            for (; j <= width - v; j += v) Chain1<Ops256, Vector256<T>>(ref Unsafe.Add(ref baseRef, j), ld, first, count, forward, c, s);
         }
         for (; j < width; j++) ChainScalar(ref Unsafe.Add(ref baseRef, j), ld, first, count, forward, c, s);
     }
@@ -183,205 +183,139 @@ internal sealed class PlaneRotations<T> where T : unmanaged, IFloatingPointIeee7
         }
     }
 
+    // One generic body for both widths: TOps is a struct, so the JIT compiles a separate, fully inlined
+    // copy per vector type (Vector512 / Vector256), the same code as hand-written per-width loops.
+    private interface IVectorOps<TVec> where TVec : struct
+    {
+        static abstract int Count { get; }
+        static abstract TVec Load(ref T p, nuint offset);
+        static abstract void Store(TVec v, ref T p, nuint offset);
+        static abstract TVec Splat(T x);
+        static abstract TVec Multiply(TVec a, TVec b);
+        /// <summary><c>a·b + c</c>, fused.</summary>
+        static abstract TVec Fma(TVec a, TVec b, TVec c);
+    }
+
+    private readonly struct Ops512 : IVectorOps<Vector512<T>>
+    {
+        public static int Count => Vector512<T>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Load(ref T p, nuint offset) => Vector512.LoadUnsafe(ref p, offset);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<T> v, ref T p, nuint offset) => v.StoreUnsafe(ref p, offset);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Splat(T x) => Vector512.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Multiply(Vector512<T> a, Vector512<T> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c) => SimdFma.Fma(a, b, c);
+    }
+
+    private readonly struct Ops256 : IVectorOps<Vector256<T>>
+    {
+        public static int Count => Vector256<T>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Load(ref T p, nuint offset) => Vector256.LoadUnsafe(ref p, offset);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<T> v, ref T p, nuint offset) => v.StoreUnsafe(ref p, offset);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Splat(T x) => Vector256.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Multiply(Vector256<T> a, Vector256<T> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Fma(Vector256<T> a, Vector256<T> b, Vector256<T> c) => SimdFma.Fma(a, b, c);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Chain512x1(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
+    private static void Chain1<TOps, TVec>(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
+        where TOps : struct, IVectorOps<TVec> where TVec : struct
     {
         if (forward)
         {
             ref T row = ref Unsafe.Add(ref p, (nint)first * ld);
-            var x = Vector512.LoadUnsafe(ref row);
+            var x = TOps.Load(ref row, 0);
             for (int r = 0; r < count; r++)
             {
                 ref T next = ref Unsafe.Add(ref row, ld);
-                var y = Vector512.LoadUnsafe(ref next);
-                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]); var nsv = Vector512.Create(-s[r]);
-                SimdFma.Fma(cv, x, sv * y).StoreUnsafe(ref row);
-                x = SimdFma.Fma(nsv, x, cv * y);
+                var y = TOps.Load(ref next, 0);
+                var cv = TOps.Splat(c[r]); var sv = TOps.Splat(s[r]); var nsv = TOps.Splat(-s[r]);
+                TOps.Store(TOps.Fma(cv, x, TOps.Multiply(sv, y)), ref row, 0);
+                x = TOps.Fma(nsv, x, TOps.Multiply(cv, y));
                 row = ref next;
             }
-            x.StoreUnsafe(ref row);
+            TOps.Store(x, ref row, 0);
         }
         else
         {
             ref T row = ref Unsafe.Add(ref p, (nint)(first + count) * ld);
-            var y = Vector512.LoadUnsafe(ref row);
+            var y = TOps.Load(ref row, 0);
             for (int r = count - 1; r >= 0; r--)
             {
                 ref T prev = ref Unsafe.Subtract(ref row, ld);
-                var x = Vector512.LoadUnsafe(ref prev);
-                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]); var nsv = Vector512.Create(-s[r]);
-                SimdFma.Fma(nsv, x, cv * y).StoreUnsafe(ref row);
-                y = SimdFma.Fma(cv, x, sv * y);
+                var x = TOps.Load(ref prev, 0);
+                var cv = TOps.Splat(c[r]); var sv = TOps.Splat(s[r]); var nsv = TOps.Splat(-s[r]);
+                TOps.Store(TOps.Fma(nsv, x, TOps.Multiply(cv, y)), ref row, 0);
+                y = TOps.Fma(cv, x, TOps.Multiply(sv, y));
                 row = ref prev;
             }
-            y.StoreUnsafe(ref row);
+            TOps.Store(y, ref row, 0);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Chain512x4(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
+    private static void Chain4<TOps, TVec>(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
+        where TOps : struct, IVectorOps<TVec> where TVec : struct
     {
-        int v = Vector512<T>.Count;
+        nuint v1 = (nuint)TOps.Count, v2 = 2 * v1, v3 = 3 * v1;
         if (forward)
         {
             ref T row = ref Unsafe.Add(ref p, (nint)first * ld);
-            var x0 = Vector512.LoadUnsafe(ref row);
-            var x1 = Vector512.LoadUnsafe(ref row, (nuint)v);
-            var x2 = Vector512.LoadUnsafe(ref row, (nuint)(2 * v));
-            var x3 = Vector512.LoadUnsafe(ref row, (nuint)(3 * v));
+            var x0 = TOps.Load(ref row, 0);
+            var x1 = TOps.Load(ref row, v1);
+            var x2 = TOps.Load(ref row, v2);
+            var x3 = TOps.Load(ref row, v3);
             for (int r = 0; r < count; r++)
             {
                 ref T next = ref Unsafe.Add(ref row, ld);
-                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]); var nsv = Vector512.Create(-s[r]);
-                var y0 = Vector512.LoadUnsafe(ref next);
-                var y1 = Vector512.LoadUnsafe(ref next, (nuint)v);
-                var y2 = Vector512.LoadUnsafe(ref next, (nuint)(2 * v));
-                var y3 = Vector512.LoadUnsafe(ref next, (nuint)(3 * v));
-                SimdFma.Fma(cv, x0, sv * y0).StoreUnsafe(ref row);
-                SimdFma.Fma(cv, x1, sv * y1).StoreUnsafe(ref row, (nuint)v);
-                SimdFma.Fma(cv, x2, sv * y2).StoreUnsafe(ref row, (nuint)(2 * v));
-                SimdFma.Fma(cv, x3, sv * y3).StoreUnsafe(ref row, (nuint)(3 * v));
-                x0 = SimdFma.Fma(nsv, x0, cv * y0);
-                x1 = SimdFma.Fma(nsv, x1, cv * y1);
-                x2 = SimdFma.Fma(nsv, x2, cv * y2);
-                x3 = SimdFma.Fma(nsv, x3, cv * y3);
+                var cv = TOps.Splat(c[r]); var sv = TOps.Splat(s[r]); var nsv = TOps.Splat(-s[r]);
+                var y0 = TOps.Load(ref next, 0);
+                var y1 = TOps.Load(ref next, v1);
+                var y2 = TOps.Load(ref next, v2);
+                var y3 = TOps.Load(ref next, v3);
+                TOps.Store(TOps.Fma(cv, x0, TOps.Multiply(sv, y0)), ref row, 0);
+                TOps.Store(TOps.Fma(cv, x1, TOps.Multiply(sv, y1)), ref row, v1);
+                TOps.Store(TOps.Fma(cv, x2, TOps.Multiply(sv, y2)), ref row, v2);
+                TOps.Store(TOps.Fma(cv, x3, TOps.Multiply(sv, y3)), ref row, v3);
+                x0 = TOps.Fma(nsv, x0, TOps.Multiply(cv, y0));
+                x1 = TOps.Fma(nsv, x1, TOps.Multiply(cv, y1));
+                x2 = TOps.Fma(nsv, x2, TOps.Multiply(cv, y2));
+                x3 = TOps.Fma(nsv, x3, TOps.Multiply(cv, y3));
                 row = ref next;
             }
-            x0.StoreUnsafe(ref row);
-            x1.StoreUnsafe(ref row, (nuint)v);
-            x2.StoreUnsafe(ref row, (nuint)(2 * v));
-            x3.StoreUnsafe(ref row, (nuint)(3 * v));
+            TOps.Store(x0, ref row, 0);
+            TOps.Store(x1, ref row, v1);
+            TOps.Store(x2, ref row, v2);
+            TOps.Store(x3, ref row, v3);
         }
         else
         {
             ref T row = ref Unsafe.Add(ref p, (nint)(first + count) * ld);
-            var y0 = Vector512.LoadUnsafe(ref row);
-            var y1 = Vector512.LoadUnsafe(ref row, (nuint)v);
-            var y2 = Vector512.LoadUnsafe(ref row, (nuint)(2 * v));
-            var y3 = Vector512.LoadUnsafe(ref row, (nuint)(3 * v));
+            var y0 = TOps.Load(ref row, 0);
+            var y1 = TOps.Load(ref row, v1);
+            var y2 = TOps.Load(ref row, v2);
+            var y3 = TOps.Load(ref row, v3);
             for (int r = count - 1; r >= 0; r--)
             {
                 ref T prev = ref Unsafe.Subtract(ref row, ld);
-                var cv = Vector512.Create(c[r]); var sv = Vector512.Create(s[r]); var nsv = Vector512.Create(-s[r]);
-                var x0 = Vector512.LoadUnsafe(ref prev);
-                var x1 = Vector512.LoadUnsafe(ref prev, (nuint)v);
-                var x2 = Vector512.LoadUnsafe(ref prev, (nuint)(2 * v));
-                var x3 = Vector512.LoadUnsafe(ref prev, (nuint)(3 * v));
-                SimdFma.Fma(nsv, x0, cv * y0).StoreUnsafe(ref row);
-                SimdFma.Fma(nsv, x1, cv * y1).StoreUnsafe(ref row, (nuint)v);
-                SimdFma.Fma(nsv, x2, cv * y2).StoreUnsafe(ref row, (nuint)(2 * v));
-                SimdFma.Fma(nsv, x3, cv * y3).StoreUnsafe(ref row, (nuint)(3 * v));
-                y0 = SimdFma.Fma(cv, x0, sv * y0);
-                y1 = SimdFma.Fma(cv, x1, sv * y1);
-                y2 = SimdFma.Fma(cv, x2, sv * y2);
-                y3 = SimdFma.Fma(cv, x3, sv * y3);
+                var cv = TOps.Splat(c[r]); var sv = TOps.Splat(s[r]); var nsv = TOps.Splat(-s[r]);
+                var x0 = TOps.Load(ref prev, 0);
+                var x1 = TOps.Load(ref prev, v1);
+                var x2 = TOps.Load(ref prev, v2);
+                var x3 = TOps.Load(ref prev, v3);
+                TOps.Store(TOps.Fma(nsv, x0, TOps.Multiply(cv, y0)), ref row, 0);
+                TOps.Store(TOps.Fma(nsv, x1, TOps.Multiply(cv, y1)), ref row, v1);
+                TOps.Store(TOps.Fma(nsv, x2, TOps.Multiply(cv, y2)), ref row, v2);
+                TOps.Store(TOps.Fma(nsv, x3, TOps.Multiply(cv, y3)), ref row, v3);
+                y0 = TOps.Fma(cv, x0, TOps.Multiply(sv, y0));
+                y1 = TOps.Fma(cv, x1, TOps.Multiply(sv, y1));
+                y2 = TOps.Fma(cv, x2, TOps.Multiply(sv, y2));
+                y3 = TOps.Fma(cv, x3, TOps.Multiply(sv, y3));
                 row = ref prev;
             }
-            y0.StoreUnsafe(ref row);
-            y1.StoreUnsafe(ref row, (nuint)v);
-            y2.StoreUnsafe(ref row, (nuint)(2 * v));
-            y3.StoreUnsafe(ref row, (nuint)(3 * v));
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Chain256x1(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
-    {
-        if (forward)
-        {
-            ref T row = ref Unsafe.Add(ref p, (nint)first * ld);
-            var x = Vector256.LoadUnsafe(ref row);
-            for (int r = 0; r < count; r++)
-            {
-                ref T next = ref Unsafe.Add(ref row, ld);
-                var y = Vector256.LoadUnsafe(ref next);
-                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]); var nsv = Vector256.Create(-s[r]);
-                SimdFma.Fma(cv, x, sv * y).StoreUnsafe(ref row);
-                x = SimdFma.Fma(nsv, x, cv * y);
-                row = ref next;
-            }
-            x.StoreUnsafe(ref row);
-        }
-        else
-        {
-            ref T row = ref Unsafe.Add(ref p, (nint)(first + count) * ld);
-            var y = Vector256.LoadUnsafe(ref row);
-            for (int r = count - 1; r >= 0; r--)
-            {
-                ref T prev = ref Unsafe.Subtract(ref row, ld);
-                var x = Vector256.LoadUnsafe(ref prev);
-                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]); var nsv = Vector256.Create(-s[r]);
-                SimdFma.Fma(nsv, x, cv * y).StoreUnsafe(ref row);
-                y = SimdFma.Fma(cv, x, sv * y);
-                row = ref prev;
-            }
-            y.StoreUnsafe(ref row);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Chain256x4(ref T p, int ld, int first, int count, bool forward, ReadOnlySpan<T> c, ReadOnlySpan<T> s)
-    {
-        int v = Vector256<T>.Count;
-        if (forward)
-        {
-            ref T row = ref Unsafe.Add(ref p, (nint)first * ld);
-            var x0 = Vector256.LoadUnsafe(ref row);
-            var x1 = Vector256.LoadUnsafe(ref row, (nuint)v);
-            var x2 = Vector256.LoadUnsafe(ref row, (nuint)(2 * v));
-            var x3 = Vector256.LoadUnsafe(ref row, (nuint)(3 * v));
-            for (int r = 0; r < count; r++)
-            {
-                ref T next = ref Unsafe.Add(ref row, ld);
-                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]); var nsv = Vector256.Create(-s[r]);
-                var y0 = Vector256.LoadUnsafe(ref next);
-                var y1 = Vector256.LoadUnsafe(ref next, (nuint)v);
-                var y2 = Vector256.LoadUnsafe(ref next, (nuint)(2 * v));
-                var y3 = Vector256.LoadUnsafe(ref next, (nuint)(3 * v));
-                SimdFma.Fma(cv, x0, sv * y0).StoreUnsafe(ref row);
-                SimdFma.Fma(cv, x1, sv * y1).StoreUnsafe(ref row, (nuint)v);
-                SimdFma.Fma(cv, x2, sv * y2).StoreUnsafe(ref row, (nuint)(2 * v));
-                SimdFma.Fma(cv, x3, sv * y3).StoreUnsafe(ref row, (nuint)(3 * v));
-                x0 = SimdFma.Fma(nsv, x0, cv * y0);
-                x1 = SimdFma.Fma(nsv, x1, cv * y1);
-                x2 = SimdFma.Fma(nsv, x2, cv * y2);
-                x3 = SimdFma.Fma(nsv, x3, cv * y3);
-                row = ref next;
-            }
-            x0.StoreUnsafe(ref row);
-            x1.StoreUnsafe(ref row, (nuint)v);
-            x2.StoreUnsafe(ref row, (nuint)(2 * v));
-            x3.StoreUnsafe(ref row, (nuint)(3 * v));
-        }
-        else
-        {
-            ref T row = ref Unsafe.Add(ref p, (nint)(first + count) * ld);
-            var y0 = Vector256.LoadUnsafe(ref row);
-            var y1 = Vector256.LoadUnsafe(ref row, (nuint)v);
-            var y2 = Vector256.LoadUnsafe(ref row, (nuint)(2 * v));
-            var y3 = Vector256.LoadUnsafe(ref row, (nuint)(3 * v));
-            for (int r = count - 1; r >= 0; r--)
-            {
-                ref T prev = ref Unsafe.Subtract(ref row, ld);
-                var cv = Vector256.Create(c[r]); var sv = Vector256.Create(s[r]); var nsv = Vector256.Create(-s[r]);
-                var x0 = Vector256.LoadUnsafe(ref prev);
-                var x1 = Vector256.LoadUnsafe(ref prev, (nuint)v);
-                var x2 = Vector256.LoadUnsafe(ref prev, (nuint)(2 * v));
-                var x3 = Vector256.LoadUnsafe(ref prev, (nuint)(3 * v));
-                SimdFma.Fma(nsv, x0, cv * y0).StoreUnsafe(ref row);
-                SimdFma.Fma(nsv, x1, cv * y1).StoreUnsafe(ref row, (nuint)v);
-                SimdFma.Fma(nsv, x2, cv * y2).StoreUnsafe(ref row, (nuint)(2 * v));
-                SimdFma.Fma(nsv, x3, cv * y3).StoreUnsafe(ref row, (nuint)(3 * v));
-                y0 = SimdFma.Fma(cv, x0, sv * y0);
-                y1 = SimdFma.Fma(cv, x1, sv * y1);
-                y2 = SimdFma.Fma(cv, x2, sv * y2);
-                y3 = SimdFma.Fma(cv, x3, sv * y3);
-                row = ref prev;
-            }
-            y0.StoreUnsafe(ref row);
-            y1.StoreUnsafe(ref row, (nuint)v);
-            y2.StoreUnsafe(ref row, (nuint)(2 * v));
-            y3.StoreUnsafe(ref row, (nuint)(3 * v));
+            TOps.Store(y0, ref row, 0);
+            TOps.Store(y1, ref row, v1);
+            TOps.Store(y2, ref row, v2);
+            TOps.Store(y3, ref row, v3);
         }
     }
 }
