@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Reference figures for `whittle bench linalg --compare`: the same operations on the same matrices
-with numpy/scipy (OpenBLAS + LAPACK), single precision.
+with numpy/scipy (OpenBLAS + LAPACK), single precision. Factorizations call scipy.linalg, whose
+float32 paths run LAPACK's s-routines; numpy.linalg would silently compute in float64.
 
 Install: apt-get install -y python3-numpy python3-scipy libopenblas0-pthread
 Run with Debian's /usr/bin/python3, and do not import torch first (it drops OpenBLAS to one thread).
 Writes {"gemm":[{"n":N,"seconds":S,"gflops":X}...], "svd":[...], "svd_rank64":[...], "cpqr":[...],
-"cpqr_q":[...], "cholesky":[...], "svd_values":{"N":[σ...]}} like Whittle's --json.
+"cpqr_q":[...], "cholesky":[...], "svd_values":{"N":[σ...]}, "svd_values_exact":{"N":[σ...]}} like
+Whittle's --json (svd_values: LAPACK's float32 result; svd_values_exact: the same matrix in float64).
 """
 import argparse, json, statistics, time
 
@@ -36,11 +38,11 @@ def randomized_svd(a, rank, oversample=10, power_iterations=2, seed=0):
     """Halko-Martinsson-Tropp range finder with QR re-orthonormalisation, as Whittle's TruncatedSvd."""
     rng = np.random.default_rng(seed)
     omega = rng.standard_normal((a.shape[1], rank + oversample)).astype(np.float32)
-    q, _ = np.linalg.qr(a @ omega)
+    q, _ = sl.qr(a @ omega, mode="economic", check_finite=False)
     for _ in range(power_iterations):
-        q, _ = np.linalg.qr(a.T @ q)
-        q, _ = np.linalg.qr(a @ q)
-    u, s, vt = np.linalg.svd(q.T @ a, full_matrices=False)
+        q, _ = sl.qr(a.T @ q, mode="economic", check_finite=False)
+        q, _ = sl.qr(a @ q, mode="economic", check_finite=False)
+    u, s, vt = sl.svd(q.T @ a, full_matrices=False, check_finite=False)
     return (q @ u)[:, :rank], s[:rank], vt[:rank]
 
 
@@ -62,7 +64,8 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    out = {"gemm": [], "svd": [], "svd_rank64": [], "cpqr": [], "cpqr_q": [], "cholesky": [], "svd_values": {}}
+    out = {"gemm": [], "svd": [], "svd_numpy_float64": [], "svd_rank64": [], "cpqr": [], "cpqr_q": [], "cholesky": [], "svd_values": {},
+           "svd_values_exact": {}}
 
     for n in args.gemm_sizes:
         a, b = uniform(n, n, args.seed), uniform(n, n, args.seed + 1)
@@ -70,9 +73,14 @@ def main():
         out["gemm"].append({"n": n, "seconds": med, "min_seconds": best, "gflops": 2.0 * n ** 3 / med / 1e9})
     for n in args.sizes:
         a = uniform(n, n, args.seed)
-        med, best = measure(lambda: np.linalg.svd(a, full_matrices=False), args.repeats)
+        med, best = measure(lambda: sl.svd(a, full_matrices=False, check_finite=False), args.repeats)
         out["svd"].append({"n": n, "seconds": med, "min_seconds": best})
-        out["svd_values"][str(n)] = np.linalg.svd(a, compute_uv=False).astype(float).tolist()
+        out["svd_values"][str(n)] = sl.svd(a, compute_uv=False, check_finite=False).astype(float).tolist()
+        # numpy.linalg computes float32 input in float64 (dgesdd): timed for reference, not compared.
+        med, best = measure(lambda: np.linalg.svd(a, full_matrices=False), args.repeats)
+        out["svd_numpy_float64"].append({"n": n, "seconds": med, "min_seconds": best})
+        # The same float32 matrix factored in float64: "exact" singular values to judge both float32 results.
+        out["svd_values_exact"][str(n)] = np.linalg.svd(a.astype(np.float64), compute_uv=False).tolist()
         med, best = measure(lambda: randomized_svd(a, 64), args.repeats)
         out["svd_rank64"].append({"n": n, "seconds": med, "min_seconds": best})
         med, best = measure(lambda: sl.qr(a, pivoting=True, mode="r", check_finite=False), args.repeats)

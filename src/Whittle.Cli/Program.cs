@@ -1,6 +1,17 @@
 using System.CommandLine;
+using Spectre.Console;
 using Whittle.Cli.Commands;
 
 var root = new RootCommand("Whittle: make trained neural networks smaller and faster without fine-tuning.");
 root.Subcommands.Add(BenchCommand.Create());
-return root.Parse(args).Invoke();
+
+try
+{
+    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException or ArithmeticException)
+{
+    // Expected failures (bad input, unreadable files) get one line; anything else is a bug and keeps its stack trace.
+    AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
+    return 1;
+}

@@ -37,7 +37,7 @@ internal static class BenchCommand
             DefaultValueFactory = _ => [1024, 2048],
         };
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per case (the median is reported).", DefaultValueFactory = _ => 5 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the random input matrices.", DefaultValueFactory = _ => 1 };
+        var seed = new Option<uint>("--seed") { Description = "Seed of the input matrices (the reference script uses the same).", DefaultValueFactory = _ => 1 };
 
         var cmd = new Command("linalg", "Time the dense linear algebra (single precision): GEMM, SVD, truncated SVD, pivoted QR, Cholesky.")
         {
@@ -46,9 +46,10 @@ internal static class BenchCommand
         cmd.SetAction(parse =>
         {
             var cases = LinearAlgebraBenchmark.Cases(parse.GetValue(gemmSizes)!, parse.GetValue(sizes)!, parse.GetValue(seed));
-            var reference = LoadReference(parse.GetValue(compare));
+            var reference = ReferenceFigures.Load(parse.GetValue(compare));
             var results = Run(cases, parse.GetValue(repeats));
             Print(results, reference);
+            if (reference is not null) PrintAgreement(reference, parse.GetValue(seed));
             if (parse.GetValue(json) is { } file)
             {
                 AtomicFile.WriteAllText(file.FullName, ToJson(results).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -80,7 +81,7 @@ internal static class BenchCommand
         return results;
     }
 
-    private static void Print(IReadOnlyList<Measurement> results, IReadOnlyDictionary<(string, int), double>? reference)
+    private static void Print(IReadOnlyList<Measurement> results, ReferenceFigures? reference)
     {
         var table = new Table().Title($"Whittle linear algebra, float32, {Environment.ProcessorCount} threads, SIMD path {SimdPaths.Best}");
         table.AddColumns("operation", "n", "median s", "GFLOP/s");
@@ -90,7 +91,7 @@ internal static class BenchCommand
             var row = new List<string> { r.Case, r.N.ToString(), $"{r.MedianSeconds:F4}", r.Gflops is { } g ? $"{g:F1}" : "" };
             if (reference is not null)
             {
-                bool has = reference.TryGetValue((r.Case, r.N), out double refSeconds);
+                bool has = reference.Seconds.TryGetValue((r.Case, r.N), out double refSeconds);
                 row.Add(has ? $"{refSeconds:F4}" : "");
                 row.Add(has ? $"{refSeconds / r.MedianSeconds:F2}" : "");
             }
@@ -99,6 +100,24 @@ internal static class BenchCommand
         AnsiConsole.Write(table);
         if (reference is not null)
             AnsiConsole.MarkupLine("[grey]reference / Whittle > 1 means Whittle is faster.[/]");
+    }
+
+    private static void PrintAgreement(ReferenceFigures reference, uint seed)
+    {
+        var table = new Table().Title("Singular values: largest deviation, normwise (÷ σ₁) / elementwise (÷ σᵢ)");
+        table.AddColumns("n", "Whittle vs reference", "Whittle vs float64", "reference vs float64");
+        foreach (var (n, theirs) in reference.SingularValues.OrderBy(p => p.Key))
+        {
+            var ours = LinearAlgebraBenchmark.SingularValues(n, seed).Select(v => (double)v).ToArray();
+            string Show((double Normwise, double Elementwise) d) => $"{d.Normwise:E1} / {d.Elementwise:E1}";
+            bool hasExact = reference.ExactSingularValues.TryGetValue(n, out var exact);
+            table.AddRow(
+                n.ToString(),
+                Show(LinearAlgebraBenchmark.Deviation(ours, theirs)),
+                hasExact ? Show(LinearAlgebraBenchmark.Deviation(ours, exact!)) : "",
+                hasExact ? Show(LinearAlgebraBenchmark.Deviation(theirs, exact!)) : "");
+        }
+        AnsiConsole.Write(table);
     }
 
     /// <summary>{"gemm":[{"n":N,"gflops":X,"seconds":S}…], "svd":[{"n":N,"seconds":S}…], …}</summary>
@@ -117,20 +136,5 @@ internal static class BenchCommand
             root[group.Key] = array;
         }
         return root;
-    }
-
-    private static Dictionary<(string, int), double>? LoadReference(FileInfo? file)
-    {
-        if (file is null) return null;
-        if (!file.Exists) throw new FileNotFoundException($"Reference figures not found: {file.FullName}", file.FullName);
-        var root = JsonNode.Parse(File.ReadAllText(file.FullName)) as JsonObject
-            ?? throw new InvalidDataException($"{file.FullName}: expected a JSON object of benchmark arrays.");
-        var map = new Dictionary<(string, int), double>();
-        foreach (var (key, value) in root)
-            if (value is JsonArray array)
-                foreach (var item in array)
-                    if (item?["n"] is { } n && item["seconds"] is { } s)
-                        map[(key, n.GetValue<int>())] = s.GetValue<double>();
-        return map;
     }
 }
