@@ -39,15 +39,21 @@ internal static unsafe class GemmDriver<T, TKernel>
         int mcMax = Math.Min(McBlock, RoundUp(m, mr));
         int ncChunk = Math.Min(NcBlock, ParallelWork.ChunkSize(n, workers, nr));
         int nChunks = (n + ncChunk - 1) / ncChunk;
-        // Too few column chunks to feed every worker: split each chunk's rows as well.
-        int mSplits = nChunks >= workers ? 1 : Math.Max(1, Math.Min(workers / nChunks, (m + mr - 1) / mr));
+        // Too few column chunks to keep every worker busy (or chunks of unequal width, as for n = 74):
+        // split each chunk's rows as well, so there are at least two items per worker to balance.
+        int mSplits = nChunks >= 2 * workers || workers == 1 ? 1 : Math.Clamp((2 * workers + nChunks - 1) / nChunks, 1, (m + mr - 1) / mr);
 
-        T* aPack = (T*)NativeMemory.AlignedAlloc((nuint)(mcMax * kcMax * sizeof(T)), 64);
-        var bPacks = new nint[Math.Max(1, Math.Min(workers, nChunks * mSplits))];
+        using var aScratch = new PinnedScratch<T>(mcMax * kcMax);
+        T* aPack = aScratch.Pointer;
+        var bScratch = new PinnedScratch<T>[Math.Max(1, Math.Min(workers, nChunks * mSplits))];
+        var bPacks = new nint[bScratch.Length];
         try
         {
             for (int w = 0; w < bPacks.Length; w++)
-                bPacks[w] = (nint)NativeMemory.AlignedAlloc((nuint)(kcMax * RoundUp(ncChunk, nr) * sizeof(T)), 64);
+            {
+                bScratch[w] = new PinnedScratch<T>(kcMax * RoundUp(ncChunk, nr));
+                bPacks[w] = (nint)bScratch[w].Pointer;
+            }
 
             fixed (T* cBase = c.Array)
             {
@@ -82,8 +88,7 @@ internal static unsafe class GemmDriver<T, TKernel>
         }
         finally
         {
-            NativeMemory.AlignedFree(aPack);
-            foreach (var p in bPacks) NativeMemory.AlignedFree((void*)p);
+            foreach (var scratch in bScratch) scratch?.Dispose();
         }
     }
 
