@@ -179,7 +179,8 @@ public class CholeskyTests
         var a = Spd(5, 1);
         a[3, 1] = double.NaN;
         var nan = Assert.Throws<ArgumentException>(() => Cholesky.Compute<double>(a));
-        Assert.Contains("A[3,1]", nan.Message);
+        Assert.Contains("(3, 1)", nan.Message);
+        Assert.Equal("a", nan.ParamName);
         // NaN above the diagonal is never read.
         var b = Spd(5, 1);
         b[1, 3] = double.NaN;

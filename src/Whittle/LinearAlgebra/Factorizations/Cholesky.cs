@@ -97,14 +97,9 @@ public static class Cholesky
             ThrowHelper.ArgumentOutOfRange(nameof(options), $"MaxAttempts = {options.MaxAttempts}", "MaxAttempts ≥ 1");
         int n = a.Rows;
         double diagonalSum = 0;
+        MatrixChecks.RequireFinite(a, nameof(a), lowerTriangleOnly: true);
         for (int i = 0; i < n; i++)
-        {
-            for (int j = 0; j <= i; j++)
-                if (!T.IsFinite(a[i, j]))
-                    ThrowHelper.Argument(nameof(a),
-                        $"Cholesky: A[{i},{j}] is {a[i, j]}; expected finite entries in the lower triangle. Remove or impute NaN/∞ values before factoring.");
             diagonalSum += Math.Abs(double.CreateTruncating(a[i, i]));
-        }
 
         var l = new Matrix<T>(n, n);
         CopyLower(a, l);

@@ -43,7 +43,7 @@ public static class HouseholderQr
     /// <exception cref="ArgumentException"><paramref name="a"/> contains NaN or infinity.</exception>
     public static HouseholderQr<T> Compute<T>(MatrixView<T> a) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        QrInput.RequireFinite(a, nameof(a));
+        MatrixChecks.RequireFinite(a, nameof(a));
         int m = a.Rows, n = a.Cols, p = Math.Min(m, n);
         var factorsT = QrInput.TransposedCopy(a);
         var at = factorsT.Transpose(); // m × n view of the working matrix, columns contiguous
@@ -165,13 +165,13 @@ public sealed class HouseholderQr<T> where T : unmanaged, IFloatingPointIeee754<
         int m = Rows, n = Cols;
         if (b.Rows != m)
             ThrowHelper.ShapeMismatch(nameof(b), "Solve: B must have one row per row of A", $"{m}×{b.Cols}", $"{b.Rows}×{b.Cols}");
-        QrInput.RequireFinite(b, nameof(b));
+        MatrixChecks.RequireFinite(b, nameof(b));
         if (m < n)
             throw new InvalidOperationException(
                 $"Solve needs at least as many rows as columns (got {m}×{n}); an underdetermined system has no unique least-squares solution.");
         T maxDiag = T.Zero;
         for (int i = 0; i < n; i++) maxDiag = T.Max(maxDiag, T.Abs(R[i, i]));
-        T threshold = T.CreateTruncating(Math.Max(m, n) * QrInput.UnitRoundoff<T>()) * maxDiag;
+        T threshold = T.CreateTruncating(Math.Max(m, n) * Precision.UnitRoundoff<T>()) * maxDiag;
         for (int i = 0; i < n; i++)
             if (T.Abs(R[i, i]) <= threshold)
                 throw new InvalidOperationException(

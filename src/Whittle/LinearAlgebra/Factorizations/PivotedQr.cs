@@ -71,7 +71,7 @@ public static class PivotedQr
             ThrowHelper.ArgumentOutOfRange(nameof(options), options.MaxRank, "MaxRank ≥ 0 (or null for no limit)");
         if (options?.RelativeTolerance is double tol && !(tol >= 0 && double.IsFinite(tol)))
             ThrowHelper.ArgumentOutOfRange(nameof(options), options.RelativeTolerance, "a finite RelativeTolerance ≥ 0 (or null)");
-        QrInput.RequireFinite(a, nameof(a));
+        MatrixChecks.RequireFinite(a, nameof(a));
         Debug.Assert(blockSize >= 1);
 
         int m = a.Rows, n = a.Cols;
@@ -121,7 +121,7 @@ public static class PivotedQr
             _aux = new T[_ft.Rows];
             _row = new T[_n];
             _swap = new T[_m];
-            _tol3z = T.Sqrt(T.CreateTruncating(QrInput.UnitRoundoff<T>())); // LAPACK: sqrt(dlamch('Epsilon')), which is u
+            _tol3z = T.Sqrt(T.CreateTruncating(Precision.UnitRoundoff<T>())); // LAPACK: sqrt(dlamch('Epsilon')), which is u
             _relTol = relTol;
         }
 

@@ -40,12 +40,10 @@ public static class PseudoInverse
 
     internal static double Cutoff<T>(MatrixView<T> a, double? relativeCutoff) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        double cutoff = relativeCutoff ?? Math.Max(a.Rows, a.Cols) * double.CreateTruncating(MachineEpsilon<T>());
+        double cutoff = relativeCutoff ?? Math.Max(a.Rows, a.Cols) * Precision.Epsilon<T>();
         if (!(cutoff >= 0) || double.IsInfinity(cutoff))
             ThrowHelper.ArgumentOutOfRange(nameof(relativeCutoff), relativeCutoff, "a finite, non-negative relative cutoff");
         return cutoff;
     }
 
-    /// <summary>Distance from 1 to the next larger T (2⁻²³ for float, 2⁻⁵² for double).</summary>
-    internal static T MachineEpsilon<T>() where T : unmanaged, IFloatingPointIeee754<T> => T.BitIncrement(T.One) - T.One;
 }

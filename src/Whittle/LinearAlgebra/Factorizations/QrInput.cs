@@ -1,21 +1,12 @@
-// Shared input checks and layout helpers for HouseholderQr and PivotedQr (not an algorithm).
+// Shared layout helpers for HouseholderQr and PivotedQr (not an algorithm).
 
 using System.Numerics;
 
 namespace Whittle.LinearAlgebra.Factorizations;
 
-/// <summary>Input checks and layout helpers shared by the QR factorizations.</summary>
+/// <summary>Layout helpers shared by the QR factorizations.</summary>
 internal static class QrInput
 {
-    /// <summary>Throws an <see cref="ArgumentException"/> naming <paramref name="paramName"/> when any entry is NaN or infinite.</summary>
-    public static void RequireFinite<T>(MatrixView<T> a, string paramName) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        for (int i = 0; i < a.Rows; i++)
-            for (int j = 0; j < a.Cols; j++)
-                if (!T.IsFinite(a[i, j]))
-                    ThrowHelper.Argument(paramName, $"The matrix must be finite, but entry ({i}, {j}) is {a[i, j]}.");
-    }
-
     /// <summary>Aᵀ as a new n × m row-major matrix (row j = column j of A).</summary>
     public static Matrix<T> TransposedCopy<T>(MatrixView<T> a) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -34,7 +25,4 @@ internal static class QrInput
         return r;
     }
 
-    /// <summary>Unit roundoff u = ε/2 of T (2⁻²⁴ for float, 2⁻⁵³ for double).</summary>
-    public static double UnitRoundoff<T>() where T : unmanaged, IFloatingPointIeee754<T> =>
-        typeof(T) == typeof(float) ? Math.ScaleB(1.0, -24) : Math.ScaleB(1.0, -53);
 }

@@ -41,7 +41,7 @@ public static class Svd
     /// <exception cref="ArithmeticException">The QR iteration failed to converge (not expected for finite input).</exception>
     public static SvdResult<T> Compute<T>(MatrixView<T> a, bool computeVectors = true) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckFinite(a, nameof(a));
+        MatrixChecks.RequireFinite(a, nameof(a));
         if (a.Rows < a.Cols)
         {
             var t = ComputeTall(a.Transpose(), computeVectors);
@@ -124,12 +124,4 @@ public static class Svd
         return new SvdResult<T>(u, d, vt!);
     }
 
-    internal static void CheckFinite<T>(MatrixView<T> a, string paramName) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        for (int i = 0; i < a.Rows; i++)
-            for (int j = 0; j < a.Cols; j++)
-                if (!T.IsFinite(a[i, j]))
-                    ThrowHelper.Argument(paramName,
-                        $"Expected a matrix of finite values, got {a[i, j]} at ({i}, {j}) of the {a.Rows}×{a.Cols} input; remove or replace NaN and infinite entries first.");
-    }
 }

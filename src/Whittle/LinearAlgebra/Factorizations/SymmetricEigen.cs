@@ -38,6 +38,7 @@ public static class SymmetricEigen
     {
         if (a.Rows != a.Cols)
             ThrowHelper.ShapeMismatch(nameof(a), "SymmetricEigen needs a square matrix", $"{a.Rows}×{a.Rows} (or {a.Cols}×{a.Cols})", $"{a.Rows}×{a.Cols}");
+        MatrixChecks.RequireFinite(a, nameof(a), lowerTriangleOnly: true);
         int n = a.Rows;
         // Full symmetric working copy from the lower triangle.
         var work = new Matrix<T>(n, n);
@@ -46,9 +47,6 @@ public static class SymmetricEigen
             for (int j = 0; j <= i; j++)
             {
                 T x = a[i, j];
-                if (!T.IsFinite(x))
-                    ThrowHelper.Argument(nameof(a),
-                        $"Expected a matrix of finite values, got {x} at ({i}, {j}) of the {n}×{n} input's lower triangle; remove or replace NaN and infinite entries first.");
                 work[i, j] = x;
                 work[j, i] = x;
                 maxAbs = T.Max(maxAbs, T.Abs(x));
