@@ -21,7 +21,8 @@
 // rank-deficient C or R (duplicate-like or dependent rows/columns) is handled, but the core is then only as
 // accurate as cond(C)·cond(R)·ε; float inputs are computed in float. Products are ordered to avoid the
 // n × n × m product W·G: G·Rᵀ (n²·l) first, then W·(G·Rᵀ) (m·n·l). The l × l system R·G·Rᵀ + λI is solved by
-// Cholesky when positive definite, otherwise through its pseudo-inverse (e.g. ridge = 0 and a singular G).
+// Cholesky when numerically positive definite (every pivot L_ii² > l·ε·max diagonal), otherwise through its
+// pseudo-inverse (e.g. ridge = 0 and a singular G).
 // A zero RMS a_j simply zeroes column j of R·D; the pseudo-inverse handles it (no division by a_j).
 
 using System.Numerics;
@@ -205,18 +206,39 @@ public static class Cur
 
         var wgRt = Blas.Multiply(w, gRt.View);                                     // W·G·Rᵀ, m × l
         // Right factor: X = (W·G·Rᵀ)·(R·G·Rᵀ + λI)⁺, m × l. The matrix is symmetric positive semidefinite:
-        // solve by Cholesky when it is definite, else multiply by the pseudo-inverse.
-        Matrix<T> x;
+        // solve by Cholesky when it is numerically definite, else multiply by the pseudo-inverse.
+        var chol = TryCholesky(rgRt);
+        var x = chol is not null
+            ? chol.Solve(wgRt.Transpose()).Transpose().ToMatrix()                 // (A⁻¹·(WGRᵀ)ᵀ)ᵀ, A symmetric
+            : Blas.Multiply<T>(wgRt, PseudoInverse.Compute<T>(rgRt));
+        return Blas.Multiply<T>(PseudoInverse.Compute<T>(c), x);                   // C⁺·X, k × l
+    }
+
+    // Cholesky of the symmetric l × l matrix A, or null when it is not numerically positive definite: the
+    // factorization fails, or a pivot L_ii² falls to l·ε·max A_jj (a solve would then amplify rounding into
+    // huge core entries along directions the calibration data never excites; the pseudo-inverse drops them).
+    private static CholeskyFactor<T>? TryCholesky<T>(Matrix<T> a) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int l = a.Rows;
+        double maxDiag = 0;
+        for (int i = 0; i < l; i++) maxDiag = Math.Max(maxDiag, double.CreateTruncating(a[i, i]));
+        if (!(maxDiag > 0)) return null;
+        CholeskyFactor<T> factor;
         try
         {
-            var chol = Cholesky.Compute<T>(rgRt);
-            x = chol.Solve(wgRt.Transpose()).Transpose().ToMatrix();              // (A⁻¹·(WGRᵀ)ᵀ)ᵀ, A symmetric
+            factor = Cholesky.Compute<T>(a);
         }
         catch (NotPositiveDefiniteException)
         {
-            x = Blas.Multiply<T>(wgRt, PseudoInverse.Compute<T>(rgRt));
+            return null;
         }
-        return Blas.Multiply<T>(PseudoInverse.Compute<T>(c), x);                   // C⁺·X, k × l
+        double threshold = l * double.CreateTruncating(T.BitIncrement(T.One) - T.One) * maxDiag;
+        for (int i = 0; i < l; i++)
+        {
+            double p = double.CreateTruncating(factor.L[i, i]);
+            if (!(p * p > threshold)) return null;
+        }
+        return factor;
     }
 
     private static Matrix<T> DiagonalCore<T>(MatrixView<T> w, Matrix<T> c, Matrix<T> r, ReadOnlySpan<T> a)

@@ -189,6 +189,9 @@ public class CurTests
         Assert.All(cur.U.AsSpan().ToArray(), v => Assert.True(double.IsFinite(v)));
         var pinv = Cur.Compute<double>(w, rows, cols);
         Assert.True(OutputError(w, cur, cur.U, x) <= OutputError(w, pinv, pinv.U, x) * (1 + 1e-12));
+        // The null directions of G are dropped, not amplified: the core stays of the pseudo-inverse core's size.
+        Assert.True(MatrixNorms.Frobenius<double>(cur.U) < 10 * MatrixNorms.Frobenius<double>(pinv.U),
+            $"‖U‖ = {MatrixNorms.Frobenius<double>(cur.U)} vs pseudo-inverse core {MatrixNorms.Frobenius<double>(pinv.U)}");
     }
 
     [Fact]
