@@ -82,6 +82,12 @@ public sealed class Matrix<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>A sub-matrix view.</summary>
     public MatrixView<T> Slice(int row, int col, int rows, int cols) => View.Slice(row, col, rows, cols);
 
+    /// <summary>Rows <paramref name="start"/> .. <paramref name="start"/>+<paramref name="count"/>, as a view.</summary>
+    public MatrixView<T> SliceRows(int start, int count) => View.SliceRows(start, count);
+
+    /// <summary>Columns <paramref name="start"/> .. <paramref name="start"/>+<paramref name="count"/>, as a view.</summary>
+    public MatrixView<T> SliceCols(int start, int count) => View.SliceCols(start, count);
+
     /// <summary>A deep copy.</summary>
     public Matrix<T> Clone() => new(Rows, Cols, (T[])_data.Clone());
 
