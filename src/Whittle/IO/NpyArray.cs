@@ -74,10 +74,10 @@ public sealed class NpyArray
     /// <exception cref="InvalidOperationException"><typeparamref name="T"/> is not the element type.</exception>
     public Span<T> AsSpan<T>() where T : unmanaged
     {
-        if (_data is not T[] typed)
+        if (_data.GetType() != typeof(T[]))
             throw new InvalidOperationException(
                 $"{Source} holds {NpyDTypes.ElementType(DType).Name} elements ({DType}); AsSpan<{typeof(T).Name}>() needs {NpyDTypes.ElementType(DType).Name}.");
-        return typed;
+        return (T[])_data;
     }
 
     /// <summary>
@@ -186,19 +186,21 @@ public sealed class NpyArray
     /// <summary>Converts every element into <paramref name="destination"/> in C order.</summary>
     private void ConvertInto<TDst>(Span<TDst> destination) where TDst : unmanaged, INumberBase<TDst>
     {
-        switch (_data)
+        // Dispatch on DType, not on the array's runtime type: the CLR lets a byte[] match "is sbyte[]"
+        // (and ushort[] match short[]), so type patterns would pick the wrong conversion.
+        switch (DType)
         {
-            case Half[] a: Gather<Half, TDst>(a, destination); break;
-            case float[] a: Gather<float, TDst>(a, destination); break;
-            case double[] a: Gather<double, TDst>(a, destination); break;
-            case sbyte[] a: Gather<sbyte, TDst>(a, destination); break;
-            case short[] a: Gather<short, TDst>(a, destination); break;
-            case int[] a: Gather<int, TDst>(a, destination); break;
-            case long[] a: Gather<long, TDst>(a, destination); break;
-            case byte[] a: Gather<byte, TDst>(a, destination); break;
-            case ushort[] a: Gather<ushort, TDst>(a, destination); break;
+            case NpyDType.Float16: Gather<Half, TDst>((Half[])_data, destination); break;
+            case NpyDType.Float32: Gather<float, TDst>((float[])_data, destination); break;
+            case NpyDType.Float64: Gather<double, TDst>((double[])_data, destination); break;
+            case NpyDType.Int8: Gather<sbyte, TDst>((sbyte[])_data, destination); break;
+            case NpyDType.Int16: Gather<short, TDst>((short[])_data, destination); break;
+            case NpyDType.Int32: Gather<int, TDst>((int[])_data, destination); break;
+            case NpyDType.Int64: Gather<long, TDst>((long[])_data, destination); break;
+            case NpyDType.UInt8: Gather<byte, TDst>((byte[])_data, destination); break;
+            case NpyDType.UInt16: Gather<ushort, TDst>((ushort[])_data, destination); break;
             // bool is stored as 0/1 bytes (the reader normalises any non-zero byte to 1).
-            case bool[] a: Gather<byte, TDst>(MemoryMarshal.Cast<bool, byte>(a), destination); break;
+            case NpyDType.Bool: Gather<byte, TDst>(MemoryMarshal.Cast<bool, byte>((bool[])_data), destination); break;
             default: throw new InvalidOperationException($"Unexpected storage {_data.GetType().Name}.");
         }
     }

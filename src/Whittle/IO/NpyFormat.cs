@@ -115,20 +115,21 @@ internal static class NpyFormat
 
         var data = NpyArray.Allocate(dtype, (int)count, zeroed: false);
         bool swap = bigEndian == BitConverter.IsLittleEndian && size > 1;
-        switch (data)
+        // Dispatch on dtype: a byte[] also matches "is sbyte[]" in the CLR.
+        switch (dtype)
         {
-            case Half[] a: ReadData(stream, a, swap, source, expected); break;
-            case float[] a: ReadData(stream, a, swap, source, expected); break;
-            case double[] a: ReadData(stream, a, swap, source, expected); break;
-            case sbyte[] a: ReadData(stream, a, swap, source, expected); break;
-            case short[] a: ReadData(stream, a, swap, source, expected); break;
-            case int[] a: ReadData(stream, a, swap, source, expected); break;
-            case long[] a: ReadData(stream, a, swap, source, expected); break;
-            case byte[] a: ReadData(stream, a, swap, source, expected); break;
-            case ushort[] a: ReadData(stream, a, swap, source, expected); break;
-            case bool[] a:
-                var bytes = MemoryMarshal.Cast<bool, byte>(a.AsSpan());
-                ReadData(stream, a, false, source, expected);
+            case NpyDType.Float16: ReadData(stream, (Half[])data, swap, source, expected); break;
+            case NpyDType.Float32: ReadData(stream, (float[])data, swap, source, expected); break;
+            case NpyDType.Float64: ReadData(stream, (double[])data, swap, source, expected); break;
+            case NpyDType.Int8: ReadData(stream, (sbyte[])data, swap, source, expected); break;
+            case NpyDType.Int16: ReadData(stream, (short[])data, swap, source, expected); break;
+            case NpyDType.Int32: ReadData(stream, (int[])data, swap, source, expected); break;
+            case NpyDType.Int64: ReadData(stream, (long[])data, swap, source, expected); break;
+            case NpyDType.UInt8: ReadData(stream, (byte[])data, swap, source, expected); break;
+            case NpyDType.UInt16: ReadData(stream, (ushort[])data, swap, source, expected); break;
+            case NpyDType.Bool:
+                var bytes = MemoryMarshal.Cast<bool, byte>(((bool[])data).AsSpan());
+                ReadData(stream, (bool[])data, false, source, expected);
                 for (int i = 0; i < bytes.Length; i++) if (bytes[i] > 1) bytes[i] = 1;
                 break;
         }
@@ -372,18 +373,19 @@ internal static class NpyFormat
         else { BinaryPrimitives.WriteUInt32LittleEndian(pre[8..], (uint)header.Length); n += 4; }
         stream.Write(pre[..n]);
         stream.Write(header);
-        switch (array.Storage)
+        var storage = array.Storage;
+        switch (array.DType)
         {
-            case Half[] a: WriteData<Half>(stream, a); break;
-            case float[] a: WriteData<float>(stream, a); break;
-            case double[] a: WriteData<double>(stream, a); break;
-            case sbyte[] a: WriteData<sbyte>(stream, a); break;
-            case short[] a: WriteData<short>(stream, a); break;
-            case int[] a: WriteData<int>(stream, a); break;
-            case long[] a: WriteData<long>(stream, a); break;
-            case byte[] a: WriteData<byte>(stream, a); break;
-            case ushort[] a: WriteData<ushort>(stream, a); break;
-            case bool[] a: WriteData<bool>(stream, a); break;
+            case NpyDType.Float16: WriteData<Half>(stream, (Half[])storage); break;
+            case NpyDType.Float32: WriteData<float>(stream, (float[])storage); break;
+            case NpyDType.Float64: WriteData<double>(stream, (double[])storage); break;
+            case NpyDType.Int8: WriteData<sbyte>(stream, (sbyte[])storage); break;
+            case NpyDType.Int16: WriteData<short>(stream, (short[])storage); break;
+            case NpyDType.Int32: WriteData<int>(stream, (int[])storage); break;
+            case NpyDType.Int64: WriteData<long>(stream, (long[])storage); break;
+            case NpyDType.UInt8: WriteData<byte>(stream, (byte[])storage); break;
+            case NpyDType.UInt16: WriteData<ushort>(stream, (ushort[])storage); break;
+            case NpyDType.Bool: WriteData<bool>(stream, (bool[])storage); break;
         }
     }
 
