@@ -140,7 +140,8 @@ internal static class NpyFormat
     {
         int size = Unsafe.SizeOf<T>();
         int chunk = ChunkBytes / size;
-        for (int offset = 0; offset < data.Length; offset += chunk)
+        // Advance by the part's length, not by chunk: offset + chunk could overflow near Array.MaxLength.
+        for (int offset = 0; offset < data.Length; offset += Math.Min(chunk, data.Length - offset))
         {
             var part = data.AsSpan(offset, Math.Min(chunk, data.Length - offset));
             var bytes = MemoryMarshal.AsBytes(part);
@@ -290,7 +291,8 @@ internal static class NpyFormat
                 if (Peek() == ')') { _pos++; break; }
                 Fail($"expected ',' or ')' in the shape at offset {_pos}");
             }
-            // Python needs a trailing comma for a 1-tuple; "(3)" is just 3, which NumPy rejects too.
+            // Python needs a trailing comma for a 1-tuple ("(3)" is the int 3, which NumPy rejects);
+            // this parser is lenient and reads "(3)" as (3,).
             return dims.ToArray();
         }
 
@@ -394,7 +396,7 @@ internal static class NpyFormat
         int size = Unsafe.SizeOf<T>();
         int chunk = ChunkBytes / size;
         T[]? scratch = BitConverter.IsLittleEndian || size == 1 ? null : new T[Math.Min(chunk, data.Length)];
-        for (int offset = 0; offset < data.Length; offset += chunk)
+        for (int offset = 0; offset < data.Length; offset += Math.Min(chunk, data.Length - offset))
         {
             var part = data.Slice(offset, Math.Min(chunk, data.Length - offset));
             if (scratch is not null)

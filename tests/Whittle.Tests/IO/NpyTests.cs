@@ -209,6 +209,19 @@ public class NpyTests
     }
 
     [Fact]
+    public void DataLargerThanOneReadChunkRoundTrips()
+    {
+        // 2.5 M doubles = 20 MB, more than the 16 MB read/write chunk.
+        var values = new double[2_500_000];
+        for (int i = 0; i < values.Length; i++) values[i] = i * 0.25 - 1e5;
+        var bytes = ToBytes(NpyArray.Wrap(values, [500_000, 5]));
+        var back = Npy.Read(new NonSeekableStream(new MemoryStream(bytes)), "big.npy");
+        Assert.Equal(values, back.AsSpan<double>().ToArray());
+        var cut = Assert.Throws<InvalidDataException>(() => Npy.Read(new NonSeekableStream(new MemoryStream(bytes[..^1])), "big.npy"));
+        Assert.Contains("expected 20000000 bytes, got 19999999", cut.Message);
+    }
+
+    [Fact]
     public void VectorsBecomeRowsOrColumns()
     {
         var v = NpyArray.FromVector<double>([1, 2, 3]);
