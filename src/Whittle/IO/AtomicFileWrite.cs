@@ -1,0 +1,34 @@
+namespace Whittle.IO;
+
+/// <summary>Writes a file so that nobody ever sees half of it: into a temporary file beside the
+/// target, flushed to disk, then renamed over the target. On failure the temporary file is deleted
+/// and the target is untouched.</summary>
+internal static class AtomicFileWrite
+{
+    public static void Write(string path, Action<FileStream> write)
+    {
+        string full = Path.GetFullPath(path);
+        string folder = Path.GetDirectoryName(full)!;
+        string temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            try
+            {
+                if (File.Exists(temp)) File.Delete(temp);
+            }
+            catch (IOException)
+            {
+                // Keep the original exception; a stray temporary file is the lesser problem.
+            }
+        }
+    }
+}
