@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spectre.Console;
 using Whittle.Cli.Benchmarks;
+using Whittle.IO;
 using Whittle.LinearAlgebra;
 
 namespace Whittle.Cli.Commands;

@@ -48,7 +48,7 @@ public static class Npy
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(array);
-        AtomicFileWrite.Write(path, stream => NpyFormat.Write(stream, array));
+        AtomicFile.Write(path, stream => NpyFormat.Write(stream, array));
     }
 
     /// <summary>Writes <paramref name="array"/> in .npy format to <paramref name="stream"/>.</summary>

@@ -127,7 +127,7 @@ public static class Npz
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(arrays);
-        AtomicFileWrite.Write(path, stream =>
+        AtomicFile.Write(path, stream =>
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
             var seen = new HashSet<string>(StringComparer.Ordinal);

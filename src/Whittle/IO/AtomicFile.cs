@@ -3,8 +3,11 @@ namespace Whittle.IO;
 /// <summary>Writes a file so that nobody ever sees half of it: into a temporary file beside the
 /// target, flushed to disk, then renamed over the target. On failure the temporary file is deleted
 /// and the target is untouched.</summary>
-internal static class AtomicFileWrite
+public static class AtomicFile
 {
+    /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>, atomically.</summary>
+    /// <param name="path">The target file; its folder must exist.</param>
+    /// <param name="write">Writes the whole content to the stream it is given (a temporary file).</param>
     public static void Write(string path, Action<FileStream> write)
     {
         string full = Path.GetFullPath(path);
@@ -31,4 +34,12 @@ internal static class AtomicFileWrite
             }
         }
     }
+
+    /// <summary>Writes <paramref name="contents"/> as UTF-8 text to <paramref name="path"/>, atomically.</summary>
+    public static void WriteAllText(string path, string contents) =>
+        Write(path, stream =>
+        {
+            using var writer = new StreamWriter(stream, leaveOpen: true);
+            writer.Write(contents);
+        });
 }
