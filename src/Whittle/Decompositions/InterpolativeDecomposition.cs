@@ -12,6 +12,9 @@
 //   The rank actually used never exceeds the number of CPQR steps with a nonzero pivot column, so a
 //   request above the exact rank of Z (e.g. more columns than there are non-dead neurons, or more
 //   than n samples) yields fewer indices: Indices.Length is the k used, and the ID is then exact.
+//   (FromGram likewise stops once the remaining Schur-complement diagonal is negligible, at the
+//   h·u·max G_ii level of LAPACK dpstrf, so it may return fewer indices than the QR variants, which take
+//   rounding-level steps and then fall back to the pseudo-inverse.)
 //   The inputs are never modified.
 //
 //   Variants for tall Z (same pivots as the direct CPQR in exact arithmetic):
@@ -193,11 +196,14 @@ public static class InterpolativeDecompositions
     /// <param name="sketchRows">s ≥ 1, the number of sketch rows (a few more than the expected rank).</param>
     /// <param name="kind">Gaussian or CountSketch.</param>
     /// <param name="seed">Seed of the sketch: the same seed gives the same result.</param>
-    /// <param name="options">Rank or tolerance (exactly one).</param>
+    /// <param name="options">Rank or tolerance (exactly one); a Rank must not exceed <paramref name="sketchRows"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="sketchRows"/> &lt; 1 or &lt; Rank, or invalid options.</exception>
     public static InterpolativeDecomposition<T> FromSketch<T>(MatrixView<T> z, int sketchRows, SketchKind kind, int seed, IdOptions options)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Validate(options, z.Cols, nameof(options));
+        if (options.Rank > sketchRows)
+            ThrowHelper.ArgumentOutOfRange(nameof(sketchRows), sketchRows, $"at least Rank = {options.Rank} sketch rows");
         var sz = RowSketch.Apply(z, sketchRows, kind, seed);
         return FromFactoredMatrix(sz.View, options);
     }
@@ -280,20 +286,21 @@ public static class InterpolativeDecompositions
     {
         int h = r.Cols;
         usedPseudoInverse = false;
-        var r11 = r.Slice(0, 0, k, k);
-        var x = r.Slice(0, k, k, h - k).ToMatrix();
-        if (k == 0 || h == k) return x;
+        var R11 = r.Slice(0, 0, k, k);
+        var X = r.Slice(0, k, k, h - k).ToMatrix(); // R12, overwritten with X
+        if (k == 0 || h == k) return X;
         double r00 = Math.Abs(double.CreateTruncating(r[0, 0]));
         double minDiag = double.PositiveInfinity;
         for (int i = 0; i < k; i++) minDiag = Math.Min(minDiag, Math.Abs(double.CreateTruncating(r[i, i])));
         if (minDiag > cutoff * r00)
         {
-            TriangularSolve.SolveUpper(r11, x.View);
-            return x;
+            TriangularSolve.SolveUpper(R11, X.View);
+            return X;
         }
+        // Numerically singular R11 (more columns than the numerical rank): minimum-norm X = R11⁺R12.
         usedPseudoInverse = true;
-        var upper = r11.ToMatrix(); // R11 proper: the stored rows are already zero below the diagonal
-        return Blas.Multiply(PseudoInverse.Compute(upper.View, cutoff).View, x.View);
+        var R11Plus = PseudoInverse.Compute(R11.ToMatrix().View, cutoff); // stored rows are zero below the diagonal
+        return Blas.Multiply(R11Plus.View, X.View);
     }
 
     /// <summary>Builds T = [I_k, X]·Πᵀ and the result record.</summary>
@@ -356,7 +363,7 @@ public static class InterpolativeDecompositions
             ThrowHelper.Argument(paramName, "IdOptions are required: give a Rank or a Tolerance.");
             return;
         }
-        if (options.Rank is null == options.Tolerance is null)
+        if ((options.Rank is null) == (options.Tolerance is null))
             ThrowHelper.Argument(paramName,
                 $"IdOptions needs exactly one of Rank and Tolerance, got Rank = {options.Rank?.ToString() ?? "null"}, Tolerance = {options.Tolerance?.ToString() ?? "null"}.");
         if (options.Rank is int k && (k < 0 || k > h))

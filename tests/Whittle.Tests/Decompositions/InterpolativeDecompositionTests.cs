@@ -365,6 +365,8 @@ public class InterpolativeDecompositionTests
         Assert.Throws<ArgumentException>(() => InterpolativeDecompositions.FromRFactors<double>([], new IdOptions(Rank: 1)));
         Assert.Throws<ArgumentException>(() => InterpolativeDecompositions.FromRFactors<double>([z.View, RandomMatrix.Gaussian<double>(3, 4, 1).View], new IdOptions(Rank: 1)));
         Assert.Throws<ArgumentException>(() => InterpolativeDecompositions.FromGram<double>(z, new IdOptions(Rank: 1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => InterpolativeDecompositions.FromSketch<double>(z, 3, SketchKind.Gaussian, 1, new IdOptions(Rank: 4)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => InterpolativeDecompositions.FromGram<double>(Blas.Gram<double>(z), new IdOptions(Rank: 6)));
         var id = InterpolativeDecompositions.Compute<double>(z, new IdOptions(Rank: 2));
         Assert.Throws<ArgumentException>(() => id.Error(RandomMatrix.Gaussian<double>(10, 4, 1)));
         Assert.Throws<ArgumentException>(() => new TsqrAccumulator<double>(5).AddBatch(RandomMatrix.Gaussian<double>(3, 4, 1)));
