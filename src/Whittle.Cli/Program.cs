@@ -4,6 +4,8 @@ using Whittle.Cli.Commands;
 
 var root = new RootCommand("Whittle: make trained neural networks smaller and faster without fine-tuning.");
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ConvertCommand.Create());
+root.Subcommands.Add(InspectCommand.Create());
 
 try
 {

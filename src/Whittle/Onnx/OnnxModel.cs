@@ -1,0 +1,144 @@
+using Google.Protobuf;
+using Whittle.Onnx.Proto;
+
+namespace Whittle.Onnx;
+
+/// <summary>
+/// An ONNX model: the parsed <see cref="ModelProto"/>, the file it came from (external data is found
+/// relative to its folder and read lazily) and an editable <see cref="Graph"/>. Everything Whittle does
+/// not touch, unknown fields included, is written back as it was read.
+/// </summary>
+public sealed class OnnxModel
+{
+    /// <summary>Oldest IR version Whittle reads (the first with opset imports).</summary>
+    public const long MinIrVersion = 3;
+
+    /// <summary>Newest IR version Whittle reads.</summary>
+    public const long MaxIrVersion = 11;
+
+    /// <summary>Newest opset of the default domain (<c>ai.onnx</c>) Whittle reads.</summary>
+    public const long MaxDefaultOpset = 25;
+
+    /// <summary>Newest opset of <c>ai.onnx.ml</c> Whittle reads.</summary>
+    public const long MaxMlOpset = 5;
+
+    private OnnxModel(ModelProto proto, string? filePath, string? baseDirectory)
+    {
+        Proto = proto;
+        FilePath = filePath;
+        BaseDirectory = baseDirectory;
+        Graph = new OnnxGraph(this);
+    }
+
+    /// <summary>The model message (shared: edits to it are edits to the model).</summary>
+    public ModelProto Proto { get; }
+
+    /// <summary>The full path of the file the model was loaded from, or null for a model built in memory.</summary>
+    public string? FilePath { get; }
+
+    /// <summary>The folder where external data locations are resolved, or null.</summary>
+    public string? BaseDirectory { get; }
+
+    /// <summary>The main graph, for reading and editing.</summary>
+    public OnnxGraph Graph { get; }
+
+    /// <summary>
+    /// Reads and checks a model: the protobuf must parse, the IR and opset versions be supported, every
+    /// value a node reads be defined, the graph be acyclic, and external data files exist and be long
+    /// enough. External tensor data itself is read only when asked for.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">There is no such file.</exception>
+    /// <exception cref="OnnxModelException">The model is truncated, corrupt, unsupported or inconsistent.</exception>
+    public static OnnxModel Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string full = Path.GetFullPath(path);
+        if (!File.Exists(full)) throw new FileNotFoundException($"ONNX model '{full}' not found.", full);
+        long length = new FileInfo(full).Length;
+        if (length > int.MaxValue)
+            throw new OnnxModelException($"{full}: the file is {length} bytes, over protobuf's 2 GB limit; large models keep their weights in external data files.", full);
+        ModelProto proto;
+        try
+        {
+            using var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            proto = ModelProto.Parser.ParseFrom(stream);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new OnnxModelException($"{full}: not a valid ONNX model (truncated or corrupt protobuf): {ex.Message}", full, null, ex);
+        }
+        var model = new OnnxModel(proto, full, Path.GetDirectoryName(full));
+        model.Validate();
+        return model;
+    }
+
+    /// <summary>Wraps a model built in memory, after the checks of <see cref="Load"/>.</summary>
+    /// <param name="proto">The model; shared, not copied.</param>
+    /// <param name="baseDirectory">Where its external data lives, if it has any.</param>
+    public static OnnxModel FromProto(ModelProto proto, string? baseDirectory = null)
+    {
+        ArgumentNullException.ThrowIfNull(proto);
+        var model = new OnnxModel(proto, null, baseDirectory is null ? null : Path.GetFullPath(baseDirectory));
+        model.Validate();
+        return model;
+    }
+
+    /// <summary>Read access to the data of any tensor of this model (initializer or attribute).</summary>
+    public OnnxTensor Tensor(TensorProto tensor)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        return new OnnxTensor(tensor, FilePath, BaseDirectory);
+    }
+
+    /// <summary>The opset version imported for <paramref name="domain"/> (<c>""</c> and <c>"ai.onnx"</c> are the same), or null.</summary>
+    public long? OpsetVersion(string domain)
+    {
+        ArgumentNullException.ThrowIfNull(domain);
+        string d = NormalizeDomain(domain);
+        foreach (var o in Proto.OpsetImport)
+            if (NormalizeDomain(o.Domain) == d) return o.Version;
+        return null;
+    }
+
+    /// <summary>Runs the checks of <see cref="Load"/> again, after edits.</summary>
+    /// <param name="checkExternalData">Also check that external data files exist and are long enough.</param>
+    /// <exception cref="OnnxModelException">The first problem found.</exception>
+    public void Validate(bool checkExternalData = true)
+    {
+        string file = OnnxModelException.Describe(FilePath);
+        if (!Proto.HasIrVersion || Proto.IrVersion < MinIrVersion || Proto.IrVersion > MaxIrVersion)
+            throw new OnnxModelException(
+                $"{file}: IR version {(Proto.HasIrVersion ? Proto.IrVersion.ToString() : "(none)")} is not supported; Whittle reads IR versions {MinIrVersion} to {MaxIrVersion}.", FilePath);
+        if (Proto.Graph is null) throw new OnnxModelException($"{file}: the model has no graph.", FilePath);
+        bool hasDefault = false;
+        foreach (var o in Proto.OpsetImport)
+        {
+            string d = NormalizeDomain(o.Domain);
+            long max = d == "" ? MaxDefaultOpset : d == "ai.onnx.ml" ? MaxMlOpset : long.MaxValue;
+            if (o.Version < 1 || o.Version > max)
+                throw new OnnxModelException(
+                    $"{file}: opset {(d == "" ? "ai.onnx" : d)} version {o.Version} is not supported; Whittle reads versions 1 to {max}.", FilePath);
+            hasDefault |= d == "";
+        }
+        if (!hasDefault && Proto.Graph.Node.Any(n => NormalizeDomain(n.Domain) == ""))
+            throw new OnnxModelException($"{file}: the graph uses ONNX operators but imports no opset of the default domain.", FilePath);
+        Graph.Check();
+        if (checkExternalData)
+            foreach (var t in TensorWalker.All(Proto))
+                if (ExternalDataInfo.IsExternal(t)) Tensor(t).CheckExternalData();
+    }
+
+    /// <summary>
+    /// Writes the model atomically (temporary files in the target folder, then renames): never the file it
+    /// was loaded from. External data goes to one side file, <c>&lt;name&gt;.data</c> by default.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is the input model, or the side file is one the model reads from.</exception>
+    /// <exception cref="OnnxModelException">The model fails <see cref="Validate"/>, its external data cannot be read, or it exceeds 2 GB with external data off.</exception>
+    public void Save(string path, OnnxSaveOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        OnnxModelWriter.Write(this, path, options ?? new OnnxSaveOptions());
+    }
+
+    internal static string NormalizeDomain(string domain) => domain == "ai.onnx" ? "" : domain;
+}

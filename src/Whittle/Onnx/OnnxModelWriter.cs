@@ -1,0 +1,129 @@
+using Google.Protobuf;
+using Whittle.Onnx.Proto;
+
+namespace Whittle.Onnx;
+
+/// <summary>
+/// Saves a model: decides which tensors go to the external data file, streams their bytes there
+/// (never holding a second copy), and writes both files through temporary files and renames.
+/// </summary>
+internal static class OnnxModelWriter
+{
+    /// <summary>Inline data above this (2 GiB less room for the graph's structure) cannot be one protobuf message.</summary>
+    private const long InlineLimit = int.MaxValue - (64L << 20);
+
+    public static void Write(OnnxModel model, string path, OnnxSaveOptions options)
+    {
+        string target = Path.GetFullPath(path);
+        if (model.FilePath is { } input && string.Equals(input, target, PathComparison))
+            ThrowHelper.Argument(nameof(path), $"Refusing to overwrite the input model '{input}'; choose another output path.");
+        if (Directory.Exists(target)) ThrowHelper.Argument(nameof(path), $"'{target}' is a folder; give a file path for the model.");
+        string folder = Path.GetDirectoryName(target)!;
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Output folder '{folder}' does not exist.");
+        string dataName = options.ExternalDataFileName ?? Path.GetFileName(target) + ".data";
+        if (dataName.Length == 0 || dataName.IndexOfAny(['/', '\\']) >= 0 || dataName is "." or "..")
+            ThrowHelper.Argument(nameof(options), $"External data file name '{dataName}' must be a plain file name.");
+        string dataPath = Path.Combine(folder, dataName);
+        if (string.Equals(dataPath, target, PathComparison))
+            ThrowHelper.Argument(nameof(options), $"The external data file '{dataPath}' cannot be the model file itself.");
+
+        model.Validate(checkExternalData: false);
+        var clone = model.Proto.Clone(); // bytes are shared (ByteString is immutable): no copy of the weights
+        var tensors = TensorWalker.All(clone).Select(model.Tensor).ToList();
+        foreach (var t in tensors)
+            if (t.ExternalFilePath is { } source && string.Equals(Path.GetFullPath(source), dataPath, PathComparison))
+                ThrowHelper.Argument(nameof(path), $"Saving to '{target}' would overwrite '{dataPath}', the external data the model reads tensor '{t.Name}' from; choose another output path.");
+
+        var external = Place(tensors, options);
+        string? tempData = null;
+        string tempModel = TempPath(target);
+        try
+        {
+            if (external.Count > 0)
+            {
+                tempData = TempPath(dataPath);
+                WriteExternal(external, tempData, dataName);
+            }
+            foreach (var t in tensors)
+                if (t.External is not null && !external.Contains(t)) Inline(t);
+            long inlineBytes = tensors.Where(t => !external.Contains(t)).Sum(InlineSize);
+            if (inlineBytes > InlineLimit)
+                throw new OnnxModelException(
+                    $"{target}: {inlineBytes} bytes of inline tensor data exceed protobuf's 2 GB limit; save with external data.", target);
+            using (var stream = new FileStream(tempModel, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+                clone.WriteTo(stream);
+            if (tempData is not null) File.Move(tempData, dataPath, overwrite: true);
+            File.Move(tempModel, target, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tempModel)) File.Delete(tempModel);
+            if (tempData is not null && File.Exists(tempData)) File.Delete(tempData);
+        }
+    }
+
+    private static StringComparison PathComparison =>
+        OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+
+    private static string TempPath(string path) =>
+        Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+
+    /// <summary>The tensors (as readers over the clone) that go to the external data file.</summary>
+    private static HashSet<OnnxTensor> Place(List<OnnxTensor> tensors, OnnxSaveOptions options)
+    {
+        bool Movable(OnnxTensor t) => t.ByteLength >= Math.Max(options.ExternalDataThreshold, 0) && t.DataType != OnnxDataType.String;
+        var always = tensors.Where(t => t.External is not null || Movable(t)).ToHashSet();
+        switch (options.ExternalData)
+        {
+            case OnnxExternalData.Always:
+                return always;
+            case OnnxExternalData.Never:
+                return [];
+            default:
+                var kept = tensors.Where(t => t.External is not null).ToHashSet();
+                long inline = tensors.Where(t => t.External is null).Sum(InlineSize);
+                return inline > InlineLimit ? always : kept;
+        }
+    }
+
+    private static long InlineSize(OnnxTensor t) => t.External is not null ? Math.Max(t.ByteLength, 0)
+        : t.Proto.HasRawData ? t.Proto.RawData.Length : Math.Max(t.ByteLength, 0);
+
+    private static void WriteExternal(IEnumerable<OnnxTensor> tensors, string tempData, string dataName)
+    {
+        using var stream = new FileStream(tempData, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+        foreach (var t in tensors)
+        {
+            long length = t.ByteLength;
+            // Page-align large tensors (ONNX Runtime can map them); keep small ones 64-byte aligned.
+            long alignment = length >= 1 << 16 ? 4096 : 64;
+            long offset = (stream.Position + alignment - 1) / alignment * alignment;
+            if (offset > stream.Position) stream.Write(new byte[offset - stream.Position]);
+            t.CopyTo(stream);
+            var p = t.Proto;
+            ClearData(p);
+            p.ExternalData.Add(new ExternalDataInfo(dataName, offset, length).ToEntries());
+            p.DataLocation = TensorProto.Types.DataLocation.External;
+        }
+    }
+
+    private static void Inline(OnnxTensor t)
+    {
+        var bytes = t.ReadBytes();
+        var p = t.Proto;
+        ClearData(p);
+        p.ClearDataLocation();
+        p.RawData = UnsafeByteOperations.UnsafeWrap(bytes);
+    }
+
+    private static void ClearData(TensorProto p)
+    {
+        p.ClearRawData();
+        p.FloatData.Clear();
+        p.Int32Data.Clear();
+        p.Int64Data.Clear();
+        p.DoubleData.Clear();
+        p.Uint64Data.Clear();
+        p.ExternalData.Clear();
+    }
+}
