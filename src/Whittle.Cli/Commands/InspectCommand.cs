@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
+using Whittle.IO;
 using Whittle.Onnx;
 
 namespace Whittle.Cli.Commands;
