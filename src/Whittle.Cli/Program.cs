@@ -4,12 +4,13 @@ using Whittle.Cli.Commands;
 
 var root = new RootCommand("Whittle: make trained neural networks smaller and faster without fine-tuning.");
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(DecomposeCommand.Create());
 
 try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException or ArithmeticException)
+catch (Exception ex) when (Whittle.Cli.CliErrors.IsExpected(ex))
 {
     // Expected failures (bad input, unreadable files) get one line; anything else is a bug and keeps its stack trace.
     AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
