@@ -359,4 +359,17 @@ public sealed class DecomposeCommandTests : IDisposable
         Assert.Contains(input, err);
         Assert.Equal("previous", File.ReadAllText(outPath));
     }
+
+    [Fact]
+    public void ReaderAndInputFailuresAreExpectedErrorsButBugsAreNot()
+    {
+        Assert.True(Whittle.Cli.CliErrors.IsExpected(new FileNotFoundException("x")));
+        Assert.True(Whittle.Cli.CliErrors.IsExpected(new InvalidDataException("x")));
+        Assert.True(Whittle.Cli.CliErrors.IsExpected(new EndOfStreamException("x")));
+        Assert.True(Whittle.Cli.CliErrors.IsExpected(new NotSupportedException("x")));
+        Assert.True(Whittle.Cli.CliErrors.IsExpected(new System.Text.DecoderFallbackException("x")));
+        Assert.True(Whittle.Cli.CliErrors.IsExpected(new NotPositiveDefiniteException(2, -1.0)));
+        Assert.False(Whittle.Cli.CliErrors.IsExpected(new NullReferenceException()));
+        Assert.False(Whittle.Cli.CliErrors.IsExpected(new InvalidOperationException()));
+    }
 }
