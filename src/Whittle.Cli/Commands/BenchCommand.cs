@@ -15,16 +15,12 @@ internal static class BenchCommand
     {
         var bench = new Command("bench", "Measure the speed of Whittle's kernels.");
         bench.Subcommands.Add(CreateLinalg());
+        bench.Subcommands.Add(CreateDecompose());
         return bench;
     }
 
     private static Command CreateLinalg()
     {
-        var json = new Option<FileInfo?>("--json") { Description = "Also write the figures as JSON to this file." };
-        var compare = new Option<FileInfo?>("--compare")
-        {
-            Description = "A JSON file of reference figures in the same schema (scripts/bench_openblas.py) to show side by side.",
-        };
         var gemmSizes = new Option<int[]>("--gemm-sizes")
         {
             Description = "Matrix sizes n for the n×n product.",
@@ -37,20 +33,54 @@ internal static class BenchCommand
             AllowMultipleArgumentsPerToken = true,
             DefaultValueFactory = _ => [1024, 2048],
         };
-        var repeats = new Option<int>("--repeats") { Description = "Timed runs per case (the median is reported).", DefaultValueFactory = _ => 5 };
+        return CreateSuite(
+            "linalg", "Time the dense linear algebra (single precision): GEMM, SVD, truncated SVD, pivoted QR, Cholesky.",
+            "Whittle linear algebra", defaultRepeats: 5, [gemmSizes, sizes],
+            (parse, seed) => LinearAlgebraBenchmark.Cases(parse.GetValue(gemmSizes)!, parse.GetValue(sizes)!, seed),
+            (reference, seed) => PrintAgreement(reference, seed));
+    }
+
+    private static Command CreateDecompose()
+    {
+        var sizes = new Option<int[]>("--sizes")
+        {
+            Description = "Sizes n: ID of a 16n × n activation matrix at k = n/2, CUR of an n × 4n weight at r = n/4, " +
+                "whitened SVD of an n × n weight (Gram of 4n × n inputs, untimed) at rank n/4.",
+            AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => [1024],
+        };
+        return CreateSuite(
+            "decompose", "Time the decompositions (single precision): interpolative decomposition, CUR by DEIM, whitened SVD.",
+            "Whittle decompositions", defaultRepeats: 3, [sizes],
+            (parse, seed) => DecompositionBenchmark.Cases(parse.GetValue(sizes)!, seed));
+    }
+
+    /// <summary>
+    /// A benchmark command: the options every suite shares (--json, --compare, --repeats, --seed) plus
+    /// <paramref name="extra"/>; its action times <paramref name="cases"/>, prints them (beside the reference figures
+    /// when --compare is given, then <paramref name="afterCompare"/>) and writes the JSON.
+    /// </summary>
+    private static Command CreateSuite(string name, string description, string title, int defaultRepeats, IReadOnlyList<Option> extra,
+        Func<ParseResult, uint, IReadOnlyList<BenchmarkCase>> cases, Action<ReferenceFigures, uint>? afterCompare = null)
+    {
+        var json = new Option<FileInfo?>("--json") { Description = "Also write the figures as JSON to this file." };
+        var compare = new Option<FileInfo?>("--compare")
+        {
+            Description = "A JSON file of reference figures in the same schema (scripts/bench_openblas.py) to show side by side.",
+        };
+        var repeats = new Option<int>("--repeats") { Description = "Timed runs per case (the median is reported).", DefaultValueFactory = _ => defaultRepeats };
         var seed = new Option<uint>("--seed") { Description = "Seed of the input matrices (the reference script uses the same).", DefaultValueFactory = _ => 1 };
 
-        var cmd = new Command("linalg", "Time the dense linear algebra (single precision): GEMM, SVD, truncated SVD, pivoted QR, Cholesky.")
-        {
-            json, compare, gemmSizes, sizes, repeats, seed,
-        };
+        var cmd = new Command(name, description) { json, compare, repeats, seed };
+        foreach (var option in extra) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
-            var cases = LinearAlgebraBenchmark.Cases(parse.GetValue(gemmSizes)!, parse.GetValue(sizes)!, parse.GetValue(seed));
+            uint s = parse.GetValue(seed);
+            var list = cases(parse, s);
             var reference = ReferenceFigures.Load(parse.GetValue(compare));
-            var results = Run(cases, parse.GetValue(repeats));
-            Print(results, reference);
-            if (reference is not null) PrintAgreement(reference, parse.GetValue(seed));
+            var results = Run(list, parse.GetValue(repeats));
+            Print(results, reference, title);
+            if (reference is not null) afterCompare?.Invoke(reference, s);
             if (parse.GetValue(json) is { } file)
             {
                 AtomicFile.WriteAllText(file.FullName, ToJson(results).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -82,9 +112,9 @@ internal static class BenchCommand
         return results;
     }
 
-    private static void Print(IReadOnlyList<Measurement> results, ReferenceFigures? reference)
+    private static void Print(IReadOnlyList<Measurement> results, ReferenceFigures? reference, string title)
     {
-        var table = new Table().Title($"Whittle linear algebra, float32, {Environment.ProcessorCount} threads, SIMD path {SimdPaths.Best}");
+        var table = new Table().Title($"{title}, float32, {Environment.ProcessorCount} threads, SIMD path {SimdPaths.Best}");
         table.AddColumns("operation", "n", "median s", "GFLOP/s");
         if (reference is not null) table.AddColumns("reference s", "reference / Whittle");
         foreach (var r in results)
@@ -100,7 +130,12 @@ internal static class BenchCommand
         }
         AnsiConsole.Write(table);
         if (reference is not null)
+        {
             AnsiConsole.MarkupLine("[grey]reference / Whittle > 1 means Whittle is faster.[/]");
+            var ours = results.Select(r => (r.Case, r.N)).ToHashSet();
+            foreach (var ((key, n), seconds) in reference.Seconds.Where(p => !ours.Contains(p.Key)).OrderBy(p => p.Key))
+                AnsiConsole.MarkupLineInterpolated($"[grey]reference only: {key}, n = {n}: {seconds:F4} s[/]");
+        }
     }
 
     private static void PrintAgreement(ReferenceFigures reference, uint seed)

@@ -57,4 +57,40 @@ public class BenchCommandTests
                 new InvocationConfiguration { EnableDefaultExceptionHandler = false }));
         Assert.Contains("/nonexistent/ref.json", ex.Message);
     }
+
+    [Fact]
+    public void DecomposeWritesEveryCaseToJsonAndComparesWithReferenceFigures()
+    {
+        var dir = Directory.CreateTempSubdirectory("whittle-bench-");
+        try
+        {
+            string reference = Path.Combine(dir.FullName, "ref.json");
+            File.WriteAllText(reference, new JsonObject
+            {
+                ["id"] = new JsonArray(new JsonObject { ["n"] = 32, ["seconds"] = 0.5 }),
+                ["id_interp_decomp_float64"] = new JsonArray(new JsonObject { ["n"] = 32, ["seconds"] = 0.7 }),
+            }.ToJsonString());
+            string json = Path.Combine(dir.FullName, "out.json");
+
+            var root = new RootCommand { BenchCommand.Create() };
+            int exit = root.Parse(["bench", "decompose", "--sizes", "32", "--repeats", "1", "--json", json, "--compare", reference]).Invoke();
+
+            Assert.Equal(0, exit);
+            var figures = JsonNode.Parse(File.ReadAllText(json))!.AsObject();
+            Assert.Equal(["id", "cur", "whitened_svd"], figures.Select(p => p.Key));
+            foreach (var (key, node) in figures)
+            {
+                var entry = Assert.Single(node!.AsArray());
+                Assert.Equal(32, entry!["n"]!.GetValue<int>());
+                Assert.True(entry["seconds"]!.GetValue<double>() > 0, key);
+            }
+            var z = Whittle.Cli.Benchmarks.DecompositionBenchmark.Activations(32, 1);
+            Assert.Equal((512, 32), (z.Rows, z.Cols));
+            Assert.True(z.AsSpan().ToArray().All(v => v >= 0));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 }
