@@ -57,6 +57,22 @@ internal static class TestMatrices
         return c;
     }
 
+    /// <summary>A⁺ = V·Σ⁻¹·Uᵀ written out term by term from the SVD (σ below 1e-12·σ₁ dropped), in double:
+    /// an independent check on the library's pseudo-inverse and CUR cores.</summary>
+    public static Matrix<double> ReferencePseudoInverse(MatrixView<double> a)
+    {
+        var svd = Whittle.LinearAlgebra.Factorizations.Svd.Compute(a);
+        var p = new Matrix<double>(a.Cols, a.Rows);
+        for (int k = 0; k < svd.S.Length; k++)
+        {
+            if (svd.S[k] <= 1e-12 * svd.S[0]) continue;
+            for (int i = 0; i < a.Cols; i++)
+                for (int j = 0; j < a.Rows; j++)
+                    p[i, j] += svd.Vt[k, i] * svd.U[j, k] / svd.S[k];
+        }
+        return p;
+    }
+
     /// <summary>‖QᵀQ − I‖_max for the columns of Q.</summary>
     public static double OrthogonalityError<T>(MatrixView<T> q) where T : unmanaged, IFloatingPointIeee754<T>
     {
