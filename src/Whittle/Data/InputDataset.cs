@@ -166,5 +166,5 @@ public sealed class InputDataset
 
     /// <summary>The inputs with axis 0 made free: a dataset's sample count need not equal a fixed batch size.</summary>
     private static List<ModelInput> WithFreeBatchAxis(IReadOnlyList<ModelInput> inputs) =>
-        [.. inputs.Select(i => i.Shape is { Count: > 0 } s ? i with { Shape = [new ModelDim(null, null), .. s.Skip(1)] } : i)];
+        [.. inputs.Select(i => i.Shape is [{ Value: { } v }, ..] s ? i with { Shape = [new ModelDim(null, $"{v} per batch"), .. s.Skip(1)] } : i)];
 }
