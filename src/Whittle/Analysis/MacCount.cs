@@ -74,13 +74,22 @@ internal static class MacCounter
             else
             {
                 isSite = false;
-                if (q.Shape(n.Output[0]) is { } o && q.Shape(n.Input[0]) is { Length: > 0 } a)
-                    total = Product(o) * (n.OpType == "Gemm" && GraphQuery.Int(n, "transA", 0) != 0 ? a[0] : a[^1]);
+                if (q.Shape(n.Output[0]) is { } o && Reduction(q, n) is { } k) total = Product(o) * k;
             }
             layers.Add(new LayerMacs(GraphQuery.NameOf(n), n.OpType, isSite, total / batch));
         }
         double sum = layers.Sum(x => x.PerExample ?? 0), sites = layers.Where(x => x.IsSite).Sum(x => x.PerExample ?? 0);
         return new MacReport(batch, layers, sum, sites, [.. layers.Where(x => x.PerExample is null).Select(x => x.Name)]);
+    }
+
+    /// <summary>The reduced dimension of an activation MatMul/Gemm, from either operand's shape.</summary>
+    private static int? Reduction(GraphQuery q, NodeProto n)
+    {
+        bool gemm = n.OpType == "Gemm";
+        if (q.Shape(n.Input[0]) is { Length: > 0 } a) return gemm && GraphQuery.Int(n, "transA", 0) != 0 ? a[0] : a[^1];
+        if (q.Shape(n.Input[1]) is { Length: > 0 } b)
+            return gemm ? (GraphQuery.Int(n, "transB", 0) != 0 ? b[^1] : b[0]) : b.Length >= 2 ? b[^2] : b[0];
+        return null;
     }
 
     private static double Product(IEnumerable<int> dims) => dims.Aggregate(1.0, (a, d) => a * d);
