@@ -42,6 +42,12 @@ internal sealed class GraphBuilder
         return name;
     }
 
+    public string Initializer(TensorProto tensor)
+    {
+        _g.Initializer.Add(tensor);
+        return tensor.Name;
+    }
+
     public string Scalar(string name, float value)
     {
         _g.Initializer.Add(OnnxTensors.FromArray<float>(name, [value], [], OnnxDataType.Float));
