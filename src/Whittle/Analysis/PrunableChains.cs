@@ -339,24 +339,23 @@ internal sealed class ChainFinder
         if (_linearByNode.TryGetValue(node, out var l))
         {
             slices.Add(new(l.Weight.Initializer, l.StoredOutAxis, SliceRole.ProducerWeight, l.Name, 1));
-            AddQuantization(l.Weight, l.OutFeatures, l.StoredOutAxis, l.Name, slices);
+            AddQuantization(l.Weight, l.OutFeatures, l.Name, slices);
             if (l.Bias is not null) slices.Add(new(l.Bias, Math.Max(0, (_q.ConstantDims(l.Bias)?.Count ?? 1) - 1), SliceRole.ProducerBias, l.Name, 1));
         }
         else
         {
             var c = _convByNode[node];
             slices.Add(new(c.Weight.Initializer, 0, SliceRole.ProducerWeight, c.Name, 1));
-            AddQuantization(c.Weight, c.OutChannels, 0, c.Name, slices);
+            AddQuantization(c.Weight, c.OutChannels, c.Name, slices);
             if (c.Bias is not null) slices.Add(new(c.Bias, 0, SliceRole.ProducerBias, c.Name, 1));
         }
     }
 
-    private void AddQuantization(WeightSource w, int outCount, int axis, string owner, List<SliceTarget> slices)
+    private void AddQuantization(WeightSource w, int outCount, string owner, List<SliceTarget> slices)
     {
         foreach (var p in new[] { w.QuantizationScale, w.QuantizationZeroPoint })
             if (p is not null && _q.ConstantElementCount(p) == outCount)
                 slices.Add(new(p, 0, SliceRole.QuantizationParameter, owner, 1));
-        _ = axis;
     }
 
     /// <summary>

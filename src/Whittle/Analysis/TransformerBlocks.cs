@@ -111,16 +111,17 @@ internal sealed class TransformerFinder(GraphQuery q, IReadOnlyList<LinearSite> 
         Stream = new ResidualStream(best[0].Skip, [.. best.Select(r => GraphQuery.NameOf(r.Add))], [.. best.Select(r => r.Add.Output[0])]);
 
         AttentionInfo? pendingAttn = null;
-        string? pendingInput = null;
+        string? pendingInput = null, pendingOutput = null;
         foreach (var r in best)
         {
             var cone = Cone(r.Branch, streamValues);
             bool attention = cone.Any(n => n.OpType == "Softmax" || (n.OpType == "MatMul" && !_sites.ContainsKey(n)));
             if (attention)
             {
-                if (pendingAttn is not null) Blocks.Add(new(Blocks.Count, pendingInput!, pendingAttn.ResidualOutput(q), pendingAttn, null));
+                if (pendingAttn is not null) Blocks.Add(new(Blocks.Count, pendingInput!, pendingOutput!, pendingAttn, null));
                 pendingAttn = Attention(r, cone);
                 pendingInput = r.Skip;
+                pendingOutput = r.Add.Output[0];
             }
             else
             {
@@ -181,7 +182,6 @@ internal sealed class TransformerFinder(GraphQuery q, IReadOnlyList<LinearSite> 
             int total = Site(fused).OutFeatures / d;
             if (total > h && (total - h) % 2 == 0) kvh = (total - h) / 2;
         }
-        _ = d;
         return new AttentionInfo(GraphQuery.NameOf(r.Add), norm, qs, ks, vs, fused, output, h, kvh, d);
     }
 
@@ -304,10 +304,4 @@ internal sealed class TransformerFinder(GraphQuery q, IReadOnlyList<LinearSite> 
             return new NormInfo(ops.Contains("Sub") ? NormKind.LayerNorm : NormKind.RmsNorm, stream, normalized, name, gamma);
         return new NormInfo(NormKind.Other, stream, normalized, name, null);
     }
-}
-
-internal static class AttentionInfoExtensions
-{
-    public static string ResidualOutput(this AttentionInfo a, GraphQuery q) =>
-        q.Order.First(n => GraphQuery.NameOf(n) == a.Residual).Output[0];
 }
