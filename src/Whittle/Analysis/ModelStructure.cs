@@ -1,0 +1,63 @@
+using Whittle.Onnx;
+
+namespace Whittle.Analysis;
+
+/// <summary>
+/// The structure of a model, detected from its graph (never from node names): weight sites, prunable channel
+/// chains (and rejected candidates with reasons), the residual stream and transformer blocks, parameters and
+/// MACs per example. Immutable records and lists, ready for System.Text.Json.
+/// </summary>
+/// <param name="LinearSites">Fully connected layers, in topological order.</param>
+/// <param name="ConvSites">Convolutions, in topological order.</param>
+/// <param name="Chains">Prunable neuron/channel chains.</param>
+/// <param name="Rejected">Candidate producers whose channels are not prunable, with the reason.</param>
+/// <param name="ResidualStream">The main residual stream, or null.</param>
+/// <param name="Blocks">Transformer blocks along the stream.</param>
+/// <param name="HiddenStates">Block boundary values: the stream before the first block (embedding output), then after each block.</param>
+/// <param name="Parameters">Elements of all floating-point and quantized-integer initializers.</param>
+/// <param name="SiteParameters">Weights and biases of all sites.</param>
+/// <param name="Macs">MACs per example.</param>
+/// <param name="Warnings">Ops the analysis does not know, with the conservative choice made.</param>
+public sealed record ModelStructure(
+    IReadOnlyList<LinearSite> LinearSites,
+    IReadOnlyList<ConvSite> ConvSites,
+    IReadOnlyList<PrunableChain> Chains,
+    IReadOnlyList<RejectedChain> Rejected,
+    ResidualStream? ResidualStream,
+    IReadOnlyList<TransformerBlock> Blocks,
+    IReadOnlyList<string> HiddenStates,
+    long Parameters,
+    long SiteParameters,
+    MacReport Macs,
+    IReadOnlyList<string> Warnings)
+{
+    /// <summary>Analyses <paramref name="model"/> (not modified).</summary>
+    /// <param name="model">The model.</param>
+    /// <param name="shapes">Tensor shapes by value name (from a runtime probe, or <see cref="GraphShapes.Collect"/>); null collects those the graph records.</param>
+    /// <param name="batchSize">The batch the shapes describe; null takes the first dimension of the first graph input with a known shape (1 if none).</param>
+    /// <exception cref="OnnxModelException">The graph has a cycle.</exception>
+    public static ModelStructure Analyze(OnnxModel model, IReadOnlyDictionary<string, int[]>? shapes = null, int? batchSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (batchSize is < 1) ThrowHelper.ArgumentOutOfRange(nameof(batchSize), batchSize, "a positive batch size");
+        var graph = model.Graph;
+        shapes ??= GraphShapes.Collect(graph);
+        var q = new GraphQuery(graph, shapes);
+        var (linear, conv, nodes) = SiteFinder.Find(q);
+        var chains = new ChainFinder(q, linear, conv, nodes);
+        chains.Run();
+        var blocks = new TransformerFinder(q, linear, nodes);
+        blocks.Run();
+        int batch = batchSize ?? graph.Inputs.Where(i => !graph.TryGetInitializer(i.Name, out _))
+            .Select(i => shapes.TryGetValue(i.Name, out var s) && s.Length > 0 ? s[0] : 0).FirstOrDefault(b => b > 0, 1);
+        var macs = MacCounter.Count(q, linear, conv, nodes, batch);
+        long parameters = graph.Proto.Initializer.Where(t => IsParameter((OnnxDataType)t.DataType)).Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
+        IReadOnlyList<string> hidden = blocks.Blocks.Count == 0 ? [] : [blocks.Blocks[0].Input, .. blocks.Blocks.Select(b => b.Output)];
+        return new ModelStructure(linear, conv, chains.Chains, chains.Rejected, blocks.Stream, blocks.Blocks, hidden, parameters,
+            linear.Sum(s => s.Parameters) + conv.Sum(s => s.Parameters), macs, [.. chains.Warnings]);
+    }
+
+    private static bool IsParameter(OnnxDataType t) => t is OnnxDataType.Float or OnnxDataType.Float16 or OnnxDataType.BFloat16
+        or OnnxDataType.Double or OnnxDataType.Int8 or OnnxDataType.UInt8 or OnnxDataType.UInt4 or (OnnxDataType)22
+        or OnnxDataType.Float8E4M3FN or OnnxDataType.Float8E4M3FNUZ or OnnxDataType.Float8E5M2 or OnnxDataType.Float8E5M2FNUZ;
+}
