@@ -66,6 +66,13 @@ public sealed record CalibrationRequest(IReadOnlyList<TapRequest> Taps)
     /// <summary>ONNX Runtime settings; default <see cref="RuntimeOptions.Default"/>.</summary>
     public RuntimeOptions Runtime { get; init; } = RuntimeOptions.Default;
 
+    /// <summary>
+    /// Compute each batch's statistics on a worker thread while ONNX Runtime runs the next batch (default true). The
+    /// results are identical either way; overlap hides the statistics' time when cores are free, at the cost of
+    /// holding the captured rows of one batch per tap while the next runs.
+    /// </summary>
+    public bool OverlapStatistics { get; init; } = true;
+
     /// <summary>Stop after this many batches (null: all).</summary>
     public int? MaxBatches { get; init; }
 

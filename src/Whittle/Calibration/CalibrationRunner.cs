@@ -4,8 +4,10 @@
 // Contract
 //   For each batch: run the tapped session once (TappedSession), then for every tap reshape its
 //   tensor to rows × features (FeatureAxis) and add it to each requested accumulator. Per tap, the only
-//   activation memory is the current batch (ORT's output plus one float32 rows buffer of n_b·h, and the
-//   float64 widening some statistics make); statistics memory per tap is
+//   activation memory is one batch: a float32 rows buffer of n_b·h (plus the float64 widening some
+//   statistics make), and ORT's output of the batch being run, released once copied. With
+//   OverlapStatistics (default) batch b's statistics run on a worker while ORT runs batch b + 1, so at
+//   that moment a tap holds batch b's rows and ORT batch b + 1's output. Statistics memory per tap is
 //     Gram      8·h² bytes (+ 8·n_b·h scratch, or 4·h² for Float32Product)
 //     RMS       8·h bytes
 //     R factor  8·h² bytes (+ 8·(h + n_b)·h per batch for the Householder QR of [R; Z_b])
@@ -60,17 +62,35 @@ public static class CalibrationRunner
         var modelInputs = new HashSet<string>(session.InputNames, StringComparer.Ordinal);
         int done = 0;
         long samples = 0;
-        foreach (var batch in batches)
+        Task? pending = null; // the statistics of the previous batch, when they overlap the next batch's inference
+        try
         {
-            if (request.MaxBatches is { } m && done >= m) break;
-            cancellationToken.ThrowIfCancellationRequested();
-            ArgumentNullException.ThrowIfNull(batch, nameof(batches));
-            var inputs = batch.Keys.All(modelInputs.Contains) ? batch : Filter(batch, modelInputs, request);
-            session.Run(inputs, tapNames, (name, value) => states[tapNames.IndexOf(name)].Add(value, batch));
-            done++;
-            if (session.InputNames.Count > 0 && inputs.TryGetValue(session.InputNames[0], out var first) && first.Shape.Length > 0)
-                samples += first.Shape[0];
-            progress?.Report(new CalibrationProgress(done, total, samples, clock.Elapsed));
+            foreach (var batch in batches)
+            {
+                if (request.MaxBatches is { } m && done >= m) break;
+                cancellationToken.ThrowIfCancellationRequested();
+                ArgumentNullException.ThrowIfNull(batch, nameof(batches));
+                var inputs = batch.Keys.All(modelInputs.Contains) ? batch : Filter(batch, modelInputs, request);
+                session.Run(inputs, tapNames, (name, value) =>
+                {
+                    // ORT has finished this batch: the rows buffers may be refilled once the previous statistics are done.
+                    if (pending is not null) { var p = pending; pending = null; p.GetAwaiter().GetResult(); }
+                    states[tapNames.IndexOf(name)].Capture(value, batch);
+                });
+                if (request.OverlapStatistics) pending = Task.Run(() => { foreach (var st in states) st.Accumulate(); }, cancellationToken);
+                else foreach (var st in states) st.Accumulate();
+                done++;
+                if (session.InputNames.Count > 0 && inputs.TryGetValue(session.InputNames[0], out var first) && first.Shape.Length > 0)
+                    samples += first.Shape[0];
+                progress?.Report(new CalibrationProgress(done, total, samples, clock.Elapsed));
+            }
+            if (pending is not null) { var p = pending; pending = null; p.GetAwaiter().GetResult(); }
+        }
+        finally
+        {
+            // On failure, let a running statistics task finish before the buffers go away; its own error is secondary.
+            try { pending?.Wait(CancellationToken.None); }
+            catch (Exception) when (pending is not null) { }
         }
         var result = states.ToDictionary(s => s.Request.Name, s => s.Finish(), StringComparer.Ordinal);
         return new CalibrationResult(result, done, samples, clock.Elapsed);
@@ -120,19 +140,29 @@ public static class CalibrationRunner
         private LastTokenAccumulator? _lastToken;
         private double[] _wide = [];
         private long _rowsSeen;
+        private int[] _shape = [];
+        private int _batchRows;
+        private int[]? _lastIndex;
 
         public TapRequest Request { get; } = request;
 
-        public void Add(OrtValue value, IReadOnlyDictionary<string, HostTensor> batch)
+        /// <summary>Copies the tap's tensor for this batch into the rows buffer (and the last-token positions).</summary>
+        public void Capture(OrtValue value, IReadOnlyDictionary<string, HostTensor> batch)
         {
             if (value.OnnxType != OnnxValueType.ONNX_TYPE_TENSOR)
                 throw new NotSupportedException($"Tap '{Request.Name}' is a {value.OnnxType}, not a tensor.");
             var info = value.GetTensorTypeAndShape();
             if (info.ElementDataType != TensorElementType.Float)
                 throw new NotSupportedException($"Tap '{Request.Name}' is {OnnxDataTypes.Name((OnnxDataType)info.ElementDataType)}; statistics need float32 tensors.");
-            int[] shape = [.. info.Shape.Select(d => checked((int)d))];
-            var data = value.GetTensorDataAsSpan<float>();
-            var (rows, features) = Reshape(shape, data);
+            _shape = [.. info.Shape.Select(d => checked((int)d))];
+            (_batchRows, _) = Reshape(_shape, value.GetTensorDataAsSpan<float>());
+            if (Request.LastToken is { } lt) _lastIndex = LastTokens(lt, _shape, batch);
+        }
+
+        /// <summary>Feeds the captured batch to every requested statistic.</summary>
+        public void Accumulate()
+        {
+            int rows = _batchRows, features = _features;
             var view = new MatrixView<float>(_rows, 0, rows, features, features, 1);
             if (Request.Gram) (_gram ??= new GramAccumulator(features, Request.GramPrecision)).AddBatch(view);
             if (Request.Rms) (_rms ??= new FeatureRmsAccumulator(features)).AddBatch(view);
@@ -143,7 +173,11 @@ public static class CalibrationRunner
                 for (int i = 0; i < rows * features; i++) _wide[i] = _rows[i];
                 (_tsqr ??= new TsqrAccumulator<double>(features)).AddBatch(new MatrixView<double>(_wide, 0, rows, features, features, 1));
             }
-            if (Request.LastToken is { } lt) AddLastTokens(lt, shape, features, batch);
+            if (_lastIndex is not null)
+            {
+                int b = _shape[0], positions = _shape.Length == 3 ? _shape[1] : 1;
+                (_lastToken ??= new LastTokenAccumulator(features)).AddBatch(_rows.AsSpan(0, b * positions * features), b, positions, _lastIndex);
+            }
             _rowsSeen += rows;
         }
 
@@ -188,7 +222,7 @@ public static class CalibrationRunner
             return (rows, features);
         }
 
-        private void AddLastTokens(LastTokenRequest request, int[] shape, int width, IReadOnlyDictionary<string, HostTensor> batch)
+        private int[] LastTokens(LastTokenRequest request, int[] shape, IReadOnlyDictionary<string, HostTensor> batch)
         {
             if (shape.Length is not (2 or 3))
                 ThrowHelper.Argument(nameof(shape), $"Tap '{Request.Name}' has shape {HostTensor.FormatShape(shape)}; last-token hidden states need b × L × w or b × w.");
@@ -211,7 +245,7 @@ public static class CalibrationRunner
                 for (int i = 0; i < b; i++) last[i] = checked((int)Convert.ToInt64(lengths.Data.GetValue(i)) - 1);
             }
             else Array.Fill(last, positions - 1);
-            (_lastToken ??= new LastTokenAccumulator(width)).AddBatch(_rows.AsSpan(0, b * positions * width), b, positions, last);
+            return last;
         }
 
         private HostTensor Extra(IReadOnlyDictionary<string, HostTensor> batch, string name, int[] shape)

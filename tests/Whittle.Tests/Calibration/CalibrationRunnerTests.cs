@@ -133,10 +133,13 @@ public class CalibrationRunnerTests
         var a = CalibrationRunner.Run(model, MlpRequest, Batches(x, 7));
         var b = CalibrationRunner.Run(model, MlpRequest, Batches(x, 7));
         var one = CalibrationRunner.Run(model, MlpRequest, Batches(x, 1));
+        var inline = CalibrationRunner.Run(model, MlpRequest with { OverlapStatistics = false }, Batches(x, 7));
         foreach (var tap in MlpRequest.Taps)
         {
             Assert.Equal(a[tap.Name].Gram!.AsSpan().ToArray(), b[tap.Name].Gram!.AsSpan().ToArray());
+            Assert.Equal(a[tap.Name].Gram!.AsSpan().ToArray(), inline[tap.Name].Gram!.AsSpan().ToArray());
             if (tap.Sketch is not null) Assert.Equal(a[tap.Name].Sketch!.AsSpan().ToArray(), b[tap.Name].Sketch!.AsSpan().ToArray());
+            if (tap.RFactor) Assert.Equal(a[tap.Name].R!.AsSpan().ToArray(), inline[tap.Name].R!.AsSpan().ToArray());
             var g1 = one[tap.Name].Gram!;
             var g7 = a[tap.Name].Gram!;
             double scale = g7.AsSpan().ToArray().Max(Math.Abs);
