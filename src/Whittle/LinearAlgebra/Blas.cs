@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Whittle.LinearAlgebra.Kernels;
 
 namespace Whittle.LinearAlgebra;
@@ -13,6 +14,7 @@ public static class Blas
     // Below this many multiply-adds, packing and threads cost more than they save.
     private const long SmallProduct = 32 * 32 * 32;
     private const long ParallelThreshold = 128L * 128 * 128;
+    private const int SyrkLeaf = 512;
 
     /// <summary><c>C ← α·A·B + β·C</c>.</summary>
     /// <param name="alpha">Scale of the product.</param>
@@ -91,46 +93,63 @@ public static class Blas
     }
 
     /// <summary>
-    /// Lower triangle of <c>C ← α·P·Pᵀ + β·C</c> for P n × k, by block columns: block column
-    /// <c>C[j0.., j0..j0+w]</c> is one <see cref="Gemm{T}"/>. The diagonal blocks are computed in full, so the strict
-    /// upper triangle inside them is overwritten too; the rest of the upper triangle is not touched.
+    /// Lower triangle of <c>C ← α·P·Pᵀ + β·C</c> for P n × k, by recursive halving into <see cref="Gemm{T}"/>s.
+    /// The diagonal leaf blocks are computed in full, so the strict upper triangle inside them is overwritten
+    /// too; the rest of the upper triangle is not touched.
     /// </summary>
     internal static void SyrkLower<T>(T alpha, MatrixView<T> p, T beta, MatrixView<T> c)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = c.Rows;
         if (n == 0) return;
-        // Narrower blocks waste fewer flops on the upper half of the diagonal blocks (≈ w/n extra) but make
-        // thinner products; below ~128 columns the product's packing dominates (measured on 16384 × 1024 Gram
-        // matrices: w = 64 is 2× slower than w = 128 or 256).
-        int w = n >= 2048 ? 256 : 128;
-        if ((long)n * n * Math.Max(1, p.Cols) < SmallProduct * 4) w = n;
-        for (int j0 = 0; j0 < n; j0 += w)
+        // Recursive halving (C11 = P1·P1ᵀ, C21 = P2·P1ᵀ, C22 = P2·P2ᵀ) keeps every product large, so thin
+        // inputs (a batch of 256 rows) run at GEMM speed; leaves of ≤ 512 columns are computed in full,
+        // wasting at most 512·n·k of the n²·k multiply-adds (small products cost more in overhead).
+        if (n <= SyrkLeaf || (long)n * n * Math.Max(1, p.Cols) < SmallProduct * 4)
         {
-            int wb = Math.Min(w, n - j0);
-            Gemm(alpha, p.SliceRows(j0, n - j0), p.SliceRows(j0, wb).Transpose(), beta, c.Slice(j0, j0, n - j0, wb));
+            Gemm(alpha, p, p.Transpose(), beta, c);
+            return;
         }
+        int h = (n / 2 + 31) / 32 * 32;
+        SyrkLower(alpha, p.SliceRows(0, h), beta, c.Slice(0, 0, h, h));
+        Gemm(alpha, p.SliceRows(h, n - h), p.SliceRows(0, h).Transpose(), beta, c.Slice(h, 0, n - h, h));
+        SyrkLower(alpha, p.SliceRows(h, n - h), beta, c.Slice(h, h, n - h, n - h));
     }
 
     /// <summary>Copies the strict lower triangle of square C onto its strict upper triangle, in cache-sized tiles.</summary>
     internal static void MirrorLower<T>(MatrixView<T> c) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        const int tile = 64;
+        if (!c.IsRowMajor && c.Rows > 1)
+        {
+            // The transpose of a symmetric matrix is itself: mirror the other triangle of the row-major storage.
+            MirrorUpper(c.Transpose());
+            return;
+        }
+        // 8 × 8 tiles: with a power-of-two row stride every row of a column maps to one cache set, and eight
+        // source plus eight destination lines still fit its ways (64-wide tiles thrashed it, 5× slower).
+        const int tile = 8, band = 64;
         int n = c.Rows;
-        int tiles = (n + tile - 1) / tile;
         int workers = (long)n * n < 1L << 20 ? 1 : ParallelWork.DefaultWorkers;
         var view = c;
-        ParallelWork.For(tiles, workers, (_, bi) =>
+        ParallelWork.For((n + band - 1) / band, workers, (_, b) =>
         {
-            int i0 = bi * tile, i1 = Math.Min(n, i0 + tile);
-            for (int j0 = 0; j0 <= i0; j0 += tile)
-            {
-                int j1 = Math.Min(n, j0 + tile);
-                for (int i = i0; i < i1; i++)
-                    for (int j = j0; j < Math.Min(j1, i); j++)
-                        view[j, i] = view[i, j];
-            }
+            ref T origin = ref view.Array[view.Offset];
+            int ld = view.RowStride;
+            for (int i0 = b * band; i0 < Math.Min(n, (b + 1) * band); i0 += tile)
+                for (int j0 = 0; j0 <= i0; j0 += tile)
+                    for (int i = i0; i < Math.Min(n, i0 + tile); i++)
+                        for (int j = j0; j < Math.Min(i, j0 + tile); j++)
+                            Unsafe.Add(ref origin, (nint)j * ld + i) = Unsafe.Add(ref origin, (nint)i * ld + j);
         });
+    }
+
+    /// <summary>Copies the strict upper triangle of square row-major C onto its strict lower triangle.</summary>
+    private static void MirrorUpper<T>(MatrixView<T> c) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = c.Rows;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < i; j++)
+                c[i, j] = c[j, i];
     }
 
     /// <summary><c>y ← α·A·x + β·y</c> (a transposed view of A gives <c>Aᵀx</c>). Parallel over rows of A

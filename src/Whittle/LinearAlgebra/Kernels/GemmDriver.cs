@@ -39,9 +39,10 @@ internal static unsafe class GemmDriver<T, TKernel>
         int mcMax = Math.Min(McBlock, RoundUp(m, mr));
         int ncChunk = Math.Min(NcBlock, ParallelWork.ChunkSize(n, workers, nr));
         int nChunks = (n + ncChunk - 1) / ncChunk;
-        // Too few column chunks to keep every worker busy (or chunks of unequal width, as for n = 74):
-        // split each chunk's rows as well, so there are at least two items per worker to balance.
-        int mSplits = nChunks >= 2 * workers || workers == 1 ? 1 : Math.Clamp((2 * workers + nChunks - 1) / nChunks, 1, (m + mr - 1) / mr);
+        // Too few NR panels to share out evenly (n = 74 is three panels for two workers): split each chunk's
+        // rows as well. Each split re-packs its B̃, so this is only worth it when C is that narrow.
+        int nPanels = (n + nr - 1) / nr;
+        int mSplits = nPanels >= 4 * workers || workers == 1 ? 1 : Math.Clamp((2 * workers + nChunks - 1) / nChunks, 1, (m + mr - 1) / mr);
 
         using var aScratch = new PinnedScratch<T>(mcMax * kcMax);
         T* aPack = aScratch.Pointer;
