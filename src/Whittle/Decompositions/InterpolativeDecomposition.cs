@@ -281,7 +281,7 @@ public static class InterpolativeDecompositions
 
     /// <summary>X = R11⁻¹R12 (k × (h − k)) from the first k rows of an upper trapezoidal R in pivot order;
     /// falls back to R11⁺R12 when min |r_ii| ≤ cutoff·|r_11|.</summary>
-    private static Matrix<T> Coefficients<T>(Matrix<T> r, int k, double cutoff, out bool usedPseudoInverse)
+    internal static Matrix<T> Coefficients<T>(Matrix<T> r, int k, double cutoff, out bool usedPseudoInverse)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int h = r.Cols;
@@ -304,7 +304,7 @@ public static class InterpolativeDecompositions
     }
 
     /// <summary>Builds T = [I_k, X]·Πᵀ and the result record.</summary>
-    private static InterpolativeDecomposition<T> Assemble<T>(int[] pivots, int k, Matrix<T> x, double ratio, double residual,
+    internal static InterpolativeDecomposition<T> Assemble<T>(int[] pivots, int k, Matrix<T> x, double ratio, double residual,
         double normZ, bool pinv) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int h = pivots.Length;
