@@ -24,6 +24,16 @@ internal static class PruningModels
         return model;
     }
 
+    /// <summary>Makes the first dimension of every graph input, output and value_info symbolic ("N"), so any batch size runs.</summary>
+    public static OnnxModel DynamicBatch(OnnxModel model)
+    {
+        var g = model.Graph.Proto;
+        foreach (var v in g.Input.Concat(g.Output).Concat(g.ValueInfo))
+            if (v.Type?.TensorType?.Shape is { Dim.Count: > 0 } shape)
+                shape.Dim[0] = new Whittle.Onnx.Proto.TensorShapeProto.Types.Dimension { DimParam = "N" };
+        return model;
+    }
+
     public static HostTensor Input(int seed, params int[] shape)
     {
         var rng = new Random(seed);

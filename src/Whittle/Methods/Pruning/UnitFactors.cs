@@ -1,0 +1,129 @@
+// One calibration pass for every pruning unit: the statistic of its activation Z, turned into a factor A with
+// AᵀA = ZᵀZ (exactly for the R factor and the Gram matrix, approximately for a sketch), plus what the next layer
+// says about Z's columns: their weights for the STAT column scaling and the consumer weight for predicted errors.
+//
+// Shapes: Z is n × c (rows = samples × positions or pixels, c = width·group size columns); A is m × c with
+// m ≤ c for the R factor and the Gram (rank × c), s for a sketch; the consumer matrix is out × c.
+
+using Whittle.Analysis;
+using Whittle.Calibration;
+using Whittle.Compression;
+using Whittle.Decompositions;
+using Whittle.LinearAlgebra;
+using Whittle.Onnx;
+using Whittle.Rewriting;
+using Whittle.Runtime;
+
+namespace Whittle.Methods.Pruning;
+
+/// <summary>What ranking a unit's columns needs.</summary>
+/// <param name="Unit">The unit.</param>
+/// <param name="Width">Its current width (units).</param>
+/// <param name="A">m × c with <c>AᵀA = ZᵀZ</c>.</param>
+/// <param name="Scale">Per column, the norm of the next layer's weights reading it; null when not scaled.</param>
+/// <param name="Consumer">The consumers' weights stacked (out × c) when they are fully connected and read Z directly; else null.</param>
+internal sealed record UnitFactor(PruningUnit Unit, int Width, Matrix<double> A, double[]? Scale, Matrix<double>? Consumer);
+
+/// <summary>Calibrates the units of a model and builds their factors.</summary>
+internal static class UnitFactors
+{
+    public static List<UnitFactor> Collect(OnnxModel model, ModelStructure structure, IReadOnlyList<PruningUnit> units, IReadOnlyList<int> widths,
+        PruningOptions options, CompressionJob job, CancellationToken cancellationToken, out long samples)
+    {
+        var taps = new List<TapRequest>();
+        for (int u = 0; u < units.Count; u++)
+        {
+            var unit = units[u];
+            int columns = widths[u] * unit.GroupSize;
+            var tap = new TapRequest(unit.Activation) { Axis = unit.Axis };
+            tap = options.Statistic switch
+            {
+                ActivationStatistic.Gram => tap with { Gram = true },
+                ActivationStatistic.Sketch => tap with { Sketch = new SketchRequest(options.SketchRows ?? Math.Max(16, 2 * columns), SketchKind.Gaussian, job.Seed + u) },
+                _ => tap with { RFactor = true },
+            };
+            taps.Add(tap);
+        }
+        var request = new CalibrationRequest(taps) { Runtime = job.Runtime, ExpectedBatches = job.Calibration.Batches.Count };
+        var progress = job.Progress is { } p ? new Progress<CalibrationProgress>(c => p.Report(new CompressionProgress(Stages.Calibration, c.Batches, c.TotalBatches))) : null;
+        var result = CalibrationRunner.Run(model, request, job.Calibration.Batches, progress, cancellationToken);
+        samples = result.Samples;
+
+        var factors = new List<UnitFactor>(units.Count);
+        for (int u = 0; u < units.Count; u++)
+        {
+            var unit = units[u];
+            var stats = result[unit.Activation];
+            int columns = widths[u] * unit.GroupSize;
+            if (stats.Features != columns)
+                throw new InvalidOperationException($"Site '{unit.Name}': its activation '{unit.Activation}' has {stats.Features} columns, expected {columns}.");
+            var a = options.Statistic switch
+            {
+                ActivationStatistic.Gram => FromGram(stats.Gram!),
+                ActivationStatistic.Sketch => stats.Sketch!,
+                _ => stats.R!,
+            };
+            bool scaled = options.Scaling == ColumnScaling.On || (options.Scaling == ColumnScaling.Auto && unit.Transformer);
+            var (scale, consumer) = Consumers(model, structure, unit, columns, scaled);
+            factors.Add(new UnitFactor(unit, widths[u], a, scale, consumer));
+        }
+        return factors;
+    }
+
+    /// <summary>A = R·Πᵀ from the pivoted Cholesky Πᵀ·G·Π ≈ RᵀR, so that AᵀA ≈ G.</summary>
+    private static Matrix<double> FromGram(Matrix<double> gram)
+    {
+        var chol = PivotedCholesky.Compute(gram.View);
+        var a = new Matrix<double>(chol.Rank, gram.Cols);
+        var pivots = chol.Pivots;
+        for (int i = 0; i < chol.Rank; i++)
+            for (int j = 0; j < gram.Cols; j++) a[i, pivots[j]] = chol.R[i, j];
+        return a;
+    }
+
+    /// <summary>Column norms of the consumers' weights per column of Z (when scaled), and the stacked consumer weight (fully connected consumers).</summary>
+    private static (double[]? Scale, Matrix<double>? Consumer) Consumers(OnnxModel model, ModelStructure structure, PruningUnit unit, int columns, bool scaled)
+    {
+        var sq = new double[columns];
+        var rows = new List<Matrix<float>>();
+        bool direct = true;
+        foreach (var name in unit.Consumers)
+        {
+            if (structure.LinearSites.FirstOrDefault(s => s.Name == name) is { } l)
+            {
+                Matrix<float> w;
+                try { w = SiteWeights.Weight(model, l); }
+                catch (NotSupportedException) { return (null, null); }
+                int factor = w.Cols / columns;
+                direct &= factor == 1;
+                if (factor == 1) rows.Add(w);
+                for (int o = 0; o < w.Rows; o++)
+                    for (int c = 0; c < w.Cols; c++) sq[c / factor] += (double)w[o, c] * w[o, c];
+            }
+            else if (structure.ConvSites.FirstOrDefault(s => s.Name == name) is { } conv)
+            {
+                direct = false;
+                if (!scaled) continue;
+                if (GraphQuery.ConstantTensor(model.Graph, conv.Weight.Initializer) is not { } t || (OnnxDataType)t.DataType is not (OnnxDataType.Float or OnnxDataType.Float16 or OnnxDataType.BFloat16 or OnnxDataType.Double))
+                    return (null, null);
+                var k = model.Tensor(t).ToMatrix<double>(); // Cout × (Cin·kh·kw)
+                int per = k.Cols / columns;
+                for (int o = 0; o < k.Rows; o++)
+                    for (int c = 0; c < k.Cols; c++) sq[c / per] += k[o, c] * k[o, c];
+            }
+        }
+        Matrix<double>? consumer = null;
+        if (direct && rows.Count > 0)
+        {
+            consumer = new Matrix<double>(rows.Sum(r => r.Rows), columns);
+            int at = 0;
+            foreach (var w in rows)
+            {
+                for (int o = 0; o < w.Rows; o++)
+                    for (int c = 0; c < columns; c++) consumer[at + o, c] = w[o, c];
+                at += w.Rows;
+            }
+        }
+        return (scaled ? [.. sq.Select(Math.Sqrt)] : null, consumer);
+    }
+}

@@ -1,0 +1,112 @@
+using Whittle.LinearAlgebra;
+using Whittle.Rewriting;
+
+namespace Whittle.Methods.Pruning;
+
+/// <summary>
+/// How a method ranks one unit's columns: for every number of kept units k, the error proxy ε_k (non-increasing in k)
+/// and the selection with its correction. One per unit per calibration; every budget reads the same path.
+/// </summary>
+internal interface IUnitPath
+{
+    /// <summary>The unit's current width.</summary>
+    int Width { get; }
+
+    /// <summary>Keeping more than this changes nothing (the numerical rank of Z; dead units excluded).</summary>
+    int MaxKeep { get; }
+
+    /// <summary>ε_k, the method's error proxy for keeping k units (0 for k ≥ <see cref="MaxKeep"/>).</summary>
+    double Ratio(int k);
+
+    /// <summary>The selection keeping k units (kept ascending) and its errors on the calibration data.</summary>
+    UnitChoice Choose(int k);
+}
+
+/// <summary>A unit's selection and what it costs on the calibration data.</summary>
+/// <param name="Selection">Kept units (ascending) and the correction (null for magnitude pruning).</param>
+/// <param name="ErrorEstimate">ε_k.</param>
+/// <param name="ActivationError"><c>‖Z − Z[:, I]·T‖_F / ‖Z‖_F</c>.</param>
+/// <param name="PredictedOutputError"><c>‖(Z − Z[:, I]·T)·Wᵀ‖_F / ‖Z·Wᵀ‖_F</c> for fully connected consumers, else null.</param>
+/// <param name="UsedPseudoInverse">Whether the triangular solve fell back to a pseudo-inverse.</param>
+internal sealed record UnitChoice(UnitSelection Selection, double ErrorEstimate, double ActivationError, double? PredictedOutputError, bool UsedPseudoInverse);
+
+/// <summary>Shared arithmetic of unit paths: column scaling, ordering, errors.</summary>
+internal static class UnitPaths
+{
+    /// <summary>A·diag(scale) (a copy), or A itself when not scaled.</summary>
+    public static Matrix<double> Scaled(UnitFactor f)
+    {
+        if (f.Scale is not { } d) return f.A;
+        var a = f.A.Clone();
+        for (int i = 0; i < a.Rows; i++)
+        {
+            var row = a.Row(i);
+            for (int j = 0; j < row.Length; j++) row[j] *= d[j];
+        }
+        return a;
+    }
+
+    /// <summary>
+    /// Undoes the column scaling of an interpolation over columns: with Z·D ≈ (Z·D)[:, C]·X, Z ≈ Z[:, C]·(D_C⁻¹·X·D), i.e.
+    /// T[i, j] = X[i, j]·d_j / d_{C_i} (T = D_I T_s D⁻¹ of STAT). Columns with d = 0 feed nothing downstream and get 0;
+    /// a kept column with d = 0 keeps its own identity row.
+    /// </summary>
+    public static Matrix<double> Unscale(Matrix<double> x, int[] columns, double[]? scale)
+    {
+        if (scale is null) return x;
+        var t = new Matrix<double>(x.Rows, x.Cols);
+        for (int i = 0; i < x.Rows; i++)
+        {
+            double di = scale[columns[i]];
+            if (di == 0) { t[i, columns[i]] = 1; continue; }
+            for (int j = 0; j < x.Cols; j++) t[i, j] = scale[j] == 0 ? 0 : x[i, j] * scale[j] / di;
+        }
+        return t;
+    }
+
+    /// <summary>Kept units in ascending order, with the correction's rows (blocks of <paramref name="block"/>) reordered to match.</summary>
+    public static UnitSelection Ascending(int[] kept, Matrix<double>? mix, int block)
+    {
+        var order = Enumerable.Range(0, kept.Length).OrderBy(i => kept[i]).ToArray();
+        var sorted = order.Select(i => kept[i]).ToArray();
+        if (mix is null) return new UnitSelection(sorted, null);
+        var m = new Matrix<double>(mix.Rows, mix.Cols);
+        for (int j = 0; j < order.Length; j++)
+            for (int b = 0; b < block; b++) mix.Row(order[j] * block + b).CopyTo(m.Row(j * block + b));
+        return new UnitSelection(sorted, m);
+    }
+
+    /// <summary>The kept columns of Z (entry level) for a selection of units of <paramref name="block"/> columns.</summary>
+    public static int[] Columns(int[] kept, int block) => [.. kept.SelectMany(g => Enumerable.Range(g * block, block))];
+
+    /// <summary>
+    /// Relative errors of a selection on the calibration data, from A (AᵀA = ZᵀZ, so ‖Z·X‖_F = ‖A·X‖_F): the activation error
+    /// ‖Z − Z[:, C]·M‖/‖Z‖ and, with a consumer W, the output error ‖(Z − Z[:, C]·M)·Wᵀ‖/‖Z·Wᵀ‖. M null: plain selection.
+    /// </summary>
+    public static (double Activation, double? Output) Errors(UnitFactor f, int[] columns, Matrix<double>? mix)
+    {
+        var a = f.A;
+        var e = a.Clone();
+        if (mix is null)
+        {
+            // Z − Z[:, C]·S: the dropped columns.
+            for (int i = 0; i < e.Rows; i++)
+            {
+                var row = e.Row(i);
+                foreach (int c in columns) row[c] = 0;
+            }
+        }
+        else
+        {
+            var kept = Decompositions.InterpolativeDecompositions.GatherColumns(a.View, columns);
+            Blas.Gemm(-1.0, kept.View, mix.View, 1.0, e.View);
+        }
+        double norm = MatrixNorms.Frobenius(a.View);
+        double activation = norm > 0 ? MatrixNorms.Frobenius(e.View) / norm : 0;
+        if (f.Consumer is not { } w) return (activation, null);
+        var y = Blas.Multiply(a.View, w.Transpose());
+        var ey = Blas.Multiply(e.View, w.Transpose());
+        double ny = MatrixNorms.Frobenius(y.View);
+        return (activation, ny > 0 ? MatrixNorms.Frobenius(ey.View) / ny : 0);
+    }
+}

@@ -1,0 +1,117 @@
+namespace Whittle.Methods;
+
+/// <summary>How per-site widths are chosen for a size budget.</summary>
+public enum PruningSchedule
+{
+    /// <summary>One global tolerance ε, every site keeping <c>k(ε) = min{k : ε_k ≤ ε}</c>; ε found by bisection to meet the budget (one calibration for every budget).</summary>
+    Bisection,
+
+    /// <summary>The reference schedule: repeatedly shrink the site with the smallest <c>ε_k</c> per MAC (or parameter) saved by <see cref="PruningOptions.GreedyFactor"/>, recalibrating the pruned network after each step.</summary>
+    Greedy,
+}
+
+/// <summary>Which kinds of structure may be pruned.</summary>
+[Flags]
+public enum PruningTargets
+{
+    /// <summary>Nothing.</summary>
+    None = 0,
+
+    /// <summary>Neurons of fully connected chains (MLP hidden layers, transformer FFNs, gated MLPs).</summary>
+    FullyConnected = 1,
+
+    /// <summary>Convolution channels (with BatchNorm, pooling, depthwise convolutions and the flatten boundary).</summary>
+    Convolution = 2,
+
+    /// <summary>Attention heads (whole key/value groups under grouped-query attention).</summary>
+    AttentionHeads = 4,
+
+    /// <summary>Everything.</summary>
+    All = FullyConnected | Convolution | AttentionHeads,
+}
+
+/// <summary>Whether a site's activation columns are weighted by the norms of the next layer's columns before ranking (STAT).</summary>
+public enum ColumnScaling
+{
+    /// <summary>On for transformer sites (FFN neurons, attention heads), off elsewhere, as the papers do.</summary>
+    Auto,
+
+    /// <summary>Always: rank <c>Z·diag(‖W_next[:, j]‖)</c>.</summary>
+    On,
+
+    /// <summary>Never: rank Z itself.</summary>
+    Off,
+}
+
+/// <summary>The statistic of each site's activation Z that calibration accumulates; memory is bounded whatever the number of samples.</summary>
+public enum ActivationStatistic
+{
+    /// <summary>The TSQR factor R (h × h, RᵀR = ZᵀZ): exact pivots and errors.</summary>
+    RFactor,
+
+    /// <summary>The Gram matrix ZᵀZ (pivoted Cholesky): exact in exact arithmetic, squares the condition number.</summary>
+    Gram,
+
+    /// <summary>A seeded Gaussian row sketch S·Z (<see cref="PruningOptions.SketchRows"/> rows): approximate pivots and errors.</summary>
+    Sketch,
+}
+
+/// <summary>Options of structured pruning (<see cref="InterpolativePruning"/> and its baseline <see cref="MagnitudePruning"/>). Immutable.</summary>
+public sealed record PruningOptions
+{
+    /// <summary>The default options.</summary>
+    public static PruningOptions Default { get; } = new();
+
+    /// <summary>How widths are chosen for a size budget; default <see cref="PruningSchedule.Bisection"/>.</summary>
+    public PruningSchedule Schedule { get; init; } = PruningSchedule.Bisection;
+
+    /// <summary>The greedy schedule's shrink factor per step, in [0.5, 1); default 0.9 (the reference code uses 0.9–0.98).</summary>
+    public double GreedyFactor { get; init; } = 0.9;
+
+    /// <summary>What may be pruned; default everything.</summary>
+    public PruningTargets Targets { get; init; } = PruningTargets.All;
+
+    /// <summary>Column scaling by the next layer's column norms; default <see cref="ColumnScaling.Auto"/>.</summary>
+    public ColumnScaling Scaling { get; init; } = ColumnScaling.Auto;
+
+    /// <summary>The calibration statistic; default <see cref="ActivationStatistic.RFactor"/>.</summary>
+    public ActivationStatistic Statistic { get; init; } = ActivationStatistic.RFactor;
+
+    /// <summary>Rows of the sketch for <see cref="ActivationStatistic.Sketch"/>; null: twice the site's width.</summary>
+    public int? SketchRows { get; init; }
+
+    /// <summary>The fewest units a site keeps; default 1.</summary>
+    public int MinimumWidth { get; init; } = 1;
+
+    /// <summary>Measure each site's output error on the calibration data after pruning (one more pass per model); default true.</summary>
+    public bool MeasureErrors { get; init; } = true;
+
+    internal void Validate()
+    {
+        if (!(GreedyFactor >= 0.5 && GreedyFactor < 1)) ThrowHelper.ArgumentOutOfRange(nameof(GreedyFactor), GreedyFactor, "a greedy factor in [0.5, 1)");
+        if (MinimumWidth < 1) ThrowHelper.ArgumentOutOfRange(nameof(MinimumWidth), MinimumWidth, "a minimum width ≥ 1");
+        if (SketchRows is < 1) ThrowHelper.ArgumentOutOfRange(nameof(SketchRows), SketchRows, "at least one sketch row");
+        if (Targets == PruningTargets.None) ThrowHelper.Argument(nameof(Targets), "No pruning target: give at least one of fully connected, convolution or attention heads.");
+        if (!Enum.IsDefined(Schedule)) ThrowHelper.ArgumentOutOfRange(nameof(Schedule), Schedule, "a defined PruningSchedule");
+        if (!Enum.IsDefined(Scaling)) ThrowHelper.ArgumentOutOfRange(nameof(Scaling), Scaling, "a defined ColumnScaling");
+        if (!Enum.IsDefined(Statistic)) ThrowHelper.ArgumentOutOfRange(nameof(Statistic), Statistic, "a defined ActivationStatistic");
+    }
+}
+
+/// <summary>What the pruning run found, attached to <see cref="Compression.CompressionReport.Details"/>.</summary>
+/// <param name="Schedule">bisection or greedy.</param>
+/// <param name="Statistic">rfactor, gram or sketch.</param>
+/// <param name="Tolerance">The global tolerance ε the widths come from (bisection and tolerance budgets), or null.</param>
+/// <param name="BudgetMet">Whether the budget was met (false when even the smallest widths exceed it).</param>
+/// <param name="GreedySteps">Greedy steps taken, or null.</param>
+/// <param name="CalibrationSamples">Samples calibrated on.</param>
+public sealed record PruningRunDetails(string Schedule, string Statistic, double? Tolerance, bool BudgetMet, int? GreedySteps, long CalibrationSamples);
+
+/// <summary>What was done at one pruned site, attached to <see cref="Compression.SiteReport.Details"/>.</summary>
+/// <param name="Kept">The kept units (neurons, channels, head groups), ascending.</param>
+/// <param name="Scaled">Whether the columns were weighted by the next layer's column norms.</param>
+/// <param name="RelativeActivationError"><c>‖Z − Z[:, I]·T‖_F / ‖Z‖_F</c> on the calibration data (T = the selection for magnitude pruning).</param>
+/// <param name="PredictedOutputError"><c>‖(Z − Z[:, I]·T)·W_nextᵀ‖_F / ‖Z·W_nextᵀ‖_F</c> for fully connected consumers and heads; null for convolution consumers.</param>
+/// <param name="UsedPseudoInverse">Whether R11 was numerically singular (dead or duplicated units).</param>
+/// <param name="Edits">The graph edits made, one line each.</param>
+public sealed record PrunedSiteDetails(int[] Kept, bool Scaled, double RelativeActivationError, double? PredictedOutputError, bool UsedPseudoInverse, IReadOnlyList<string> Edits);
