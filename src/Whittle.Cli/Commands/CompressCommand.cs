@@ -87,8 +87,7 @@ internal static class CompressCommand
 
                 var calibData = ModelData.Load(original, new DataSource(parse.GetValue(calib)!.FullName, parse.GetValue(calibLabels)?.FullName) { WindowLength = parse.GetValue(window) });
                 warnings.AddRange(calibData.Warnings);
-                var calibBatches = calibData.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(calibCount), ShuffleSeed: s));
-                var calibration = new CalibrationSet([.. calibBatches], calibBatches.Description ?? calibData.Description) { Labels = calibBatches.Labels };
+                var calibration = calibData.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(calibCount), ShuffleSeed: s));
 
                 BatchSet? heldOut = null;
                 if (parse.GetValue(eval) is { } evalFile)
@@ -105,10 +104,10 @@ internal static class CompressCommand
                 warnings.AddRange(results.SelectMany(r => r.Report.Warnings));
 
                 Print(io, compressor.Name, results);
-                var run = new CompressionRunReport(inputPath, compressor.Name, calibration.Source, calibration.SampleCount, heldOut?.Description, results, [.. warnings.Distinct()]);
+                var run = new CompressionRunReport(inputPath, compressor.Name, calibration.Description ?? calibData.Description, calibration.Examples, heldOut?.Description, results, [.. warnings.Distinct()]);
                 if (parse.GetValue(reportFile) is { } rf)
                 {
-                    AtomicFile.WriteAllText(rf.FullName, JsonSerializer.Serialize(run, EvalCommand.JsonOptions));
+                    AtomicFile.WriteAllText(rf.FullName, JsonSerializer.Serialize(run, EvalCommand.JsonOptions()));
                     io.MarkupLineInterpolated($"Wrote report [blue]{rf.FullName}[/]");
                 }
                 if (heldOut is not null)
