@@ -1,4 +1,5 @@
 using Whittle.Compression;
+using Whittle.Data;
 using Whittle.Decompositions;
 using Whittle.LinearAlgebra;
 using Whittle.Methods;
@@ -25,11 +26,11 @@ public class InterpolativePruningTests
     }
 
     /// <summary>Inputs on a 6-dimensional subspace plus small noise: hidden activations with a decaying spectrum, as trained nets have.</summary>
-    private static CalibrationSet Data(int batches, int seed)
+    private static BatchSet Data(int batches, int seed)
     {
         var rng = new Random(seed);
         var basis = RandomMatrix.Gaussian<double>(6, In, seed + 1);
-        var list = new List<IReadOnlyDictionary<string, HostTensor>>();
+        var list = new List<InputBatch>();
         for (int k = 0; k < batches; k++)
         {
             var data = new float[Batch * In];
@@ -39,17 +40,17 @@ public class InterpolativePruningTests
                 for (int j = 0; j < In; j++)
                     data[i * In + j] = (float)(Enumerable.Range(0, 6).Sum(p => c[p] * basis[p, j]) + 0.02 * (rng.NextDouble() - 0.5));
             }
-            list.Add(new Dictionary<string, HostTensor> { ["x"] = HostTensor.Float(data, Batch, In) });
+            list.Add(new InputBatch("x", HostTensor.Float(data, Batch, In)));
         }
-        return new CalibrationSet(list, "synthetic");
+        return new BatchSet(list, description: "synthetic");
     }
 
-    private static Matrix<double> Tap(OnnxModel model, CalibrationSet set, string value)
+    private static Matrix<double> Tap(OnnxModel model, BatchSet set, string value)
     {
         using var session = TappedSession.Create(model, [value]);
         var rows = new List<float[]>();
         int cols = 0;
-        foreach (var batch in set.Batches)
+        foreach (var batch in set)
         {
             var t = session.Run(batch, [value])[value];
             cols = t.Shape[^1];
@@ -113,7 +114,7 @@ public class InterpolativePruningTests
             Assert.Equal(CompressionBudget.KeepParameters(fractions[i]), results[i].Report.Budget);
             var d = Assert.IsType<PruningRunDetails>(results[i].Report.Details);
             Assert.True(d.BudgetMet);
-            Assert.Equal(set.SampleCount, d.CalibrationSamples);
+            Assert.Equal(set.Examples, d.CalibrationSamples);
         }
         Assert.True(results[0].Report.Sites.Single(s => s.Site == "fc1").NewSize > results[2].Report.Sites.Single(s => s.Site == "fc1").NewSize);
         Assert.Contains(results[0].Report.Sites, s => s.Site == "fc2" && s.Skipped is not null);
@@ -171,7 +172,7 @@ public class InterpolativePruningTests
     {
         var model = OneHiddenLayer(seed: 12);
         var set = Data(batches: 3, seed: 4);
-        var chain = PruningModels.Context(model, set.Batches[0]).Structure.Chains.Single();
+        var chain = PruningModels.Context(model, set[0]).Structure.Chains.Single();
         PruningModels.DuplicatePairs(model, chain);
         var result = Assert.Single(new InterpolativePruning(new PruningOptions { Statistic = statistic }).Compress(new CompressionJob(model, set), [CompressionBudget.Tolerance(1e-4)]));
         var site = result.Report.Sites.Single(s => s.Site == "fc1");

@@ -1,4 +1,4 @@
-using Whittle.Compression;
+using Whittle.Data;
 using Whittle.Onnx;
 using Whittle.Runtime;
 
@@ -13,7 +13,7 @@ internal static class OutputErrors
     /// </summary>
     /// <returns>[model][group], NaN where the original's values are all zero.</returns>
     public static double[][] Measure(OnnxModel original, IReadOnlyList<OnnxModel> models, IReadOnlyList<IReadOnlyList<string>> groups,
-        CalibrationSet calibration, RuntimeOptions runtime, CancellationToken cancellationToken)
+        BatchSet calibration, RuntimeOptions runtime, CancellationToken cancellationToken)
     {
         var taps = groups.SelectMany(g => g).Distinct(StringComparer.Ordinal).ToList();
         var index = taps.Select((t, i) => (t, i)).ToDictionary(p => p.t, p => p.i, StringComparer.Ordinal);
@@ -25,7 +25,7 @@ internal static class OutputErrors
         try
         {
             foreach (var m in models) sessions.Add(TappedSession.Create(m, taps, runtime));
-            foreach (var batch in calibration.Batches)
+            foreach (var batch in calibration)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var y = reference.Run(batch, taps);

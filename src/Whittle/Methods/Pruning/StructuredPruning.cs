@@ -13,6 +13,7 @@
 
 using Whittle.Analysis;
 using Whittle.Compression;
+using Whittle.Evaluation;
 using Whittle.Onnx;
 using Whittle.Rewriting;
 using Whittle.Runtime;
@@ -48,15 +49,14 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         if (budgets.Count == 0) ThrowHelper.Argument(nameof(budgets), $"{method}: give at least one budget (keep MACs, keep parameters or a tolerance).");
         if (budgets.FirstOrDefault(b => b.Kind == BudgetKind.MethodDefault) is not null)
             ThrowHelper.Argument(nameof(budgets), $"{method} needs a budget: --keep-macs, --keep-params or --tolerance.");
-        if (job.Calibration.Batches.Count == 0) ThrowHelper.Argument(nameof(job), $"Calibration set '{job.Calibration.Source}' holds no batch.");
-
+        
         var clock = new StageClock();
         var model = job.Model;
         var (context, units, skipped) = clock.Time(Stages.Calibration, () =>
         {
-            var first = job.Calibration.Batches[0];
+            var first = job.Calibration[0];
             var probe = ShapeProbe.Run(model, first, job.Runtime);
-            int batch = first.Values.First().Shape is [var b, ..] ? b : 1;
+            int batch = first.BatchSize;
             var structure = ModelStructure.Analyze(model, probe.Shapes, batch);
             var ctx = new PruningContext(model, structure, probe.Shapes);
             var (u, s) = PruningUnits.Find(ctx, options.Targets, correction);
@@ -66,8 +66,8 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             throw new ArgumentException($"{method}: {OnnxModelException.Describe(model.FilePath)} has nothing prunable for targets {options.Targets}"
                 + (skipped.Count > 0 ? $"; e.g. '{skipped[0].Site}': {skipped[0].Skipped}" : "."), nameof(job));
         var sizes = new SizeModel(model, context.Structure, units);
-        var exampleShapes = job.Calibration.ExampleShapes();
-        var before = clock.Time(Stages.Measurement, () => ModelSizes.Measure(model, exampleShapes, job.Runtime));
+        var example = job.Calibration.FirstExample();
+        var before = clock.Time(Stages.Measurement, () => ModelCost.Measure(model, example, job.Runtime));
 
         long samples = 0;
         var outcomes = new Outcome?[budgets.Count];
@@ -107,7 +107,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         for (int i = 0; i < budgets.Count; i++)
         {
             var o = outcomes[i]!;
-            var after = clock.Time(Stages.Measurement, () => ModelSizes.Measure(o.Model, exampleShapes, job.Runtime));
+            var after = clock.Time(Stages.Measurement, () => ModelCost.Measure(o.Model, example, job.Runtime));
             var sites = new List<(int Position, SiteReport Report)>();
             for (int u = 0; u < units.Count; u++)
             {

@@ -44,9 +44,9 @@ internal static class UnitFactors
             };
             taps.Add(tap);
         }
-        var request = new CalibrationRequest(taps) { Runtime = job.Runtime, ExpectedBatches = job.Calibration.Batches.Count };
+        var request = new CalibrationRequest(taps) { Runtime = job.Runtime, ExpectedBatches = job.Calibration.Count };
         var progress = job.Progress is { } p ? new Progress<CalibrationProgress>(c => p.Report(new CompressionProgress(Stages.Calibration, c.Batches, c.TotalBatches))) : null;
-        var result = CalibrationRunner.Run(model, request, job.Calibration.Batches, progress, cancellationToken);
+        var result = CalibrationRunner.Run(model, request, job.Calibration, progress, cancellationToken);
         samples = result.Samples;
 
         var factors = new List<UnitFactor>(units.Count);
