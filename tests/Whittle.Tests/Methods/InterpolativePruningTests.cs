@@ -15,7 +15,7 @@ public class InterpolativePruningTests
     private const int In = 10, Hidden = 24, Out = 5, Batch = 32;
 
     /// <summary>x → fc1 (+b) → ReLU → fc2 (+b) → y.</summary>
-    private static OnnxModel OneHiddenLayer(int seed)
+    internal static OnnxModel OneHiddenLayer(int seed)
     {
         var b = new GraphBuilder();
         var x = b.Input("x", Batch, In);
@@ -26,7 +26,7 @@ public class InterpolativePruningTests
     }
 
     /// <summary>Inputs on a 6-dimensional subspace plus small noise: hidden activations with a decaying spectrum, as trained nets have.</summary>
-    private static BatchSet Data(int batches, int seed)
+    internal static BatchSet Data(int batches, int seed)
     {
         var rng = new Random(seed);
         var basis = RandomMatrix.Gaussian<double>(6, In, seed + 1);
