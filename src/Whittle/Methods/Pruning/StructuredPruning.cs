@@ -70,6 +70,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         var before = clock.Time(Stages.Measurement, () => ModelCost.Measure(model, example, job.Runtime));
 
         long samples = 0;
+        var shortData = new List<string>();
         var outcomes = new Outcome?[budgets.Count];
         bool greedy = options.Schedule == PruningSchedule.Greedy;
         var direct = Enumerable.Range(0, budgets.Count).Where(i => !greedy || budgets[i].Kind == BudgetKind.Tolerance).ToList();
@@ -78,6 +79,9 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             var factors = clock.Time(Stages.Calibration, () =>
                 UnitFactors.Collect(model, context.Structure, units, sizes.Original, options, job, cancellationToken, out samples));
             var paths = clock.Time(Stages.Decomposition, () => Paths(factors, job));
+            foreach (var f in factors.Where(f => f.Rows < f.A.Cols))
+                shortData.Add($"'{f.Unit.Name}' saw {f.Rows} activation rows for {f.A.Cols} columns: its calibrated rank is at most {f.Rows}, so the ID drops units "
+                    + "the data cannot tell apart; calibrate on more samples.");
             foreach (int i in direct)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -99,8 +103,9 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         if (options.MeasureErrors)
         {
             var groups = units.Select(u => (IReadOnlyList<string>)[.. u.Consumers.Select(c => ConsumerValue(context.Structure, c))]).ToList();
+            var narrowed = outcomes.Select(o => Narrowed(context.Structure, units, o!)).ToList();
             measured = clock.Time(Stages.Measurement, () =>
-                OutputErrors.Measure(model, [.. outcomes.Select(o => o!.Model)], groups, job.Calibration, job.Runtime, cancellationToken));
+                OutputErrors.Measure(model, [.. outcomes.Select(o => o!.Model)], groups, narrowed, job.Calibration, job.Runtime, cancellationToken));
         }
         var positions = Positions(context);
         var results2 = new List<CompressionResult>(budgets.Count);
@@ -128,6 +133,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             }
             foreach (var s in skipped) sites.Add((positions.GetValueOrDefault(s.Site, int.MaxValue), s));
             var warnings = new List<string>(context.Structure.Warnings);
+            if (correction) warnings.AddRange(shortData);
             if (!o.Met) warnings.Add($"{o.Budget} cannot be met: the smallest widths keep {sizes.Fraction(o.Budget.Kind, o.Widths):0.####} of the original.");
             if (options.Statistic == ActivationStatistic.Sketch) warnings.Add("Error estimates refer to the row sketch of each activation, not to the activation itself.");
             var report2 = new CompressionReport(method, o.Budget, [.. sites.OrderBy(s => s.Position).Select(s => s.Report)], before, after, clock.Timings)
@@ -278,6 +284,22 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
     /// <summary>The value whose error measures a consumer: a linear site's product (before a separate bias), a convolution's output.</summary>
     private static string ConsumerValue(ModelStructure structure, string site) =>
         structure.LinearSites.FirstOrDefault(s => s.Name == site)?.ProductOutput ?? structure.ConvSites.First(s => s.Name == site).Output;
+
+    /// <summary>Consumer values that are narrower in the outcome because the consumer also produces a pruned unit: axis and kept indices.</summary>
+    private static IReadOnlyDictionary<string, (int Axis, int[] Kept)> Narrowed(ModelStructure structure, List<PruningUnit> units, Outcome o)
+    {
+        var narrowed = new Dictionary<string, (int, int[])>(StringComparer.Ordinal);
+        for (int u = 0; u < units.Count; u++)
+        {
+            if (o.Kept[u] is not { } kept || units[u].Chain is null) continue;
+            foreach (var producer in units[u].Producers)
+            {
+                bool conv = structure.ConvSites.Any(c => c.Name == producer);
+                narrowed[ConsumerValue(structure, producer)] = (conv ? 1 : -1, kept);
+            }
+        }
+        return narrowed;
+    }
 
     /// <summary>Topological position of every node (by report name), to list sites in graph order.</summary>
     private static Dictionary<string, int> Positions(PruningContext context)

@@ -22,7 +22,8 @@ namespace Whittle.Methods.Pruning;
 /// <param name="A">m × c with <c>AᵀA = ZᵀZ</c>.</param>
 /// <param name="Scale">Per column, the norm of the next layer's weights reading it; null when not scaled.</param>
 /// <param name="Consumer">The consumers' weights stacked (out × c) when they are fully connected and read Z directly; else null.</param>
-internal sealed record UnitFactor(PruningUnit Unit, int Width, Matrix<double> A, double[]? Scale, Matrix<double>? Consumer);
+/// <param name="Rows">n, the rows of Z seen (samples × positions or pixels).</param>
+internal sealed record UnitFactor(PruningUnit Unit, int Width, Matrix<double> A, double[]? Scale, Matrix<double>? Consumer, long Rows);
 
 /// <summary>Calibrates the units of a model and builds their factors.</summary>
 internal static class UnitFactors
@@ -65,7 +66,7 @@ internal static class UnitFactors
             };
             bool scaled = options.Scaling == ColumnScaling.On || (options.Scaling == ColumnScaling.Auto && unit.Transformer);
             var (scale, consumer) = Consumers(model, structure, unit, columns, scaled);
-            factors.Add(new UnitFactor(unit, widths[u], a, scale, consumer));
+            factors.Add(new UnitFactor(unit, widths[u], a, scale, consumer, stats.Rows));
         }
         return factors;
     }
