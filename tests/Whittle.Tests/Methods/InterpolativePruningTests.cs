@@ -97,6 +97,34 @@ public class InterpolativePruningTests
     }
 
     [Fact]
+    public void ColumnScalingRanksZTimesNextLayerNormsAndFoldsTheUnscaledT()
+    {
+        var model = OneHiddenLayer(seed: 21);
+        var set = Data(batches: 4, seed: 22);
+        var options = new PruningOptions { Scaling = ColumnScaling.On };
+        var result = Assert.Single(new InterpolativePruning(options).Compress(new CompressionJob(model, set), [CompressionBudget.KeepParameters(0.4)]));
+        var site = result.Report.Sites.Single(s => s.Site == "fc1");
+        var details = Assert.IsType<PrunedSiteDetails>(site.Details);
+        Assert.True(details.Scaled);
+        int k = site.NewSize;
+
+        // STAT, independently: the ID of Z·D with d_j = ‖W_next[:, j]‖, then T = D_I·T_s·D⁻¹.
+        var z = Tap(model, set, "relu_out");
+        var w2 = model.Graph.GetInitializer("fc2.weight").ToMatrix<double>(); // [hidden, out]
+        var d = Enumerable.Range(0, Hidden).Select(j => Math.Sqrt(Enumerable.Range(0, Out).Sum(o => w2[j, o] * w2[j, o]))).ToArray();
+        var zs = Matrix<double>.Create(z.Rows, z.Cols, (i, j) => z[i, j] * d[j]);
+        var ids = InterpolativeDecompositions.Compute(zs.View, new IdOptions(Rank: k));
+        var t = Matrix<double>.Create(k, Hidden, (i, j) => d[ids.Indices[i]] * ids.Interpolation[i, j] / d[j]);
+        Assert.Equal(ids.Indices.Order(), details.Kept);
+        var approx = Blas.Multiply(InterpolativeDecompositions.GatherColumns(z.View, ids.Indices).View, t.View);
+        var e = Matrix<double>.Create(z.Rows, z.Cols, (i, j) => z[i, j] - approx[i, j]);
+        double outputError = MatrixNorms.Frobenius(Blas.Multiply(e.View, w2.View).View) / MatrixNorms.Frobenius(Blas.Multiply(z.View, w2.View).View);
+        Assert.Equal(outputError, details.PredictedOutputError!.Value, 1e-5);
+        Assert.Equal(outputError, site.MeasuredError!.Value, 1e-5);
+        Assert.Equal(ids.DiagonalRatio, site.ErrorEstimate!.Value, 1e-6);
+    }
+
+    [Fact]
     public void BudgetsAreMetAndCloseAndShareOneCalibration()
     {
         var model = OneHiddenLayer(seed: 8);

@@ -47,9 +47,9 @@ internal static class UnitPaths
     }
 
     /// <summary>
-    /// Undoes the column scaling of an interpolation over columns: with Z·D ≈ (Z·D)[:, C]·X, Z ≈ Z[:, C]·(D_C⁻¹·X·D), i.e.
-    /// T[i, j] = X[i, j]·d_j / d_{C_i} (T = D_I T_s D⁻¹ of STAT). Columns with d = 0 feed nothing downstream and get 0;
-    /// a kept column with d = 0 keeps its own identity row.
+    /// Undoes the column scaling of an interpolation over columns: from Z·D ≈ (Z·D)[:, C]·X, column j of Z is
+    /// z_j ≈ Σ_i X[i, j]·(d_{C_i} / d_j)·z_{C_i}, so T[i, j] = d_{C_i}·X[i, j] / d_j (T = D_I·T_s·D⁻¹ of STAT). A column with
+    /// d_j = 0 feeds nothing downstream and gets 0; a kept column with d = 0 keeps its own identity row.
     /// </summary>
     public static Matrix<double> Unscale(Matrix<double> x, int[] columns, double[]? scale)
     {
@@ -59,7 +59,7 @@ internal static class UnitPaths
         {
             double di = scale[columns[i]];
             if (di == 0) { t[i, columns[i]] = 1; continue; }
-            for (int j = 0; j < x.Cols; j++) t[i, j] = scale[j] == 0 ? 0 : x[i, j] * scale[j] / di;
+            for (int j = 0; j < x.Cols; j++) t[i, j] = scale[j] == 0 ? 0 : x[i, j] * di / scale[j];
         }
         return t;
     }
