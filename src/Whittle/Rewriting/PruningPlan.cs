@@ -118,7 +118,7 @@ public sealed record PruningPlan(
                 end = s.Offset + s.OldLength;
             }
             var type = (OnnxDataType)proto.Tensor.DataType;
-            if (!OnnxDataTypes.IsConvertible(type))
+            if (!TensorAxis.IsFloating(type))
             {
                 if (e.Segments.Any(s => s.Mix is not null)) return $"tensor '{e.Tensor}' is {OnnxDataTypes.Name(type)}: a correction cannot be folded into a quantized tensor.";
                 if (OnnxDataTypes.BitsPerElement(type) % 8 != 0) return $"tensor '{e.Tensor}' is {OnnxDataTypes.Name(type)}, whose packed elements cannot be sliced.";

@@ -30,11 +30,14 @@ internal static class TensorAxis
         var type = tensor.DataType;
         if (type == OnnxDataType.Double)
             return OnnxTensors.FromArray<double>(name, MapValues(tensor.ToArray<double>(), outer, length, inner, pieces, newLength), newDims, type);
-        if (OnnxDataTypes.IsConvertible(type))
+        if (IsFloating(type))
             return OnnxTensors.FromArray<float>(name, MapValues(tensor.ToArray<float>(), outer, length, inner, pieces, newLength), newDims, type);
         int size = OnnxDataTypes.BitsPerElement(type) / 8;
         return OnnxTensors.FromBytes(name, type, newDims, SelectBytes(tensor.ReadBytes(), size, outer, length, inner, pieces, newLength));
     }
+
+    /// <summary>Floating-point element types, edited numerically; integer (quantized) tensors are only sliced, byte by byte.</summary>
+    public static bool IsFloating(OnnxDataType type) => type is OnnxDataType.Float or OnnxDataType.Float16 or OnnxDataType.BFloat16 or OnnxDataType.Double;
 
     private sealed record Piece(int Start, int Length, AxisSegment? Segment);
 

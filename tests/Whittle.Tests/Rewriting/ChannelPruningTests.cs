@@ -211,6 +211,76 @@ public class ChannelPruningTests
         Assert.Equal(2 * 4, Run(pruned, feed).Length);
     }
 
+    /// <summary>x → DequantizeLinear(int8 W1 [8, 5], per-row scale and zero point) → Transpose → MatMul → ReLU → fc2 (float, or int8 too).</summary>
+    private static OnnxModel Quantized(bool consumerQuantized)
+    {
+        var b = new GraphBuilder();
+        var rng = new Random(5);
+        string Int8(string name, params long[] dims)
+        {
+            var t = new Whittle.Onnx.Proto.TensorProto { Name = name, DataType = (int)OnnxDataType.Int8 };
+            t.Dims.Add(dims);
+            var bytes = new byte[dims.Aggregate(1L, (a, d) => a * d)];
+            for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)(sbyte)rng.Next(-20, 21);
+            t.RawData = Google.Protobuf.ByteString.CopyFrom(bytes);
+            return b.Initializer(t);
+        }
+        string Dequantized(string name, long outF, long inF, long axis)
+        {
+            long per = outF; // per output channel
+            var dq = b.NodeMulti("DequantizeLinear", name + ".dq", [Int8(name + ".q", axis == 0 ? outF : inF, axis == 0 ? inF : outF), b.Weight(name + ".scale", per), Int8(name + ".zp", per)],
+                [name + ".w"], ("axis", axis));
+            return dq.Output[0];
+        }
+        var x = b.Input("x", N, 5);
+        var wt = b.Node("Transpose", "w1t", [Dequantized("fc1", 8, 5, 0)], ("perm", new long[] { 1, 0 }));
+        var h = b.Shape(b.Node("MatMul", "fc1", [x, wt]), N, 8);
+        var r = b.Shape(b.Node("Relu", "relu", [h]), N, 8);
+        var w2 = consumerQuantized ? Dequantized("fc2", 3, 8, 1) : b.Weight("fc2.w", 8, 3);
+        b.Output(b.Shape(b.Node("MatMul", "fc2", [r, w2]), N, 3));
+        var model = b.Build();
+        foreach (var name in new[] { "fc1.scale", "fc2.scale" }.Where(n => model.Graph.TryGetInitializer(n, out _)))
+            model.Graph.ReplaceInitializer(OnnxTensors.FromArray<float>(name, [.. Enumerable.Range(0, (int)model.Graph.GetInitializer(name).ElementCount).Select(i => 0.01f + 0.002f * i)],
+                [.. model.Graph.GetInitializer(name).Shape], OnnxDataType.Float));
+        return model;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void QuantizedWeightsAreSlicedWithTheirScalesAndZeroPoints(bool consumerQuantized)
+    {
+        var model = Quantized(consumerQuantized);
+        var feed = new Dictionary<string, HostTensor> { ["x"] = Input(3, N, 5) };
+        var context = Context(model, feed);
+        var chain = Assert.Single(context.Structure.Chains);
+        Assert.Contains(chain.SliceTogether, t => t.Role == SliceRole.QuantizationParameter);
+        int[] kept = [1, 4, 6];
+        // Without graph optimizations: ORT's QDQ fusions compute quantized products approximately, and differently when a value is tapped.
+        var exact = RuntimeOptions.Default with { OptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_DISABLE_ALL };
+        var z = Run(model, feed, "relu_out", exact);
+        var w2 = consumerQuantized ? Run(model, feed, "fc2.w", exact) : model.Graph.GetInitializer("fc2.w").ToArray<float>();
+        var expected = new float[N * 3];
+        for (int i = 0; i < N; i++)
+            for (int o = 0; o < 3; o++)
+                expected[i * 3 + o] = kept.Sum(j => z[i * 8 + j] * w2[j * 3 + o]);
+
+        var pruned = Clone(model);
+        ChannelPruning.Plan(context with { Model = pruned }, chain, 8, new UnitSelection(kept, null)).Apply(pruned);
+        pruned.Validate();
+        Assert.Equal(OnnxDataType.Int8, pruned.Graph.GetInitializer("fc1.q").DataType);
+        Assert.Equal([3L, 5], pruned.Graph.GetInitializer("fc1.q").Shape);
+        Assert.Equal(3, pruned.Graph.GetInitializer("fc1.zp").ElementCount);
+        var got = Run(pruned, feed, options: exact);
+        Assert.True(RelativeDifference(expected, got) < 1e-5, $"{RelativeDifference(expected, got)}: {string.Join(",", expected.Take(6))} vs {string.Join(",", got.Take(6))}");
+
+        // A correction cannot be folded into a quantized consumer; a float consumer takes it.
+        var identity = new UnitSelection([.. Enumerable.Range(0, 8)], Whittle.LinearAlgebra.Matrix<double>.Identity(8));
+        string? reason = ChannelPruning.Plan(context, chain, 8, identity).Check(model);
+        if (consumerQuantized) Assert.Contains("quantized", reason);
+        else Assert.Null(reason);
+    }
+
     [Fact]
     public void ATensorSharedWithAnotherLayerMakesThePlanInfeasible()
     {

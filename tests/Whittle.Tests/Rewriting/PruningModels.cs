@@ -51,9 +51,9 @@ internal static class PruningModels
         return new PruningContext(model, ModelStructure.Analyze(model, shapes, batch), shapes);
     }
 
-    public static float[] Run(OnnxModel model, IReadOnlyDictionary<string, HostTensor> feed, string? output = null)
+    public static float[] Run(OnnxModel model, IReadOnlyDictionary<string, HostTensor> feed, string? output = null, RuntimeOptions? options = null)
     {
-        using var session = TappedSession.Create(model, output is null ? [] : [output]);
+        using var session = TappedSession.Create(model, output is null ? [] : [output], options);
         var outputs = session.Run(feed, [output ?? session.OutputNames[0]]);
         return outputs.Values.Single().AsFloats();
     }

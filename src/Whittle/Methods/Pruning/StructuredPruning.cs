@@ -108,7 +108,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                 OutputErrors.Measure(model, [.. outcomes.Select(o => o!.Model)], groups, narrowed, job.Calibration, job.Runtime, cancellationToken));
         }
         var positions = Positions(context);
-        var results2 = new List<CompressionResult>(budgets.Count);
+        var results = new List<CompressionResult>(budgets.Count);
         for (int i = 0; i < budgets.Count; i++)
         {
             var o = outcomes[i]!;
@@ -136,14 +136,14 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             if (correction) warnings.AddRange(shortData);
             if (!o.Met) warnings.Add($"{o.Budget} cannot be met: the smallest widths keep {sizes.Fraction(o.Budget.Kind, o.Widths):0.####} of the original.");
             if (options.Statistic == ActivationStatistic.Sketch) warnings.Add("Error estimates refer to the row sketch of each activation, not to the activation itself.");
-            var report2 = new CompressionReport(method, o.Budget, [.. sites.OrderBy(s => s.Position).Select(s => s.Report)], before, after, clock.Timings)
+            var runReport = new CompressionReport(method, o.Budget, [.. sites.OrderBy(s => s.Position).Select(s => s.Report)], before, after, clock.Timings)
             {
                 Details = new PruningRunDetails(greedy && o.Budget.Kind != BudgetKind.Tolerance ? "greedy" : "bisection", Name(options.Statistic), o.Tolerance, o.Met, o.Steps, samples),
                 Warnings = warnings,
             };
-            results2.Add(new CompressionResult(o.Model, report2));
+            results.Add(new CompressionResult(o.Model, runReport));
         }
-        return results2;
+        return results;
     }
 
     private bool Scaled(PruningUnit unit) => options.Scaling == ColumnScaling.On || (options.Scaling == ColumnScaling.Auto && unit.Transformer);
