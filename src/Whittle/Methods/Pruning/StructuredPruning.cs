@@ -94,8 +94,8 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                 .OrderByDescending(i => budgets[i].Value).ToList();
             if (order.Count > 0)
             {
-                var results = Greedy([.. order.Select(i => budgets[i])], job, context, units, sizes, clock, cancellationToken, ref samples);
-                for (int j = 0; j < order.Count; j++) outcomes[order[j]] = results[j];
+                var made = Greedy([.. order.Select(i => budgets[i])], job, context, units, sizes, clock, cancellationToken, ref samples);
+                for (int j = 0; j < order.Count; j++) outcomes[order[j]] = made[j];
             }
         }
 
