@@ -106,6 +106,26 @@ public class PruningScheduleTests
         }
     }
 
+    [Theory]
+    [InlineData("gpt2_tiny", ColumnScaling.Auto)]
+    [InlineData("llama_tiny", ColumnScaling.Auto)]
+    [InlineData("llama_tiny", ColumnScaling.Off)]
+    public void FirstBlockHeadErrorMeasuredInOrtIsTheLeastSquaresPrediction(string name, ColumnScaling scaling)
+    {
+        // Tolerance 1: every block keeps one key/value group. The first block sees the original input, so ORT's error at
+        // its W_O is exactly what the correction predicts from the calibration statistics.
+        var model = Fixture(name);
+        var set = Tokens(batches: 3, seed: 5);
+        var options = new PruningOptions { Targets = PruningTargets.AttentionHeads, Scaling = scaling };
+        var r = Assert.Single(new InterpolativePruning(options).Compress(new CompressionJob(model, set), [CompressionBudget.Tolerance(1)]));
+        var first = r.Report.Sites.Single(s => s.Site == "block 0 attention");
+        var details = Assert.IsType<PrunedSiteDetails>(first.Details);
+        Assert.Single(details.Kept);
+        Assert.Equal(scaling != ColumnScaling.Off, details.Scaled);
+        Assert.True(details.PredictedOutputError > 1e-3);
+        Assert.Equal(details.PredictedOutputError!.Value, first.MeasuredError!.Value, 1e-4);
+    }
+
     [Fact]
     public void AModelWithNothingPrunableSaysWhy()
     {
