@@ -107,7 +107,12 @@ public sealed record PruningOptions
 /// <param name="CalibrationSamples">Samples calibrated on.</param>
 public sealed record PruningRunDetails(string Schedule, string Statistic, double? Tolerance, bool BudgetMet, int? GreedySteps, long CalibrationSamples);
 
-/// <summary>What was done at one pruned site, attached to <see cref="Compression.SiteReport.Details"/>.</summary>
+/// <summary>
+/// What was done at one pruned site, attached to <see cref="Compression.SiteReport.Details"/>. The errors are those of the
+/// site's own selection on the activations it was computed from: the original network's (bisection, tolerance), or the
+/// partly pruned network's at the site's last greedy step. <see cref="Compression.SiteReport.MeasuredError"/> is measured in
+/// the final model, where upstream sites add their own errors.
+/// </summary>
 /// <param name="Kept">The kept units (neurons, channels, head groups), ascending.</param>
 /// <param name="Scaled">Whether the columns were weighted by the next layer's column norms.</param>
 /// <param name="RelativeActivationError"><c>‖Z − Z[:, I]·T‖_F / ‖Z‖_F</c> on the calibration data (T = the selection for magnitude pruning).</param>
