@@ -115,4 +115,24 @@ public sealed class HfCheckpointTests : IDisposable
         File.WriteAllText(Path.Combine(scaled, "config.json"), config.ToJsonString(new JsonSerializerOptions()));
         Assert.Contains("rope_scaling type 'yarn'", Assert.Throws<CheckpointException>(() => HfImporter.Import(scaled)).Message);
     }
+
+    [Fact]
+    public void TokenizerJson_TravelsWithTheImportedModel()
+    {
+        string dir = Path.Combine(_dir, "bert-tok");
+        Directory.CreateDirectory(dir);
+        foreach (var file in Directory.GetFiles(HfImportTests.Fixture("bert"))) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
+        var bare = HfImporter.Import(dir);
+        Assert.Null(bare.Tokenizer);
+        Assert.Contains(bare.Notes, n => n.Contains("no tokenizer"));
+        Assert.Null(Whittle.Text.TokenizerMetadata.Read(bare.Model));
+
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), Whittle.Tests.Text.HfTokenizerTests.WordPieceJson());
+        var result = HfImporter.Import(dir);
+        Assert.Equal(Whittle.Text.TokenizerSource.HfJsonKind, result.Tokenizer!.Kind);
+        var tokenizer = Whittle.Text.TokenizerMetadata.Read(result.Model)!;
+        Assert.Equal(2, tokenizer.BosId);
+        Assert.Equal([4, 10, 5], tokenizer.Encode("Hello, world"));
+        Assert.Equal(Whittle.Text.TokenizerMetadata.EncoderTask, Whittle.Text.TokenizerMetadata.ReadTask(result.Model));
+    }
 }
