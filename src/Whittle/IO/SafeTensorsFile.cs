@@ -155,20 +155,21 @@ public sealed class SafeTensorsFile : IDisposable
         if (!File.Exists(full)) throw new FileNotFoundException($"safetensors file '{full}' not found.", full);
         long length = new FileInfo(full).Length;
         if (length < 8) throw new SafeTensorsException($"{full}: {length} bytes, too short for a safetensors file (8-byte header length first).", full);
-        byte[] prefix = new byte[8];
-        using (var s = File.OpenRead(full)) s.ReadExactly(prefix);
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-        if (n > MaxHeaderBytes) throw new SafeTensorsException($"{full}: header length {n} bytes is over the {MaxHeaderBytes}-byte limit: not a safetensors file, or corrupt.", full);
-        if (8 + (long)n > length) throw new SafeTensorsException($"{full}: header length {n} bytes runs past the end of the {length}-byte file.", full);
-        var header = new byte[n];
+        byte[] header;
+        ulong n;
         using (var s = File.OpenRead(full))
         {
-            s.Position = 8;
+            Span<byte> prefix = stackalloc byte[8];
+            s.ReadExactly(prefix);
+            n = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+            if (n > MaxHeaderBytes) throw new SafeTensorsException($"{full}: header length {n} bytes is over the {MaxHeaderBytes}-byte limit: not a safetensors file, or corrupt.", full);
+            if (8 + (long)n > length) throw new SafeTensorsException($"{full}: header length {n} bytes runs past the end of the {length}-byte file.", full);
+            header = new byte[n];
             s.ReadExactly(header);
         }
         long dataStart = 8 + (long)n;
         var (tensors, metadata) = ParseHeader(full, header, length - dataStart);
-        if (length == 0 || length == dataStart) return new SafeTensorsFile(full, null, null, tensors, metadata, dataStart);
+        if (length == dataStart) return new SafeTensorsFile(full, null, null, tensors, metadata, dataStart);
         var map = MemoryMappedFile.CreateFromFile(full, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         try
         {
