@@ -33,11 +33,14 @@ internal sealed class GraphQuery
     public int[]? Shape(string value) => Shapes.TryGetValue(value, out var s) ? s : null;
 
     /// <summary>The tensor behind <paramref name="value"/> when it is an initializer or a <c>Constant</c> node's output.</summary>
-    public TensorProto? ConstantTensor(string value)
+    public TensorProto? ConstantTensor(string value) => ConstantTensor(Graph, value);
+
+    /// <summary>The tensor behind <paramref name="value"/> in <paramref name="graph"/> when it is an initializer or a <c>Constant</c> node's output.</summary>
+    public static TensorProto? ConstantTensor(OnnxGraph graph, string value)
     {
         if (value.Length == 0) return null;
-        if (Graph.TryGetInitializer(value, out var t)) return t.Proto;
-        var p = Graph.Producer(value);
+        if (graph.TryGetInitializer(value, out var t)) return t.Proto;
+        var p = graph.Producer(value);
         if (p is { OpType: "Constant" })
         {
             var a = p.Attribute.FirstOrDefault(a => a.Name == "value");

@@ -1,0 +1,11 @@
+namespace Whittle.Cli.Compress;
+
+/// <summary>Every method <c>whittle compress</c> offers, in the order <c>--help</c> lists them.</summary>
+internal static class MethodCatalog
+{
+    /// <summary>The entries (stateless).</summary>
+    public static IReadOnlyList<IMethodCli> All { get; } = [];
+
+    /// <summary>The entry that builds <paramref name="name"/>, or null.</summary>
+    public static IMethodCli? Find(string name) => All.FirstOrDefault(m => m.Names.Contains(name, StringComparer.OrdinalIgnoreCase));
+}

@@ -1,0 +1,73 @@
+using System.Globalization;
+
+namespace Whittle.Compression;
+
+/// <summary>What a <see cref="CompressionBudget"/> constrains.</summary>
+public enum BudgetKind
+{
+    /// <summary>No budget: the method decides from its own options (CURing's block count, lossless low-rank's loss test).</summary>
+    MethodDefault,
+
+    /// <summary>Keep at most this fraction of the original model's MACs per example.</summary>
+    KeepMacs,
+
+    /// <summary>Keep at most this fraction of the original model's parameters.</summary>
+    KeepParameters,
+
+    /// <summary>One global error tolerance (the ID's relative <c>|r_{k+1,k+1}|/|r_11|</c>, an SVD's relative truncation error).</summary>
+    Tolerance,
+}
+
+/// <summary>
+/// The size or error a compression run must meet. Immutable; create with <see cref="KeepMacs"/>,
+/// <see cref="KeepParameters"/>, <see cref="Tolerance"/> or use <see cref="MethodDefault"/>.
+/// </summary>
+/// <param name="Kind">What is constrained.</param>
+/// <param name="Value">The fraction kept (0, 1] or the tolerance (&gt; 0); NaN for <see cref="BudgetKind.MethodDefault"/>.</param>
+public sealed record CompressionBudget(BudgetKind Kind, double Value)
+{
+    /// <summary>The method's own choice.</summary>
+    public static CompressionBudget MethodDefault { get; } = new(BudgetKind.MethodDefault, double.NaN);
+
+    /// <summary>Keep at most <paramref name="fraction"/> of the MACs per example.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The fraction is not in (0, 1].</exception>
+    public static CompressionBudget KeepMacs(double fraction) => new(BudgetKind.KeepMacs, Fraction(fraction));
+
+    /// <summary>Keep at most <paramref name="fraction"/> of the parameters.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The fraction is not in (0, 1].</exception>
+    public static CompressionBudget KeepParameters(double fraction) => new(BudgetKind.KeepParameters, Fraction(fraction));
+
+    /// <summary>One global tolerance <paramref name="epsilon"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The tolerance is not positive and finite.</exception>
+    public static CompressionBudget Tolerance(double epsilon)
+    {
+        if (!(epsilon > 0) || !double.IsFinite(epsilon)) ThrowHelper.ArgumentOutOfRange(nameof(epsilon), epsilon, "a positive, finite tolerance");
+        return new(BudgetKind.Tolerance, epsilon);
+    }
+
+    /// <summary>A short label for file names and tables: <c>macs-0.5</c>, <c>params-0.8</c>, <c>tol-0.01</c>, <c>default</c>.</summary>
+    public string Label => Kind switch
+    {
+        BudgetKind.KeepMacs => "macs-" + Format(Value),
+        BudgetKind.KeepParameters => "params-" + Format(Value),
+        BudgetKind.Tolerance => "tol-" + Format(Value),
+        _ => "default",
+    };
+
+    /// <inheritdoc/>
+    public override string ToString() => Kind switch
+    {
+        BudgetKind.KeepMacs => $"keep {Format(Value)} of MACs",
+        BudgetKind.KeepParameters => $"keep {Format(Value)} of parameters",
+        BudgetKind.Tolerance => $"tolerance {Format(Value)}",
+        _ => "method default",
+    };
+
+    private static string Format(double v) => v.ToString("0.####", CultureInfo.InvariantCulture);
+
+    private static double Fraction(double fraction)
+    {
+        if (!(fraction > 0 && fraction <= 1)) ThrowHelper.ArgumentOutOfRange(nameof(fraction), fraction, "a fraction in (0, 1]");
+        return fraction;
+    }
+}
