@@ -11,11 +11,16 @@ namespace Whittle.Cli.Commands;
 /// <summary><c>whittle import llama2c|hf</c>: checkpoints of other frameworks to ONNX models with their tokenizer.</summary>
 internal static class ImportCommand
 {
-    internal static Command Create()
+    /// <summary>The command, printing to the process console.</summary>
+    internal static Command Create() => Create(console: null);
+
+    /// <summary>The command, printing the summary and download progress to <paramref name="console"/> (default: <see cref="AnsiConsole.Console"/>).</summary>
+    internal static Command Create(IAnsiConsole? console)
     {
+        var io = console ?? AnsiConsole.Console;
         var cmd = new Command("import", "Import a checkpoint (llama2.c or Hugging Face) into an ONNX model that carries its tokenizer.");
-        cmd.Subcommands.Add(Llama2c());
-        cmd.Subcommands.Add(HuggingFace());
+        cmd.Subcommands.Add(Llama2c(io));
+        cmd.Subcommands.Add(HuggingFace(io));
         return cmd;
     }
 
@@ -26,7 +31,7 @@ internal static class ImportCommand
         Description = "Put every tensor of 1 KiB or more into <out>.data (models over 2 GB get external data anyway).",
     };
 
-    private static Command Llama2c()
+    private static Command Llama2c(IAnsiConsole io)
     {
         var model = new Option<FileInfo>("--model") { Description = "The llama2.c checkpoint (e.g. stories260K.bin).", Required = true };
         var tokenizer = new Option<FileInfo?>("--tokenizer") { Description = "Its tokenizer file (e.g. tok512.bin); stored in the model's metadata." };
@@ -36,13 +41,13 @@ internal static class ImportCommand
         cmd.SetAction(parse =>
         {
             var imported = Llama2cImporter.Import(parse.GetValue(model)!.FullName, parse.GetValue(tokenizer)?.FullName);
-            Save(imported, "llama2.c", parse.GetValue(output)!.FullName, parse.GetValue(external), []);
+            Save(io, imported, "llama2.c", parse.GetValue(output)!.FullName, parse.GetValue(external), []);
             return 0;
         });
         return cmd;
     }
 
-    private static Command HuggingFace()
+    private static Command HuggingFace(IAnsiConsole io)
     {
         var model = new Option<string>("--model") { Description = "A checkpoint folder (config.json + model.safetensors), or hf:ORG/NAME[@REVISION] to download one.", Required = true };
         var output = Out();
@@ -64,20 +69,20 @@ internal static class ImportCommand
                     Endpoint = parse.GetValue(endpoint) is { } e ? new Uri(e) : null,
                     CacheDirectory = parse.GetValue(cache)?.FullName,
                 };
-                folder = Download(HubModelId.Parse(source), options);
+                folder = Download(io, HubModelId.Parse(source), options);
             }
             var result = HfImporter.Import(folder);
-            Save(result.Model, result.Architecture, parse.GetValue(output)!.FullName, parse.GetValue(external), result.Notes);
+            Save(io, result.Model, result.Architecture, parse.GetValue(output)!.FullName, parse.GetValue(external), result.Notes);
             return 0;
         });
         return cmd;
     }
 
-    private static string Download(HubModelId id, HubOptions options)
+    private static string Download(IAnsiConsole io, HubModelId id, HubOptions options)
     {
         using var downloader = new HubDownloader(options);
         string folder = "";
-        AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new DownloadedColumn(), new TransferSpeedColumn())
+        io.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new DownloadedColumn(), new TransferSpeedColumn())
             .Start(ctx =>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
@@ -90,7 +95,7 @@ internal static class ImportCommand
                 });
                 folder = downloader.DownloadAsync(id, progress).GetAwaiter().GetResult();
             });
-        AnsiConsole.MarkupLineInterpolated($"Downloaded [blue]{id}[/] into [blue]{folder}[/]");
+        io.MarkupLineInterpolated($"Downloaded [blue]{id}[/] into [blue]{folder}[/]");
         return folder;
     }
 
@@ -105,7 +110,7 @@ internal static class ImportCommand
         }
     }
 
-    private static void Save(OnnxModel model, string architecture, string target, bool external, IReadOnlyList<string> notes)
+    private static void Save(IAnsiConsole io, OnnxModel model, string architecture, string target, bool external, IReadOnlyList<string> notes)
     {
         model.Save(target, new OnnxSaveOptions { ExternalData = external ? OnnxExternalData.Always : OnnxExternalData.Auto });
         var saved = OnnxModel.Load(target);
@@ -114,9 +119,9 @@ internal static class ImportCommand
         var tokenizer = TokenizerMetadata.ReadSource(saved);
         var attention = structure.Blocks.Select(b => b.Attention).FirstOrDefault(a => a is not null);
         string heads = attention is null ? "" : $", {attention.Heads} heads ({attention.KvHeads} KV) of {attention.HeadSize}";
-        AnsiConsole.MarkupLineInterpolated(
+        io.MarkupLineInterpolated(
             $"Imported [green]{architecture}[/]: {structure.Blocks.Count} blocks{heads}, {summary.ParameterCount.ToString("N0", CultureInfo.InvariantCulture)} parameters, tokenizer {tokenizer?.Kind ?? "none"}.");
-        foreach (var note in notes) AnsiConsole.MarkupLineInterpolated($"[yellow]note:[/] {note}");
-        AnsiConsole.MarkupLineInterpolated($"Wrote [blue]{target}[/] ({InspectCommand.FormatBytes(summary.InitializerBytes)} of weights).");
+        foreach (var note in notes) io.MarkupLineInterpolated($"[yellow]note:[/] {note}");
+        io.MarkupLineInterpolated($"Wrote [blue]{target}[/] ({InspectCommand.FormatBytes(summary.InitializerBytes)} of weights).");
     }
 }

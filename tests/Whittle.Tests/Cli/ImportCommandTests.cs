@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Spectre.Console;
 using Whittle.Cli.Commands;
 using Whittle.Import;
 using Whittle.Onnx;
@@ -9,10 +10,19 @@ namespace Whittle.Tests.Cli;
 
 public class ImportCommandTests
 {
-    private static int Invoke(params string[] args)
+    private static int Invoke(params string[] args) => Run(args).Code;
+
+    private static (int Code, string Output) Run(params string[] args)
     {
-        var root = new RootCommand { ImportCommand.Create() };
-        return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        var output = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 400; // one summary line, unwrapped
+        var root = new RootCommand { ImportCommand.Create(console) };
+        int code = root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        return (code, output.ToString().ReplaceLineEndings(" "));
     }
 
     [Fact]
@@ -22,7 +32,10 @@ public class ImportCommandTests
         try
         {
             string output = Path.Combine(dir, "stories.onnx");
-            Assert.Equal(0, Invoke("import", "llama2c", "--model", SharedModels.Stories260K("stories260K.bin"), "--tokenizer", SharedModels.Stories260K("tok512.bin"), "--out", output));
+            var (code, text) = Run("import", "llama2c", "--model", SharedModels.Stories260K("stories260K.bin"), "--tokenizer", SharedModels.Stories260K("tok512.bin"), "--out", output);
+            Assert.Equal(0, code);
+            Assert.Contains("5 blocks, 8 heads (4 KV) of 8", text);
+            Assert.Contains("tokenizer llama2c", text);
             var model = OnnxModel.Load(output);
             Assert.Equal(TokenizerSource.Llama2cKind, TokenizerMetadata.ReadSource(model)!.Kind);
             Assert.Equal("input_ids", Assert.Single(model.Graph.Inputs).Name);
