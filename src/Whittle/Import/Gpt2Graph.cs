@@ -64,7 +64,7 @@ public static class Gpt2Graph
             x = b.Node("Add", [x, Conv1D("mlp.c_proj", act, f, d)], n + "mlp_residual");
         }
         var final = t.LayerNorm("ln_f", x, pre + "ln_f.weight", tensors.Read(pre + "ln_f.weight", d), pre + "ln_f.bias", tensors.Read(pre + "ln_f.bias", d), spec.LayerNormEps);
-        var logits = t.Linear("lm_head", final, "lm_head.weight", CheckpointTensors.Transpose(wte, v, d), d, v);
+        var logits = t.TiedLinear("lm_head", final, pre + "wte.weight");
         b.Node("Identity", [logits], "logits");
         b.Output("logits", OnnxDataType.Float, "batch", "sequence", v);
         return b;

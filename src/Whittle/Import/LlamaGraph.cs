@@ -28,8 +28,8 @@ public sealed record LlamaSpec(int Dim, int HiddenDim, int Layers, int Heads, in
 /// <remarks>
 /// Tensors are read by their Hugging Face names (<c>model.embed_tokens.weight</c>,
 /// <c>model.layers.{i}.self_attn.q_proj.weight</c>, …, <c>lm_head.weight</c>) in PyTorch's [out, in] layout and stored
-/// transposed, [in, out], under the same names. A tied classifier gets its own transposed
-/// copy of the embedding, so the classifier is a plain <c>MatMul</c> like every other linear layer.
+/// transposed, [in, out], under the same names. A tied classifier reads the one stored embedding through a
+/// Transpose, so shared weights are stored and counted once.
 /// </remarks>
 public static class LlamaGraph
 {
@@ -74,8 +74,9 @@ public static class LlamaGraph
             x = b.Node("Add", [x, down], n + "mlp_residual");
         }
         var final = t.RmsNorm("norm", x, "model.norm.weight", tensors.Read("model.norm.weight", d), spec.RmsEps);
-        var head = spec.TiedEmbeddings ? embedding : tensors.Read("lm_head.weight", v, d);
-        var logits = t.Linear("lm_head", final, "lm_head.weight", CheckpointTensors.Transpose(head, v, d), d, v);
+        var logits = spec.TiedEmbeddings
+            ? t.TiedLinear("lm_head", final, "model.embed_tokens.weight")
+            : t.Linear("lm_head", final, "lm_head.weight", CheckpointTensors.Transpose(tensors.Read("lm_head.weight", v, d), v, d), d, v);
         b.Node("Identity", [logits], "logits");
         b.Output("logits", OnnxDataType.Float, "batch", "sequence", v);
         return b;

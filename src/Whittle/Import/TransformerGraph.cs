@@ -60,6 +60,16 @@ internal sealed class TransformerGraph(OnnxGraphBuilder b, string inputIds)
         return b.Node("Add", [y, b.Weight(biasName!, bias, outF)], name + ".bias_add");
     }
 
+    /// <summary>
+    /// A classifier tied to the token embedding <paramref name="embeddingName"/> ([vocab, d]): <c>x · Eᵀ</c> through a
+    /// Transpose of the one stored tensor (ORT folds it at load), so the weights are stored, and counted, once.
+    /// </summary>
+    public string TiedLinear(string name, string x, string embeddingName)
+    {
+        var transposed = b.Node("Transpose", [embeddingName], name + ".tied_weight", Ints("perm", 1, 0));
+        return b.Node("MatMul", [x, transposed], name);
+    }
+
     /// <summary>RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight.</summary>
     public string RmsNorm(string name, string x, string weightName, float[] weight, float eps)
     {

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Text;
-using Whittle.Data;
 
 namespace Whittle.Text;
 

@@ -1,4 +1,3 @@
-using Whittle.Data;
 using Whittle.Onnx;
 using Whittle.Onnx.Proto;
 

@@ -42,6 +42,19 @@ public class Llama2cImportTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Stories260K_EvaluatorReadsTheStoredTokenizerFromTheModel()
+    {
+        // The path a user takes: `whittle eval --text` loads text with the tokenizer the importer stored in the model.
+        Assert.Equal(TokenizerSource.Llama2cKind, ModelTokenizer.FromModel(Stories.Value).Kind);
+        string file = Path.Combine(Directory.CreateTempSubdirectory("whittle-fox-").FullName, "fox.txt");
+        File.WriteAllText(file, Sentence);
+        var data = Whittle.Data.ModelData.Load(Stories.Value, new Whittle.Data.DataSource(Text: file) { WindowLength = 35 });
+        var report = Whittle.Evaluation.Evaluator.Evaluate(Stories.Value, null, data.Batches(1), new Whittle.Evaluation.EvaluationOptions { LatencyRepeats = 0 });
+        Assert.Equal(34, report.Data.PredictedTokens);
+        Assert.InRange(report.Model.Perplexity!.Value, 4.953633 * 0.99, 4.953633 * 1.01);
+    }
+
+    [Fact]
     public void Stories260K_BatchRowsAreIndependentAndCausal()
     {
         var tokenizer = TokenizerMetadata.Read(Stories.Value)!;
@@ -74,9 +87,14 @@ public class Llama2cImportTests(ITestOutputHelper output)
             Assert.Equal(NormKind.RmsNorm, m.Norm.Kind);
         }
         Assert.Equal("embed_tokens", s.HiddenStates[0]);
-        // 7 projections per block and the classifier, all MatMul(x, W) with W stored [in, out].
+        // 7 projections per block, all MatMul(x, W) with W stored [in, out]; the shared classifier reads the one
+        // embedding [vocab, dim] through a Transpose, so its weights are stored and counted once.
         Assert.Equal(5 * 7 + 1, s.LinearSites.Count);
-        Assert.All(s.LinearSites, l => Assert.Equal((WeightLayout.InOut, "MatMul"), (l.Layout, l.OpType)));
+        Assert.All(s.LinearSites.SkipLast(1), l => Assert.Equal((WeightLayout.InOut, "MatMul"), (l.Layout, l.OpType)));
+        var head = s.LinearSites[^1];
+        Assert.Equal(("model.embed_tokens.weight", "Transpose", WeightLayout.OutIn, 512, 64),
+            (head.Weight.Initializer, string.Join(",", head.Weight.Path), head.Layout, head.OutFeatures, head.InFeatures));
+        Assert.Equal(260_000, s.Parameters, tolerance: 10_000);
         var k = s.LinearSites.Single(l => l.Name == "layers.0.self_attn.k_proj");
         Assert.Equal((32, 64), (k.OutFeatures, k.InFeatures));
         Assert.Equal(5, s.Chains.Count(c => c.Kind == ChainKind.GatedLinear));
