@@ -31,6 +31,10 @@ internal sealed class PruningMethodCli : IMethodCli
         "Weight each activation column by the norm of the next layer's weights reading it (STAT): auto (transformer sites only), on, off.",
         "auto", "on", "off");
 
+    private readonly Option<string> Proxy = Choice("--error-proxy", "residual",
+        "The per-site error ε_k that one global tolerance (and the greedy score) compares: residual (‖Z − Z[:, I]T‖/‖Z‖) or diagonal (|r_kk|/|r_00|, the paper's).",
+        "residual", "diagonal");
+
     private readonly Option<string> Statistic = Choice("--id-source", "rfactor",
         "The activation statistic calibration keeps (memory bounded in the sample count): rfactor (TSQR, exact), gram (ZᵀZ), sketch (Gaussian row sketch).",
         "rfactor", "gram", "sketch");
@@ -57,7 +61,7 @@ internal sealed class PruningMethodCli : IMethodCli
         + "magnitude: the same surgery keeping the units of largest activation norm, without correction.";
 
     /// <inheritdoc/>
-    public IReadOnlyList<Option> Options => [Schedule, GreedyFactor, Targets, Scaling, Statistic, SketchRows, MinWidth, NoSiteErrors];
+    public IReadOnlyList<Option> Options => [Schedule, GreedyFactor, Targets, Scaling, Proxy, Statistic, SketchRows, MinWidth, NoSiteErrors];
 
     /// <inheritdoc/>
     public bool TakesBudgets => true;
@@ -91,6 +95,7 @@ internal sealed class PruningMethodCli : IMethodCli
             GreedyFactor = factor,
             Targets = ParseTargets(parse.GetValue(Targets)!),
             Scaling = parse.GetValue(Scaling) switch { "on" => ColumnScaling.On, "off" => ColumnScaling.Off, _ => ColumnScaling.Auto },
+            Proxy = parse.GetValue(Proxy) == "diagonal" ? ErrorProxy.DiagonalRatio : ErrorProxy.RelativeResidual,
             Statistic = parse.GetValue(Statistic) switch { "gram" => ActivationStatistic.Gram, "sketch" => ActivationStatistic.Sketch, _ => ActivationStatistic.RFactor },
             SketchRows = parse.GetValue(SketchRows),
             MinimumWidth = minWidth,

@@ -43,13 +43,14 @@ public sealed class InterpolativePruning : ICompressionMethod
     /// <inheritdoc/>
     /// <remarks>Budgets: <see cref="BudgetKind.KeepMacs"/>, <see cref="BudgetKind.KeepParameters"/> or <see cref="BudgetKind.Tolerance"/> (ε itself).</remarks>
     public IReadOnlyList<CompressionResult> Compress(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken = default) =>
-        new StructuredPruning(Name, Options, Path, correction: true).Run(job, budgets, cancellationToken);
+        new StructuredPruning(Name, Options, f => Path(f, Options.Proxy), correction: true).Run(job, budgets, cancellationToken);
 
     /// <summary>The ID path of a unit: CPQR over columns (neurons, channels) or over column groups (heads).</summary>
-    internal static IUnitPath Path(UnitFactor factor) => factor.Unit.Kind == UnitKind.Heads ? new HeadGroups(factor) : new Columns(factor);
+    internal static IUnitPath Path(UnitFactor factor, ErrorProxy proxy) =>
+        factor.Unit.Kind == UnitKind.Heads ? new HeadGroups(factor, proxy) : new Columns(factor, proxy);
 
     /// <summary>Neurons or channels: Z·D ≈ (Z·D)[:, I]·T_s by one CPQR; T = D_I·T_s·D⁻¹.</summary>
-    private sealed class Columns(UnitFactor factor) : IUnitPath
+    private sealed class Columns(UnitFactor factor, ErrorProxy proxy) : IUnitPath
     {
         private readonly InterpolativeDecompositionPath _path = InterpolativeDecompositionPath.Factor(UnitPaths.Scaled(factor).View);
 
@@ -57,7 +58,9 @@ public sealed class InterpolativePruning : ICompressionMethod
 
         public int MaxKeep => _path.MaxRank;
 
-        public double Ratio(int k) => _path.DiagonalRatio(Math.Min(k, Width));
+        public double Ratio(int k) => proxy == ErrorProxy.RelativeResidual
+            ? (_path.Norm > 0 ? _path.ResidualNorm(Math.Min(k, Width)) / _path.Norm : 0)
+            : _path.DiagonalRatio(Math.Min(k, Width));
 
         public UnitChoice Choose(int k)
         {
@@ -87,7 +90,7 @@ public sealed class InterpolativePruning : ICompressionMethod
     }
 
     /// <summary>Attention heads: block CPQR over key/value groups of context columns, least-squares correction M.</summary>
-    private sealed class HeadGroups(UnitFactor factor) : IUnitPath
+    private sealed class HeadGroups(UnitFactor factor, ErrorProxy proxy) : IUnitPath
     {
         private readonly GroupInterpolativeDecompositionPath _path = GroupInterpolativeDecompositionPath.Factor(UnitPaths.Scaled(factor).View, factor.Unit.GroupSize);
 
@@ -95,7 +98,9 @@ public sealed class InterpolativePruning : ICompressionMethod
 
         public int MaxKeep => _path.MaxRank;
 
-        public double Ratio(int k) => _path.DiagonalRatio(Math.Min(k, Width));
+        public double Ratio(int k) => proxy == ErrorProxy.RelativeResidual
+            ? (_path.Norm > 0 ? _path.ResidualNorm(Math.Min(k, Width)) / _path.Norm : 0)
+            : _path.DiagonalRatio(Math.Min(k, Width));
 
         public UnitChoice Choose(int k)
         {

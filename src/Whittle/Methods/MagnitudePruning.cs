@@ -26,7 +26,7 @@ public sealed class MagnitudePruning : ICompressionMethod
 
     /// <inheritdoc/>
     public IReadOnlyList<CompressionResult> Compress(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken = default) =>
-        new StructuredPruning(Name, Options, f => new Norms(f), correction: false).Run(job, budgets, cancellationToken);
+        new StructuredPruning(Name, Options, f => new Norms(f, Options.Proxy), correction: false).Run(job, budgets, cancellationToken);
 
     /// <summary>Units ordered by the norm of their (scaled) activation columns.</summary>
     private sealed class Norms : IUnitPath
@@ -34,10 +34,13 @@ public sealed class MagnitudePruning : ICompressionMethod
         private readonly UnitFactor _factor;
         private readonly int[] _order;
         private readonly double[] _scores;
+        private readonly double[] _dropped; // _dropped[k] = sqrt(Σ score² over all but the k largest) / sqrt(Σ score²)
+        private readonly ErrorProxy _proxy;
 
-        public Norms(UnitFactor factor)
+        public Norms(UnitFactor factor, ErrorProxy proxy)
         {
             _factor = factor;
+            _proxy = proxy;
             var a = UnitPaths.Scaled(factor);
             int b = factor.Unit.GroupSize;
             var sq = new double[factor.Width];
@@ -49,13 +52,20 @@ public sealed class MagnitudePruning : ICompressionMethod
             _scores = [.. sq.Select(Math.Sqrt)];
             _order = [.. Enumerable.Range(0, factor.Width).OrderByDescending(j => _scores[j]).ThenBy(j => j)];
             MaxKeep = _scores.Count(s => s > 0);
+            _dropped = new double[factor.Width + 1];
+            double total = sq.Sum(), suffix = 0;
+            for (int k = factor.Width - 1; k >= 0; k--)
+            {
+                suffix += sq[_order[k]];
+                _dropped[k] = total > 0 ? Math.Sqrt(suffix / total) : 0;
+            }
         }
 
         public int Width => _factor.Width;
 
         public int MaxKeep { get; }
 
-        public double Ratio(int k) => k >= MaxKeep ? 0 : _scores[_order[k]] / _scores[_order[0]];
+        public double Ratio(int k) => k >= MaxKeep ? 0 : _proxy == ErrorProxy.RelativeResidual ? _dropped[k] : _scores[_order[k]] / _scores[_order[0]];
 
         public UnitChoice Choose(int k)
         {

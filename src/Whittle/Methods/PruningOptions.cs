@@ -56,6 +56,16 @@ public enum ActivationStatistic
     Sketch,
 }
 
+/// <summary>The per-site error proxy ε_k that one global tolerance (and the greedy score) compares across sites.</summary>
+public enum ErrorProxy
+{
+    /// <summary>The paper's <c>|r_kk| / |r_00|</c>: the largest remaining column norm relative to the first pivot's (for magnitude pruning, the (k+1)-th largest norm relative to the largest).</summary>
+    DiagonalRatio,
+
+    /// <summary><c>‖Z − Z[:, I]·T‖_F / ‖Z‖_F</c>: the relative activation error the selection leaves (for magnitude pruning, the dropped columns' share).</summary>
+    RelativeResidual,
+}
+
 /// <summary>Options of structured pruning (<see cref="InterpolativePruning"/> and its baseline <see cref="MagnitudePruning"/>). Immutable.</summary>
 public sealed record PruningOptions
 {
@@ -73,6 +83,13 @@ public sealed record PruningOptions
 
     /// <summary>Column scaling by the next layer's column norms; default <see cref="ColumnScaling.Auto"/>.</summary>
     public ColumnScaling Scaling { get; init; } = ColumnScaling.Auto;
+
+    /// <summary>
+    /// The error proxy ε_k; default <see cref="ErrorProxy.RelativeResidual"/>. The paper's <see cref="ErrorProxy.DiagonalRatio"/>
+    /// compares one column's norm across sites, so a site whose activation has a dominant first direction (a wide fully connected
+    /// layer after ReLU) looks cheap to cut; the residual compares what each site actually loses.
+    /// </summary>
+    public ErrorProxy Proxy { get; init; } = ErrorProxy.RelativeResidual;
 
     /// <summary>The calibration statistic; default <see cref="ActivationStatistic.RFactor"/>.</summary>
     public ActivationStatistic Statistic { get; init; } = ActivationStatistic.RFactor;
@@ -94,6 +111,7 @@ public sealed record PruningOptions
         if (Targets == PruningTargets.None) ThrowHelper.Argument(nameof(Targets), "No pruning target: give at least one of fully connected, convolution or attention heads.");
         if (!Enum.IsDefined(Schedule)) ThrowHelper.ArgumentOutOfRange(nameof(Schedule), Schedule, "a defined PruningSchedule");
         if (!Enum.IsDefined(Scaling)) ThrowHelper.ArgumentOutOfRange(nameof(Scaling), Scaling, "a defined ColumnScaling");
+        if (!Enum.IsDefined(Proxy)) ThrowHelper.ArgumentOutOfRange(nameof(Proxy), Proxy, "a defined ErrorProxy");
         if (!Enum.IsDefined(Statistic)) ThrowHelper.ArgumentOutOfRange(nameof(Statistic), Statistic, "a defined ActivationStatistic");
     }
 }

@@ -85,7 +85,11 @@ public class InterpolativePruningTests
         Assert.Equal(activationError, details.RelativeActivationError, 1e-5);
         Assert.Equal(outputError, details.PredictedOutputError!.Value, 1e-5);
         Assert.Equal(outputError, site.MeasuredError!.Value, 1e-5);
-        Assert.Equal(id.DiagonalRatio, site.ErrorEstimate!.Value, 1e-6);
+        Assert.Equal(activationError, site.ErrorEstimate!.Value, 1e-5); // the default proxy: the relative residual
+        var paper = Assert.Single(new InterpolativePruning(new PruningOptions { Proxy = ErrorProxy.DiagonalRatio })
+            .Compress(new CompressionJob(model, set), [CompressionBudget.Tolerance(id.DiagonalRatio * 1.0000001)])).Report.Sites.Single(s => s.Site == "fc1");
+        Assert.Equal(k, paper.NewSize); // k(ε) = min{k : |r_kk| ≤ ε·|r_00|}
+        Assert.Equal(id.DiagonalRatio, paper.ErrorEstimate!.Value, 1e-6);
 
         // The written model's outputs on the calibration data are off by exactly that (fc2's bias cancels in y − ŷ).
         var y = Tap(model, set, "fc2_out");
@@ -121,7 +125,7 @@ public class InterpolativePruningTests
         double outputError = MatrixNorms.Frobenius(Blas.Multiply(e.View, w2.View).View) / MatrixNorms.Frobenius(Blas.Multiply(z.View, w2.View).View);
         Assert.Equal(outputError, details.PredictedOutputError!.Value, 1e-5);
         Assert.Equal(outputError, site.MeasuredError!.Value, 1e-5);
-        Assert.Equal(ids.DiagonalRatio, site.ErrorEstimate!.Value, 1e-6);
+        Assert.Equal(ids.RelativeResidual, site.ErrorEstimate!.Value, 1e-5);
     }
 
     [Fact]

@@ -252,6 +252,9 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                     int k = Math.Clamp((int)Math.Floor(widths[u] * options.GreedyFactor), MinWidth(units[u]), widths[u] - 1);
                     var trial = (int[])widths.Clone();
                     trial[u] = k;
+                    // A full step past the budget: shrink only as far as the budget needs, so the last step lands on it.
+                    while (trial[u] < widths[u] - 1 && Fits(budget, sizes, trial, trial[u] + 1, u)) trial[u]++;
+                    k = trial[u];
                     double saved = now - sizes.Fraction(budget.Kind, trial);
                     if (saved <= 0) continue;
                     double score = paths[u].Ratio(Math.Min(k, paths[u].MaxKeep)) / saved;
@@ -279,6 +282,16 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         }
         samples = Math.Max(samples, seen);
         return outcomes;
+    }
+
+    /// <summary>Whether the widths with unit <paramref name="u"/> at <paramref name="k"/> meet the budget.</summary>
+    private static bool Fits(CompressionBudget budget, SizeModel sizes, int[] widths, int k, int u)
+    {
+        int old = widths[u];
+        widths[u] = k;
+        bool fits = sizes.Fraction(budget.Kind, widths) <= budget.Value + 1e-12;
+        widths[u] = old;
+        return fits;
     }
 
     /// <summary>The value whose error measures a consumer: a linear site's product (before a separate bias), a convolution's output.</summary>
