@@ -20,16 +20,42 @@ internal static class BenchmarkRunner
         var run = benchmark.Prepare(n);
         run(); // warm-up: JIT, page faults, thread pool
         var seconds = new double[Math.Max(1, repeats)];
-        for (int r = 0; r < seconds.Length; r++)
+        for (int r = 0; r < seconds.Length; r++) seconds[r] = Time(run);
+        double median = Median(seconds);
+        return new Measurement(benchmark.Key, n, median, seconds.Min(), benchmark.Flops is null ? null : benchmark.Flops(n) / median / 1e9);
+    }
+
+    /// <summary>
+    /// Times two actions in turn (a, b, a, b, … after one warm-up of each), so that a change in the machine's load
+    /// during the measurement affects both alike; returns the median and minimum seconds of each.
+    /// </summary>
+    public static ((double Median, double Min) A, (double Median, double Min) B) MeasurePair(Action a, Action b, int repeats, Action? afterEach = null)
+    {
+        a();
+        b();
+        var ta = new double[Math.Max(1, repeats)];
+        var tb = new double[ta.Length];
+        for (int r = 0; r < ta.Length; r++)
         {
-            var sw = Stopwatch.StartNew();
-            run();
-            seconds[r] = sw.Elapsed.TotalSeconds;
+            ta[r] = Time(a);
+            tb[r] = Time(b);
+            afterEach?.Invoke();
         }
-        Array.Sort(seconds);
-        double median = seconds.Length % 2 == 1
-            ? seconds[seconds.Length / 2]
-            : 0.5 * (seconds[seconds.Length / 2 - 1] + seconds[seconds.Length / 2]);
-        return new Measurement(benchmark.Key, n, median, seconds[0], benchmark.Flops is null ? null : benchmark.Flops(n) / median / 1e9);
+        return ((Median(ta), ta.Min()), (Median(tb), tb.Min()));
+    }
+
+    private static double Time(Action run)
+    {
+        var sw = Stopwatch.StartNew();
+        run();
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    private static double Median(double[] seconds)
+    {
+        var sorted = seconds.Order().ToArray();
+        return sorted.Length % 2 == 1
+            ? sorted[sorted.Length / 2]
+            : 0.5 * (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]);
     }
 }
