@@ -6,8 +6,9 @@
 //   tensor to rows × features (FeatureAxis) and add it to each requested accumulator. Per tap, the only
 //   activation memory is one batch: a float32 rows buffer of n_b·h (plus the float64 widening some
 //   statistics make), and ORT's output of the batch being run, released once copied. With
-//   OverlapStatistics (default) batch b's statistics run on a worker while ORT runs batch b + 1, so at
-//   that moment a tap holds batch b's rows and ORT batch b + 1's output. Statistics memory per tap is
+//   OverlapStatistics (default) batch b's statistics run on a worker while ORT runs batch b + 1 (the
+//   calling thread takes the taps still waiting once ORT is done), so at that moment a tap holds batch
+//   b's rows and ORT batch b + 1's output. Statistics memory per tap is
 //     Gram      8·h² bytes (+ 8·n_b·h scratch, or 4·h² for Float32Product)
 //     RMS       8·h bytes
 //     R factor  8·h² bytes (+ 8·(h + n_b)·h per batch for the Householder QR of [R; Z_b])
@@ -62,7 +63,7 @@ public static class CalibrationRunner
         var modelInputs = new HashSet<string>(session.InputNames, StringComparer.Ordinal);
         int done = 0;
         long samples = 0;
-        Task? pending = null; // the statistics of the previous batch, when they overlap the next batch's inference
+        BatchStatistics? pending = null; // the statistics of the previous batch, when they overlap the next batch's inference
         try
         {
             foreach (var batch in batches)
@@ -74,22 +75,23 @@ public static class CalibrationRunner
                 session.Run(inputs, tapNames, (name, value) =>
                 {
                     // ORT has finished this batch: the rows buffers may be refilled once the previous statistics are done.
-                    if (pending is not null) { var p = pending; pending = null; p.GetAwaiter().GetResult(); }
+                    if (pending is not null) { pending.Finish(); pending = null; }
                     states[tapNames.IndexOf(name)].Capture(value, batch);
                 });
-                if (request.OverlapStatistics) pending = Task.Run(() => { foreach (var st in states) st.Accumulate(); }, cancellationToken);
-                else foreach (var st in states) st.Accumulate();
+                var statistics = new BatchStatistics(states);
+                if (request.OverlapStatistics) pending = statistics.Start(cancellationToken);
+                else statistics.Finish();
                 done++;
                 if (session.InputNames.Count > 0 && inputs.TryGetValue(session.InputNames[0], out var first) && first.Shape.Length > 0)
                     samples += first.Shape[0];
                 progress?.Report(new CalibrationProgress(done, total, samples, clock.Elapsed));
             }
-            if (pending is not null) { var p = pending; pending = null; p.GetAwaiter().GetResult(); }
+            if (pending is not null) { pending.Finish(); pending = null; }
         }
         finally
         {
             // On failure, let a running statistics task finish before the buffers go away; its own error is secondary.
-            try { pending?.Wait(CancellationToken.None); }
+            try { pending?.Abandon(); }
             catch (Exception) when (pending is not null) { }
         }
         var result = states.ToDictionary(s => s.Request.Name, s => s.Finish(), StringComparer.Ordinal);
@@ -125,6 +127,43 @@ public static class CalibrationRunner
         foreach (var (name, tensor) in batch)
             if (modelInputs.Contains(name) || !extras.Contains(name)) inputs[name] = tensor; // unknown names reach the session's check
         return inputs;
+    }
+
+    /// <summary>
+    /// The statistics of one batch, one tap at a time to whichever thread asks: a worker started while ONNX Runtime runs
+    /// the next batch, and the calling thread once that batch is done (it takes the taps left rather than waiting). Each
+    /// tap is accumulated by exactly one thread, so the results are those of a sequential loop.
+    /// </summary>
+    private sealed class BatchStatistics(List<TapState> states)
+    {
+        private int _next = -1;
+        private Task? _worker;
+
+        public BatchStatistics Start(CancellationToken cancellationToken)
+        {
+            _worker = Task.Run(Work, cancellationToken);
+            return this;
+        }
+
+        /// <summary>Accumulates the taps no thread has taken yet, then waits for the worker's last one.</summary>
+        public void Finish()
+        {
+            Work();
+            _worker?.GetAwaiter().GetResult();
+        }
+
+        /// <summary>Stops handing out taps and waits for the worker (after a failure elsewhere).</summary>
+        public void Abandon()
+        {
+            Interlocked.Exchange(ref _next, states.Count);
+            _worker?.Wait(CancellationToken.None);
+        }
+
+        private void Work()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref _next)) < states.Count) states[i].Accumulate();
+        }
     }
 
     /// <summary>The accumulators of one tap and its reusable rows buffer.</summary>
@@ -169,9 +208,10 @@ public static class CalibrationRunner
             if (Request.Sketch is { } s) (_sketch ??= new StreamingRowSketch(features, s.Rows, s.Kind, s.Seed)).AddBatch(view);
             if (Request.RFactor)
             {
+                // Widened into column layout (features × rows): the accumulator stacks columns, so it copies them whole.
                 if (_wide.Length < rows * features) _wide = new double[rows * features];
-                for (int i = 0; i < rows * features; i++) _wide[i] = _rows[i];
-                (_tsqr ??= new TsqrAccumulator<double>(features)).AddBatch(new MatrixView<double>(_wide, 0, rows, features, features, 1));
+                WidenTransposed(_rows, rows, features, _wide);
+                (_tsqr ??= new TsqrAccumulator<double>(features)).AddBatch(new MatrixView<double>(_wide, 0, rows, features, 1, rows));
             }
             if (_lastIndex is not null)
             {
@@ -190,6 +230,25 @@ public static class CalibrationRunner
             Sketch = _sketch?.Sketch,
             HiddenStates = _lastToken?.States,
         };
+
+        /// <summary><c>columns[j·rows + i] = rows[i·features + j]</c>, in tiles that keep both sides in cache.</summary>
+        private static void WidenTransposed(float[] source, int rows, int features, double[] columns)
+        {
+            const int tile = 64;
+            for (int i0 = 0; i0 < rows; i0 += tile)
+            {
+                int i1 = Math.Min(rows, i0 + tile);
+                for (int j0 = 0; j0 < features; j0 += tile)
+                {
+                    int j1 = Math.Min(features, j0 + tile);
+                    for (int i = i0; i < i1; i++)
+                    {
+                        int from = i * features;
+                        for (int j = j0; j < j1; j++) columns[j * rows + i] = source[from + j];
+                    }
+                }
+            }
+        }
 
         /// <summary>Copies the tensor into the rows buffer as rows × features.</summary>
         private (int Rows, int Features) Reshape(int[] shape, ReadOnlySpan<float> data)

@@ -56,10 +56,24 @@ public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee75
             ThrowHelper.ShapeMismatch(nameof(rows), "TsqrAccumulator.AddBatch: every batch needs h columns",
                 $"n×{Columns}", $"{rows.Rows}×{rows.Cols}");
         if (rows.Rows == 0) return;
-        var stacked = new Matrix<T>(_r.Rows + rows.Rows, Columns);
-        _r.View.CopyTo(stacked.Slice(0, 0, _r.Rows, Columns));
-        rows.CopyTo(stacked.Slice(_r.Rows, 0, rows.Rows, Columns));
-        _r = HouseholderQr.Compute<T>(stacked).R;
+        // [R; rows] is stacked transposed (h × (p + n_b), row j = column j), the layout Householder QR works in, and
+        // factored in place: one copy of the batch. A batch given as a transposed view (columns contiguous) copies fastest.
+        var stackedT = new Matrix<T>(Columns, _r.Rows + rows.Rows);
+        _r.Transpose().CopyTo(stackedT.Slice(0, 0, Columns, _r.Rows));
+        rows.Transpose().CopyTo(stackedT.Slice(0, _r.Rows, Columns, rows.Rows));
+        RequireFinite(stackedT, _r.Rows);
+        _r = HouseholderQr.FactorTransposed(stackedT).R;
         RowsSeen += rows.Rows;
+    }
+
+    private static void RequireFinite(Matrix<T> stackedT, int offset)
+    {
+        for (int j = 0; j < stackedT.Rows; j++)
+        {
+            var column = stackedT.Row(j);
+            for (int i = offset; i < column.Length; i++)
+                if (!T.IsFinite(column[i]))
+                    ThrowHelper.Argument("rows", $"TsqrAccumulator.AddBatch: expected finite values, got {column[i]} at ({i - offset}, {j}) of the batch; remove or replace NaN and infinite entries first.");
+        }
     }
 }
