@@ -5,6 +5,9 @@ namespace Whittle.Cli.Benchmarks;
 /// <summary>One measured operation at one size: the median of several timed runs after a warm-up.</summary>
 internal sealed record Measurement(string Case, int N, double MedianSeconds, double MinSeconds, double? Gflops);
 
+/// <summary>Seconds of one action timed several times: median and minimum wall time, median process CPU time.</summary>
+internal sealed record Timing(double Median, double Min, double CpuMedian);
+
 /// <summary>
 /// An operation to time at several sizes. <see cref="Prepare"/> builds the inputs for size n (untimed)
 /// and returns the action to time; <see cref="Flops"/> gives its floating-point operation count, when
@@ -27,21 +30,34 @@ internal static class BenchmarkRunner
 
     /// <summary>
     /// Times two actions in turn (a, b, a, b, … after one warm-up of each), so that a change in the machine's load
-    /// during the measurement affects both alike; returns the median and minimum seconds of each.
+    /// during the measurement affects both alike. Besides wall time, records the process's CPU time (all threads,
+    /// ONNX Runtime's included): work done, which other processes on a shared machine distort far less.
     /// </summary>
-    public static ((double Median, double Min) A, (double Median, double Min) B) MeasurePair(Action a, Action b, int repeats, Action? afterEach = null)
+    public static (Timing A, Timing B) MeasurePair(Action a, Action b, int repeats, Action? afterEach = null)
     {
         a();
         b();
-        var ta = new double[Math.Max(1, repeats)];
-        var tb = new double[ta.Length];
-        for (int r = 0; r < ta.Length; r++)
+        int n = Math.Max(1, repeats);
+        double[] wa = new double[n], wb = new double[n], ca = new double[n], cb = new double[n];
+        using var process = Process.GetCurrentProcess();
+        for (int r = 0; r < n; r++)
         {
-            ta[r] = Time(a);
-            tb[r] = Time(b);
+            (wa[r], ca[r]) = TimeWithCpu(a, process);
+            (wb[r], cb[r]) = TimeWithCpu(b, process);
             afterEach?.Invoke();
         }
-        return ((Median(ta), ta.Min()), (Median(tb), tb.Min()));
+        return (new Timing(Median(wa), wa.Min(), Median(ca)), new Timing(Median(wb), wb.Min(), Median(cb)));
+    }
+
+    private static (double Wall, double Cpu) TimeWithCpu(Action run, Process process)
+    {
+        process.Refresh();
+        var cpu = process.TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        run();
+        double wall = sw.Elapsed.TotalSeconds;
+        process.Refresh();
+        return (wall, (process.TotalProcessorTime - cpu).TotalSeconds);
     }
 
     private static double Time(Action run)

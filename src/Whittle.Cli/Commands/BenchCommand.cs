@@ -92,7 +92,7 @@ internal static class BenchCommand
                 {
                     var task = ctx.AddTask($"{c.Model}: {c.Statistics}", maxValue: repeats);
                     var (plain, calibration) = BenchmarkRunner.MeasurePair(c.Plain, c.Calibrate, repeats, () => task.Increment(1));
-                    results.Add(new CalibrationMeasurement(c, plain.Median, plain.Min, calibration.Median, calibration.Min));
+                    results.Add(new CalibrationMeasurement(c, plain, calibration));
                 }
             });
             PrintCalibration(results, runtime);
@@ -102,27 +102,34 @@ internal static class BenchCommand
         return cmd;
     }
 
-    /// <summary>Median and minimum seconds of both runs of one <see cref="CalibrationCase"/>.</summary>
-    private sealed record CalibrationMeasurement(CalibrationCase Case, double PlainSeconds, double PlainMinSeconds, double CalibrationSeconds, double CalibrationMinSeconds)
+    /// <summary>Both runs of one <see cref="CalibrationCase"/>.</summary>
+    private sealed record CalibrationMeasurement(CalibrationCase Case, Timing Plain, Timing Calibration)
     {
-        /// <summary>Calibration ÷ plain inference, of the medians.</summary>
-        public double Ratio => CalibrationSeconds / PlainSeconds;
+        /// <summary>Calibration ÷ plain inference, of the median wall times.</summary>
+        public double Ratio => Calibration.Median / Plain.Median;
+
+        /// <summary>Calibration ÷ plain inference, of the median CPU times.</summary>
+        public double CpuRatio => Calibration.CpuMedian / Plain.CpuMedian;
     }
 
     private static void PrintCalibration(IReadOnlyList<CalibrationMeasurement> results, RuntimeOptions runtime)
     {
         var table = new Table().Title($"Calibration ÷ plain inference, same batches, ORT intra-op threads {runtime.IntraOpThreads}, {Environment.ProcessorCount} cores");
         table.AddColumns("model", "statistics", "taps", "batches");
-        table.AddColumn(new TableColumn("plain s").RightAligned()).AddColumn(new TableColumn("calibration s").RightAligned()).AddColumn(new TableColumn("ratio").RightAligned());
+        foreach (var column in new[] { "plain s", "calibration s", "ratio", "CPU ratio" }) table.AddColumn(new TableColumn(column).RightAligned());
+        static string Ratio(double r) => r <= 1.25 ? $"{r:F2}" : $"[red]{r:F2}[/]";
         foreach (var r in results)
         {
             var c = r.Case;
-            string ratio = r.Ratio <= 1.25 ? $"{r.Ratio:F2}" : $"[red]{r.Ratio:F2}[/]";
             table.AddRow(Markup.Escape(c.Model), Markup.Escape(c.Statistics), c.Request.Taps.Count.ToString(), Markup.Escape($"{c.Batches.Count} × {c.BatchShape}"),
-                $"{r.PlainSeconds:F4}", $"{r.CalibrationSeconds:F4}", ratio);
+                $"{r.Plain.Median:F4}", $"{r.Calibration.Median:F4}", Ratio(r.Ratio), Ratio(r.CpuRatio));
         }
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine("[grey]Medians; both runs include creating their session. Aim: ratio ≤ 1.25.[/]");
+        AnsiConsole.MarkupLine("[grey]Medians of wall time (ratio) and of process CPU time (CPU ratio: work done, less distorted by other load); "
+            + "both runs include creating their session. Aim: ratio ≤ 1.25.[/]");
+        double load = LoadAverage();
+        if (load > Environment.ProcessorCount * 0.5)
+            AnsiConsole.MarkupLineInterpolated($"[yellow]The machine was busy (1-minute load average {load:F1} on {Environment.ProcessorCount} cores): wall times are unreliable; rerun when it is quiet.[/]");
     }
 
     /// <summary>{"calibration":[{"model":…,"statistics":…,"taps":T,"batches":B,"batch_shape":…,"plain_seconds":S,"calibration_seconds":S,"ratio":R,…}]}</summary>
@@ -137,13 +144,28 @@ internal static class BenchCommand
                 ["taps"] = r.Case.Request.Taps.Count,
                 ["batches"] = r.Case.Batches.Count,
                 ["batch_shape"] = r.Case.BatchShape,
-                ["plain_seconds"] = r.PlainSeconds,
-                ["plain_min_seconds"] = r.PlainMinSeconds,
-                ["calibration_seconds"] = r.CalibrationSeconds,
-                ["calibration_min_seconds"] = r.CalibrationMinSeconds,
+                ["plain_seconds"] = r.Plain.Median,
+                ["plain_min_seconds"] = r.Plain.Min,
+                ["plain_cpu_seconds"] = r.Plain.CpuMedian,
+                ["calibration_seconds"] = r.Calibration.Median,
+                ["calibration_min_seconds"] = r.Calibration.Min,
+                ["calibration_cpu_seconds"] = r.Calibration.CpuMedian,
                 ["ratio"] = r.Ratio,
+                ["cpu_ratio"] = r.CpuRatio,
             });
-        return new JsonObject { ["calibration"] = array };
+        return new JsonObject { ["calibration"] = array, ["load_average"] = LoadAverage(), ["cores"] = Environment.ProcessorCount };
+    }
+
+    /// <summary>The 1-minute load average (Linux /proc/loadavg), or 0 where it cannot be read.</summary>
+    private static double LoadAverage()
+    {
+        try
+        {
+            var first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.TryParse(first, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double load) ? load : 0;
+        }
+        catch (IOException) { return 0; }
+        catch (UnauthorizedAccessException) { return 0; }
     }
 
     /// <summary>

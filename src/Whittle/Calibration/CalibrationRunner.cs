@@ -231,21 +231,21 @@ public static class CalibrationRunner
             HiddenStates = _lastToken?.States,
         };
 
-        /// <summary><c>columns[j·rows + i] = rows[i·features + j]</c>, in tiles that keep both sides in cache.</summary>
+        /// <summary>
+        /// <c>columns[j·rows + i] = rows[i·features + j]</c>: column by column over blocks of rows, so the writes are
+        /// contiguous and a block's source lines stay in cache from one column to the next.
+        /// </summary>
         private static void WidenTransposed(float[] source, int rows, int features, double[] columns)
         {
-            const int tile = 64;
-            for (int i0 = 0; i0 < rows; i0 += tile)
+            const int block = 2048;
+            for (int i0 = 0; i0 < rows; i0 += block)
             {
-                int i1 = Math.Min(rows, i0 + tile);
-                for (int j0 = 0; j0 < features; j0 += tile)
+                int count = Math.Min(block, rows - i0);
+                for (int j = 0; j < features; j++)
                 {
-                    int j1 = Math.Min(features, j0 + tile);
-                    for (int i = i0; i < i1; i++)
-                    {
-                        int from = i * features;
-                        for (int j = j0; j < j1; j++) columns[j * rows + i] = source[from + j];
-                    }
+                    var to = columns.AsSpan(j * rows + i0, count);
+                    var from = source.AsSpan(i0 * features + j);
+                    for (int i = 0; i < to.Length; i++) to[i] = from[i * features];
                 }
             }
         }

@@ -58,7 +58,7 @@ public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee75
         if (rows.Rows == 0) return;
         // [R; rows] is stacked transposed (h × (p + n_b), row j = column j), the layout Householder QR works in, and
         // factored in place: one copy of the batch. A batch given as a transposed view (columns contiguous) copies fastest.
-        var stackedT = new Matrix<T>(Columns, _r.Rows + rows.Rows);
+        var stackedT = new Matrix<T>(Columns, _r.Rows + rows.Rows, GC.AllocateUninitializedArray<T>(Columns * (_r.Rows + rows.Rows))); // every entry is written below
         _r.Transpose().CopyTo(stackedT.Slice(0, 0, Columns, _r.Rows));
         rows.Transpose().CopyTo(stackedT.Slice(0, _r.Rows, Columns, rows.Rows));
         RequireFinite(stackedT, _r.Rows);
@@ -70,10 +70,30 @@ public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee75
     {
         for (int j = 0; j < stackedT.Rows; j++)
         {
-            var column = stackedT.Row(j);
-            for (int i = offset; i < column.Length; i++)
+            var column = stackedT.Row(j).Slice(offset);
+            if (AllFinite(column)) continue;
+            for (int i = 0; i < column.Length; i++)
                 if (!T.IsFinite(column[i]))
-                    ThrowHelper.Argument("rows", $"TsqrAccumulator.AddBatch: expected finite values, got {column[i]} at ({i - offset}, {j}) of the batch; remove or replace NaN and infinite entries first.");
+                    ThrowHelper.Argument("rows", $"TsqrAccumulator.AddBatch: expected finite values, got {column[i]} at ({i}, {j}) of the batch; remove or replace NaN and infinite entries first.");
         }
+    }
+
+    /// <summary>Whether every entry is finite: x − x is 0 for finite x and NaN for ±∞ and NaN.</summary>
+    private static bool AllFinite(ReadOnlySpan<T> x)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var bad = Vector<T>.Zero;
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var v = new Vector<T>(x.Slice(i));
+                bad |= ~Vector.Equals(v - v, Vector<T>.Zero);
+            }
+            if (bad != Vector<T>.Zero) return false;
+        }
+        for (; i < x.Length; i++)
+            if (!T.IsFinite(x[i])) return false;
+        return true;
     }
 }
