@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Whittle.Cli.Benchmarks;
 
@@ -16,7 +17,7 @@ internal sealed record Timing(double Median, double Min, double CpuMedian);
 internal sealed record BenchmarkCase(string Key, string Title, IReadOnlyList<int> Sizes, Func<int, Action> Prepare, Func<int, double>? Flops = null);
 
 /// <summary>Times benchmark cases: warm-up, then the median of <c>repeats</c> runs.</summary>
-internal static class BenchmarkRunner
+internal static partial class BenchmarkRunner
 {
     public static Measurement Measure(BenchmarkCase benchmark, int n, int repeats)
     {
@@ -39,26 +40,44 @@ internal static class BenchmarkRunner
         b();
         int n = Math.Max(1, repeats);
         double[] wa = new double[n], wb = new double[n], ca = new double[n], cb = new double[n];
-        using var process = Process.GetCurrentProcess();
         for (int r = 0; r < n; r++)
         {
-            (wa[r], ca[r]) = TimeWithCpu(a, process);
-            (wb[r], cb[r]) = TimeWithCpu(b, process);
+            (wa[r], ca[r]) = TimeWithCpu(a);
+            (wb[r], cb[r]) = TimeWithCpu(b);
             afterEach?.Invoke();
         }
         return (new Timing(Median(wa), wa.Min(), Median(ca)), new Timing(Median(wb), wb.Min(), Median(cb)));
     }
 
-    private static (double Wall, double Cpu) TimeWithCpu(Action run, Process process)
+    private static (double Wall, double Cpu) TimeWithCpu(Action run)
     {
-        process.Refresh();
-        var cpu = process.TotalProcessorTime;
+        double cpu = ProcessCpuSeconds();
         var sw = Stopwatch.StartNew();
         run();
         double wall = sw.Elapsed.TotalSeconds;
-        process.Refresh();
-        return (wall, (process.TotalProcessorTime - cpu).TotalSeconds);
+        return (wall, ProcessCpuSeconds() - cpu);
     }
+
+    /// <summary>CPU seconds of all the process's threads: clock_gettime(CLOCK_PROCESS_CPUTIME_ID) on Linux (nanoseconds;
+    /// <see cref="Process.TotalProcessorTime"/> there counts 10 ms ticks), else <see cref="Process.TotalProcessorTime"/>.</summary>
+    private static double ProcessCpuSeconds()
+    {
+        if (OperatingSystem.IsLinux() && ClockGetTime(ClockProcessCpuTime, out var t) == 0) return t.Seconds + t.Nanoseconds * 1e-9;
+        using var process = Process.GetCurrentProcess();
+        return process.TotalProcessorTime.TotalSeconds;
+    }
+
+    private const int ClockProcessCpuTime = 2;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out TimeSpec time);
 
     private static double Time(Action run)
     {

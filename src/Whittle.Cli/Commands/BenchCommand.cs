@@ -109,7 +109,7 @@ internal static class BenchCommand
         public double Ratio => Calibration.Median / Plain.Median;
 
         /// <summary>Calibration ÷ plain inference, of the median CPU times.</summary>
-        public double CpuRatio => Calibration.CpuMedian / Plain.CpuMedian;
+        public double CpuRatio => Plain.CpuMedian > 0 ? Calibration.CpuMedian / Plain.CpuMedian : double.NaN;
     }
 
     private static void PrintCalibration(IReadOnlyList<CalibrationMeasurement> results, RuntimeOptions runtime)
@@ -151,7 +151,7 @@ internal static class BenchCommand
                 ["calibration_min_seconds"] = r.Calibration.Min,
                 ["calibration_cpu_seconds"] = r.Calibration.CpuMedian,
                 ["ratio"] = r.Ratio,
-                ["cpu_ratio"] = r.CpuRatio,
+                ["cpu_ratio"] = double.IsFinite(r.CpuRatio) ? r.CpuRatio : null,
             });
         return new JsonObject { ["calibration"] = array, ["load_average"] = LoadAverage(), ["cores"] = Environment.ProcessorCount };
     }

@@ -11,9 +11,13 @@
 //   b's rows and ORT batch b + 1's output. Statistics memory per tap is
 //     Gram      8·h² bytes (+ 8·n_b·h scratch, or 4·h² for Float32Product)
 //     RMS       8·h bytes
-//     R factor  8·h² bytes (+ 8·(h + n_b)·h per batch for the Householder QR of [R; Z_b])
+//     R factor  8·h² bytes (+ 8·n_b·h for the widened batch and 8·(h + n_b)·h for the Householder QR
+//               of [R; Z_b], both reused from batch to batch)
 //     Sketch    8·s·h bytes (+ 8·(s + h)·n_b scratch)
 //     LastToken 4·S·w bytes for S sequences: grows with the calibration set, bounded by count × width.
+//               A tap asking only for last-token states copies just the b selected rows of each batch.
+//   Speed: statistics of batch b overlap ORT's run of batch b + 1 on another core; a FeatureAxis.Channel
+//   tap asking only for R keeps ORT's N × C × P layout (its columns are contiguous runs there).
 //   Deterministic: the same batches give the same statistics bit for bit (fixed RuntimeOptions); other
 //   batchings of the same rows give the same statistics up to float64 summation order (~1e-15 relative),
 //   provided ORT computes each row the same way at every batch size (true of MatMul/Gemm/Conv on CPU).
@@ -170,6 +174,8 @@ public static class CalibrationRunner
     private sealed class TapState(TapRequest request)
     {
         private float[] _rows = [];
+        private bool _rowsAreNchw; // a channel tap asking only for R keeps ORT's layout: its columns are contiguous runs there
+        private bool _lastTokensOnly; // the rows buffer holds only each sequence's last-token vector (b × w)
         private int _features = -1;
         private int[]? _firstShape;
         private GramAccumulator? _gram;
@@ -194,8 +200,31 @@ public static class CalibrationRunner
             if (info.ElementDataType != TensorElementType.Float)
                 throw new NotSupportedException($"Tap '{Request.Name}' is {OnnxDataTypes.Name((OnnxDataType)info.ElementDataType)}; statistics need float32 tensors.");
             _shape = [.. info.Shape.Select(d => checked((int)d))];
-            (_batchRows, _) = Reshape(_shape, value.GetTensorDataAsSpan<float>());
+            var data = value.GetTensorDataAsSpan<float>();
+            if (OnlyLastToken)
+            {
+                // Only each sequence's last-token vector is needed: copy those b rows, not all b × L.
+                _batchRows = CheckFeatures(_shape, data.Length);
+                _lastIndex = LastTokens(Request.LastToken!, _shape, batch);
+                _lastTokensOnly = CopyLastTokens(data);
+                if (!_lastTokensOnly) Reshape(_shape, data);
+                return;
+            }
+            _batchRows = Reshape(_shape, data);
             if (Request.LastToken is { } lt) _lastIndex = LastTokens(lt, _shape, batch);
+        }
+
+        private bool OnlyLastToken => Request.LastToken is not null && !Request.Gram && !Request.Rms && !Request.RFactor && Request.Sketch is null;
+
+        /// <summary>Copies row <c>_lastIndex[i]</c> of every sequence i into the rows buffer (b × w); false if an index is out of range.</summary>
+        private bool CopyLastTokens(ReadOnlySpan<float> data)
+        {
+            int b = _shape[0], positions = _shape.Length == 3 ? _shape[1] : 1, w = _features;
+            var last = _lastIndex!;
+            if (last.Any(p => (uint)p >= (uint)positions)) return false; // the full copy lets the accumulator report it
+            if (_rows.Length < b * w) _rows = new float[b * w];
+            for (int i = 0; i < b; i++) data.Slice((i * positions + last[i]) * w, w).CopyTo(_rows.AsSpan(i * w, w));
+            return true;
         }
 
         /// <summary>Feeds the captured batch to every requested statistic.</summary>
@@ -210,13 +239,16 @@ public static class CalibrationRunner
             {
                 // Widened into column layout (features × rows): the accumulator stacks columns, so it copies them whole.
                 if (_wide.Length < rows * features) _wide = new double[rows * features];
-                WidenTransposed(_rows, rows, features, _wide);
+                if (_rowsAreNchw) WidenChannels(_rows, _shape[0], features, rows, _wide);
+                else WidenTransposed(_rows, rows, features, _wide);
                 (_tsqr ??= new TsqrAccumulator<double>(features)).AddBatch(new MatrixView<double>(_wide, 0, rows, features, 1, rows));
             }
             if (_lastIndex is not null)
             {
                 int b = _shape[0], positions = _shape.Length == 3 ? _shape[1] : 1;
-                (_lastToken ??= new LastTokenAccumulator(features)).AddBatch(_rows.AsSpan(0, b * positions * features), b, positions, _lastIndex);
+                _lastToken ??= new LastTokenAccumulator(features);
+                if (_lastTokensOnly) _lastToken.AddBatch(_rows.AsSpan(0, b * features), b, 1, new int[b]);
+                else _lastToken.AddBatch(_rows.AsSpan(0, b * positions * features), b, positions, _lastIndex);
             }
             _rowsSeen += rows;
         }
@@ -230,6 +262,18 @@ public static class CalibrationRunner
             Sketch = _sketch?.Sketch,
             HiddenStates = _lastToken?.States,
         };
+
+        /// <summary>
+        /// The rows × channels matrix of an N × C × P tensor in column layout: column c is the concatenation over n of
+        /// the contiguous run <c>nchw[(n·C + c)·P …]</c>, widened.
+        /// </summary>
+        private static void WidenChannels(float[] nchw, int n, int channels, int rows, double[] columns)
+        {
+            int p = n == 0 ? 0 : rows / n;
+            for (int c = 0; c < channels; c++)
+                for (int b = 0; b < n; b++)
+                    GramAccumulator.Widen(nchw.AsSpan((b * channels + c) * p, p), columns.AsSpan(c * rows + b * p, p));
+        }
 
         /// <summary>
         /// <c>columns[j·rows + i] = rows[i·features + j]</c>: column by column over blocks of rows, so the writes are
@@ -250,8 +294,8 @@ public static class CalibrationRunner
             }
         }
 
-        /// <summary>Copies the tensor into the rows buffer as rows × features.</summary>
-        private (int Rows, int Features) Reshape(int[] shape, ReadOnlySpan<float> data)
+        /// <summary>Checks the shape against the tap's axis and earlier batches; returns the rows (elements ÷ features).</summary>
+        private int CheckFeatures(int[] shape, int length)
         {
             bool channel = Request.Axis == FeatureAxis.Channel;
             if (shape.Length < (channel ? 2 : 1))
@@ -262,12 +306,20 @@ public static class CalibrationRunner
                     $"Tap '{Request.Name}' has shape {HostTensor.FormatShape(shape)} in this batch, {HostTensor.FormatShape(_firstShape!)} in the first; its feature axis must keep its size.");
             _features = features;
             _firstShape ??= shape;
-            int rows = features == 0 ? 0 : checked(data.Length / features);
+            return features == 0 ? 0 : checked(length / features);
+        }
+
+        /// <summary>Copies the tensor into the rows buffer as rows × features (or, see <see cref="_rowsAreNchw"/>, as it is); returns the rows.</summary>
+        private int Reshape(int[] shape, ReadOnlySpan<float> data)
+        {
+            bool channel = Request.Axis == FeatureAxis.Channel;
+            int rows = CheckFeatures(shape, data.Length), features = _features;
             if (_rows.Length < data.Length) _rows = new float[data.Length];
-            if (!channel)
+            _rowsAreNchw = channel && !Request.Gram && !Request.Rms && Request.Sketch is null;
+            if (!channel || _rowsAreNchw)
             {
                 data.CopyTo(_rows);
-                return (rows, features);
+                return rows;
             }
             // [N, C, P] → [(N·P), C]: row n·P + p, column c.
             int n = shape[0], p = n == 0 || features == 0 ? 0 : data.Length / (n * features);
@@ -278,7 +330,7 @@ public static class CalibrationRunner
                     int dst = b * p * features + c;
                     for (int q = 0; q < p; q++) _rows[dst + q * features] = src[q];
                 }
-            return (rows, features);
+            return rows;
         }
 
         private int[] LastTokens(LastTokenRequest request, int[] shape, IReadOnlyDictionary<string, HostTensor> batch)

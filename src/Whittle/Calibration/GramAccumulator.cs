@@ -88,7 +88,7 @@ public sealed class GramAccumulator
     }
 
     /// <summary>float → double, exactly.</summary>
-    private static void Widen(ReadOnlySpan<float> source, Span<double> destination)
+    internal static void Widen(ReadOnlySpan<float> source, Span<double> destination)
     {
         int j = 0;
         if (Vector.IsHardwareAccelerated)

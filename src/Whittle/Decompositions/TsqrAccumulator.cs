@@ -27,6 +27,7 @@ namespace Whittle.Decompositions;
 public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private Matrix<T> _r;
+    private Matrix<T>? _stackT;
 
     /// <summary>Starts with no rows for a matrix of <paramref name="columns"/> columns (h).</summary>
     /// <param name="columns">h ≥ 0, the number of columns of every batch.</param>
@@ -58,7 +59,10 @@ public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee75
         if (rows.Rows == 0) return;
         // [R; rows] is stacked transposed (h × (p + n_b), row j = column j), the layout Householder QR works in, and
         // factored in place: one copy of the batch. A batch given as a transposed view (columns contiguous) copies fastest.
-        var stackedT = new Matrix<T>(Columns, _r.Rows + rows.Rows, GC.AllocateUninitializedArray<T>(Columns * (_r.Rows + rows.Rows))); // every entry is written below
+        // Reused while the batch size stays the same (R is copied out of it); every entry is written below.
+        int stacked = _r.Rows + rows.Rows;
+        if (_stackT is null || _stackT.Cols != stacked) _stackT = new Matrix<T>(Columns, stacked, GC.AllocateUninitializedArray<T>(Columns * stacked));
+        var stackedT = _stackT;
         _r.Transpose().CopyTo(stackedT.Slice(0, 0, Columns, _r.Rows));
         rows.Transpose().CopyTo(stackedT.Slice(0, _r.Rows, Columns, rows.Rows));
         RequireFinite(stackedT, _r.Rows);

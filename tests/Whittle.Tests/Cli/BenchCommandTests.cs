@@ -120,6 +120,7 @@ public class BenchCommandTests
                 double plain = r!["plain_seconds"]!.GetValue<double>(), calibration = r["calibration_seconds"]!.GetValue<double>();
                 Assert.True(plain > 0 && calibration > 0);
                 Assert.Equal(calibration / plain, r["ratio"]!.GetValue<double>(), 1e-12);
+                Assert.Equal(r["calibration_cpu_seconds"]!.GetValue<double>() / r["plain_cpu_seconds"]!.GetValue<double>(), r["cpu_ratio"]!.GetValue<double>(), 1e-12);
                 Assert.Equal(2, r["batches"]!.GetValue<int>());
             }
         }
