@@ -29,15 +29,21 @@ internal static partial class BenchmarkRunner
         return new Measurement(benchmark.Key, n, median, seconds.Min(), benchmark.Flops is null ? null : benchmark.Flops(n) / median / 1e9);
     }
 
+    /// <summary>Untimed runs of each action before <see cref="MeasurePair"/> times them: enough calls for the JIT's tier-up.</summary>
+    private const int WarmUps = 3;
+
     /// <summary>
-    /// Times two actions in turn (a, b, a, b, … after one warm-up of each), so that a change in the machine's load
+    /// Times two actions in turn (a, b, a, b, … after <see cref="WarmUps"/> untimed runs of each), so that a change in the machine's load
     /// during the measurement affects both alike. Besides wall time, records the process's CPU time (all threads,
     /// ONNX Runtime's included): work done, which other processes on a shared machine distort far less.
     /// </summary>
     public static (Timing A, Timing B) MeasurePair(Action a, Action b, int repeats, Action? afterEach = null)
     {
-        a();
-        b();
+        for (int w = 0; w < WarmUps; w++)
+        {
+            a();
+            b();
+        }
         int n = Math.Max(1, repeats);
         double[] wa = new double[n], wb = new double[n], ca = new double[n], cb = new double[n];
         for (int r = 0; r < n; r++)
