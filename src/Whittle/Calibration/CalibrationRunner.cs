@@ -11,8 +11,8 @@
 //   b's rows and ORT batch b + 1's output. Statistics memory per tap is
 //     Gram      8·h² bytes (+ 8·n_b·h scratch, or 4·h² for Float32Product)
 //     RMS       8·h bytes
-//     R factor  8·h² bytes (+ 8·n_b·h for the widened batch and 8·(h + n_b)·h for the Householder QR
-//               of [R; Z_b], both reused from batch to batch)
+//     R factor  8·h² bytes (+ 8·(h + n_b)·h for the Householder QR of [R; Z_b], into which the batch is
+//               widened directly; reused from batch to batch)
 //     Sketch    8·s·h bytes (+ 8·(s + h)·n_b scratch)
 //     LastToken 4·S·w bytes for S sequences: grows with the calibration set, bounded by count × width.
 //               A tap asking only for last-token states copies just the b selected rows of each batch.
@@ -183,7 +183,6 @@ public static class CalibrationRunner
         private TsqrAccumulator<double>? _tsqr;
         private StreamingRowSketch? _sketch;
         private LastTokenAccumulator? _lastToken;
-        private double[] _wide = [];
         private long _rowsSeen;
         private int[] _shape = [];
         private int _batchRows;
@@ -237,11 +236,17 @@ public static class CalibrationRunner
             if (Request.Sketch is { } s) (_sketch ??= new StreamingRowSketch(features, s.Rows, s.Kind, s.Seed)).AddBatch(view);
             if (Request.RFactor)
             {
-                // Widened into column layout (features × rows): the accumulator stacks columns, so it copies them whole.
-                if (_wide.Length < rows * features) _wide = new double[rows * features];
-                if (_rowsAreNchw) WidenChannels(_rows, _shape[0], features, rows, _wide);
-                else WidenTransposed(_rows, rows, features, _wide);
-                (_tsqr ??= new TsqrAccumulator<double>(features)).AddBatch(new MatrixView<double>(_wide, 0, rows, features, 1, rows));
+                // Widened straight into the accumulator's stack, which holds the batch in column layout (features × rows).
+                int n = _shape[0];
+                var source = _rows;
+                bool nchw = _rowsAreNchw;
+                (_tsqr ??= new TsqrAccumulator<double>(features)).AddBatch(rows, (stackT, column0) =>
+                {
+                    var columns = stackT.AsSpan();
+                    int stride = stackT.Cols;
+                    if (nchw) WidenChannels(source, n, features, rows, columns, column0, stride);
+                    else WidenTransposed(source, rows, features, columns, column0, stride);
+                });
             }
             if (_lastIndex is not null)
             {
@@ -264,22 +269,22 @@ public static class CalibrationRunner
         };
 
         /// <summary>
-        /// The rows × channels matrix of an N × C × P tensor in column layout: column c is the concatenation over n of
-        /// the contiguous run <c>nchw[(n·C + c)·P …]</c>, widened.
+        /// The rows × channels matrix of an N × C × P tensor in column layout: column c (at <c>c·stride + column0</c>) is
+        /// the concatenation over n of the contiguous run <c>nchw[(n·C + c)·P …]</c>, widened.
         /// </summary>
-        private static void WidenChannels(float[] nchw, int n, int channels, int rows, double[] columns)
+        private static void WidenChannels(float[] nchw, int n, int channels, int rows, Span<double> columns, int column0, int stride)
         {
             int p = n == 0 ? 0 : rows / n;
             for (int c = 0; c < channels; c++)
                 for (int b = 0; b < n; b++)
-                    GramAccumulator.Widen(nchw.AsSpan((b * channels + c) * p, p), columns.AsSpan(c * rows + b * p, p));
+                    GramAccumulator.Widen(nchw.AsSpan((b * channels + c) * p, p), columns.Slice(c * stride + column0 + b * p, p));
         }
 
         /// <summary>
-        /// <c>columns[j·rows + i] = rows[i·features + j]</c>: column by column over blocks of rows, so the writes are
-        /// contiguous and a block's source lines stay in cache from one column to the next.
+        /// <c>columns[j·stride + column0 + i] = rows[i·features + j]</c>: column by column over blocks of rows, so the
+        /// writes are contiguous and a block's source lines stay in cache from one column to the next.
         /// </summary>
-        private static void WidenTransposed(float[] source, int rows, int features, double[] columns)
+        private static void WidenTransposed(float[] source, int rows, int features, Span<double> columns, int column0, int stride)
         {
             const int block = 2048;
             for (int i0 = 0; i0 < rows; i0 += block)
@@ -287,7 +292,7 @@ public static class CalibrationRunner
                 int count = Math.Min(block, rows - i0);
                 for (int j = 0; j < features; j++)
                 {
-                    var to = columns.AsSpan(j * rows + i0, count);
+                    var to = columns.Slice(j * stride + column0 + i0, count);
                     var from = source.AsSpan(i0 * features + j);
                     for (int i = 0; i < to.Length; i++) to[i] = from[i * features];
                 }

@@ -56,18 +56,28 @@ public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee75
         if (rows.Cols != Columns)
             ThrowHelper.ShapeMismatch(nameof(rows), "TsqrAccumulator.AddBatch: every batch needs h columns",
                 $"n×{Columns}", $"{rows.Rows}×{rows.Cols}");
-        if (rows.Rows == 0) return;
+        // A batch given as a transposed view (columns contiguous) copies fastest.
+        AddBatch(rows.Rows, (stackT, column0) => rows.Transpose().CopyTo(stackT.Slice(0, column0, Columns, rows.Rows)));
+    }
+
+    /// <summary>
+    /// Adds a batch of <paramref name="rows"/> rows that <paramref name="write"/> puts straight into the stack, saving
+    /// a copy: it must set <c>stackT[j, column0 + i] = z_ij</c> for every row i and column j (finite values).
+    /// </summary>
+    internal void AddBatch(int rows, Action<Matrix<T>, int> write)
+    {
+        if (rows == 0) return;
         // [R; rows] is stacked transposed (h × (p + n_b), row j = column j), the layout Householder QR works in, and
-        // factored in place: one copy of the batch. A batch given as a transposed view (columns contiguous) copies fastest.
-        // Reused while the batch size stays the same (R is copied out of it); every entry is written below.
-        int stacked = _r.Rows + rows.Rows;
+        // factored in place. The stack is reused while the batch size stays the same (R is copied out of it); every
+        // entry is written below.
+        int stacked = _r.Rows + rows;
         if (_stackT is null || _stackT.Cols != stacked) _stackT = new Matrix<T>(Columns, stacked, GC.AllocateUninitializedArray<T>(Columns * stacked));
-        var stackedT = _stackT;
-        _r.Transpose().CopyTo(stackedT.Slice(0, 0, Columns, _r.Rows));
-        rows.Transpose().CopyTo(stackedT.Slice(0, _r.Rows, Columns, rows.Rows));
-        RequireFinite(stackedT, _r.Rows);
-        _r = HouseholderQr.FactorTransposed(stackedT).R;
-        RowsSeen += rows.Rows;
+        var stackT = _stackT;
+        _r.Transpose().CopyTo(stackT.Slice(0, 0, Columns, _r.Rows));
+        write(stackT, _r.Rows);
+        RequireFinite(stackT, _r.Rows);
+        _r = HouseholderQr.FactorTransposed(stackT).R;
+        RowsSeen += rows;
     }
 
     private static void RequireFinite(Matrix<T> stackedT, int offset)
