@@ -69,7 +69,9 @@ public sealed class GramAccumulator
         {
             int n = rows.Rows, h = rows.Cols;
             if (_wide.Length < n * h) _wide = new double[n * h];
-            if (rows.IsRowMajor)
+            if (rows.IsRowMajor && rows.RowStride == h)
+                Widen(rows.Array.AsSpan(rows.Offset, n * h), _wide.AsSpan(0, n * h));
+            else if (rows.IsRowMajor)
                 for (int i = 0; i < n; i++) Widen(rows.Array.AsSpan(rows.Offset + i * rows.RowStride, h), _wide.AsSpan(i * h, h));
             else
                 for (int i = 0; i < n; i++)
