@@ -10,13 +10,14 @@ namespace Whittle.Cli.Benchmarks;
 /// <see cref="CalibrationRunner"/> with the taps a compression method would ask for.
 /// </summary>
 /// <param name="Model">The model's file name without extension.</param>
+/// <param name="Taps">Which values are tapped, in words.</param>
 /// <param name="Statistics">What the taps collect, in words.</param>
 /// <param name="Request">The calibration request.</param>
 /// <param name="Batches">The batches (built untimed, shared by both runs).</param>
 /// <param name="BatchShape">The first input's shape per batch, as text.</param>
 /// <param name="Plain">Creates a session without taps and runs every batch (fetching the model's outputs, no copies).</param>
 /// <param name="Calibrate">One <see cref="CalibrationRunner.Run"/> pass over the batches.</param>
-internal sealed record CalibrationCase(string Model, string Statistics, CalibrationRequest Request, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Batches,
+internal sealed record CalibrationCase(string Model, string Taps, string Statistics, CalibrationRequest Request, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Batches,
     string BatchShape, Action Plain, Action Calibrate);
 
 /// <summary>
@@ -54,19 +55,24 @@ internal static class CalibrationBenchmark
         var data = Batches(model, shapes, batches, seed);
         string name = Path.GetFileNameWithoutExtension(path);
         string shape = $"{shapes.Inputs[0].Name} [{string.Join(",", shapes.Inputs[0].Shape)}]";
-        var requests = new List<(string, CalibrationRequest)>();
+        var requests = new List<(string Taps, string Statistics, CalibrationRequest Request)>();
         if (structure.Blocks.Count > 0)
-            requests.Add(("linear inputs: Gram + RMS; hidden states: last token", TransformerRequest(structure)));
+        {
+            var request = TransformerRequest(structure);
+            int hidden = request.Taps.Count(t => t.LastToken is not null), inputs = request.Taps.Count(t => t.Gram);
+            requests.Add(($"{inputs} linear inputs, {hidden} hidden states", "Gram + RMS; last token", request));
+        }
         else if (structure.Chains.Count > 0)
         {
-            requests.Add(("chain activations: R factor", ChainRequest(structure, gram: false)));
-            requests.Add(("chain activations: Gram", ChainRequest(structure, gram: true)));
+            string taps = $"{structure.Chains.Select(c => c.Activation).Distinct().Count()} chain activations";
+            requests.Add((taps, "R factor", ChainRequest(structure, gram: false)));
+            requests.Add((taps, "Gram", ChainRequest(structure, gram: true)));
         }
         else throw new InvalidDataException($"{path}: no transformer blocks and no prunable chains, so no method would calibrate it.");
         return [.. requests.Select(r =>
         {
-            var request = r.Item2 with { Runtime = runtime };
-            return new CalibrationCase(name, r.Item1, request, data, shape,
+            var request = r.Request with { Runtime = runtime };
+            return new CalibrationCase(name, r.Taps, r.Statistics, request, data, shape,
                 () => RunPlain(model, data, runtime),
                 () => CalibrationRunner.Run(model, request, data));
         })];

@@ -115,13 +115,13 @@ internal static class BenchCommand
     private static void PrintCalibration(IReadOnlyList<CalibrationMeasurement> results, RuntimeOptions runtime)
     {
         var table = new Table().Title($"Calibration ÷ plain inference, same batches, ORT intra-op threads {runtime.IntraOpThreads}, {Environment.ProcessorCount} cores");
-        table.AddColumns("model", "statistics", "taps", "batches");
+        table.AddColumns("model", "taps", "statistics", "batches");
         foreach (var column in new[] { "plain s", "calibration s", "ratio", "CPU ratio" }) table.AddColumn(new TableColumn(column).RightAligned());
         static string Ratio(double r) => r <= 1.25 ? $"{r:F2}" : $"[red]{r:F2}[/]";
         foreach (var r in results)
         {
             var c = r.Case;
-            table.AddRow(Markup.Escape(c.Model), Markup.Escape(c.Statistics), c.Request.Taps.Count.ToString(), Markup.Escape($"{c.Batches.Count} × {c.BatchShape}"),
+            table.AddRow(Markup.Escape(c.Model), Markup.Escape(c.Taps), Markup.Escape(c.Statistics), Markup.Escape($"{c.Batches.Count} × {c.BatchShape}"),
                 $"{r.Plain.Median:F4}", $"{r.Calibration.Median:F4}", Ratio(r.Ratio), Ratio(r.CpuRatio));
         }
         AnsiConsole.Write(table);
@@ -141,6 +141,7 @@ internal static class BenchCommand
             {
                 ["model"] = r.Case.Model,
                 ["statistics"] = r.Case.Statistics,
+                ["taps_description"] = r.Case.Taps,
                 ["taps"] = r.Case.Request.Taps.Count,
                 ["batches"] = r.Case.Batches.Count,
                 ["batch_shape"] = r.Case.BatchShape,
