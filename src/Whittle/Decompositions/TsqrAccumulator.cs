@@ -3,12 +3,12 @@
 // Contract
 //   Shapes: Z is n × h (rows = samples, columns = neurons), fed as batches Z_b (n_b × h). After any
 //   number of batches, R (p × h, p = min(rows seen, h), upper trapezoidal) satisfies RᵀR = ZᵀZ for the
-//   rows seen so far, i.e. Z = Q·R for some Q with orthonormal columns. Batches are copied into a
-//   buffer; once it holds at least h rows (and whenever R is read) R is replaced by the R factor of
-//   [R; buffer] (Householder QR). Memory stays O((h + n_b)·h) however many rows arrive, and small
-//   batches cost O(h²) per row instead of O(h³/n_b) (re-factoring the h × h R for every batch of n_b
-//   rows would dominate). Feed R to InterpolativeDecompositions.FromRFactors: column-pivoted QR of R
-//   chooses the same columns as that of Z. Batches are copied, never modified.
+//   rows seen so far, i.e. Z = Q·R for some Q with orthonormal columns. Batches are buffered; once at
+//   least h rows wait (and whenever R is read) R is replaced by the R factor of [R; buffer]
+//   (Householder QR). Memory stays O((h + n_b)·h) however many rows arrive, and each row costs
+//   O(h²) whatever the batch size (re-factoring the h × h R for every batch of n_b ≪ h rows would
+//   cost O(h³/n_b) per row). Feed R to InterpolativeDecompositions.FromRFactors: column-pivoted QR
+//   of R chooses the same columns as that of Z. Batches are copied, never modified.
 //
 // Reference
 //   Demmel, Grigori, Hoemmen & Langou, "Communication-optimal parallel and sequential QR and LU
@@ -29,8 +29,8 @@ namespace Whittle.Decompositions;
 public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private Matrix<T> _r;
-    private T[] _pending = [];
-    private int _pendingRows;
+    private Matrix<T>? _pendingT; // buffered rows, transposed (h × capacity, column i = row i)
+    private int _pending;
 
     /// <summary>Starts with no rows for a matrix of <paramref name="columns"/> columns (h).</summary>
     /// <param name="columns">h ≥ 0, the number of columns of every batch.</param>
@@ -47,8 +47,8 @@ public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee75
     /// <summary>The total number of rows fed so far.</summary>
     public long RowsSeen { get; private set; }
 
-    /// <summary>The current p × h upper trapezoidal factor (p = min(rows seen, h)) with RᵀR = ZᵀZ for every row
-    /// added; a new instance after rows were added, never modified afterwards (treat it as read-only).</summary>
+    /// <summary>The current p × h upper trapezoidal factor (p = min(rows seen, h)) with RᵀR = ZᵀZ for every row added;
+    /// a new instance after rows were added, never modified afterwards (treat it as read-only).</summary>
     public Matrix<T> R
     {
         get
@@ -66,24 +66,74 @@ public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee75
         if (rows.Cols != Columns)
             ThrowHelper.ShapeMismatch(nameof(rows), "TsqrAccumulator.AddBatch: every batch needs h columns",
                 $"n×{Columns}", $"{rows.Rows}×{rows.Cols}");
-        if (rows.Rows == 0) return;
-        MatrixChecks.RequireFinite(rows, nameof(rows));
-        int needed = (_pendingRows + rows.Rows) * Columns;
-        if (_pending.Length < needed) Array.Resize(ref _pending, Math.Max(needed, 2 * _pending.Length));
-        rows.CopyTo(new MatrixView<T>(_pending, _pendingRows * Columns, rows.Rows, Columns, Columns, 1));
-        _pendingRows += rows.Rows;
-        RowsSeen += rows.Rows;
-        if (_pendingRows >= Columns) Flush();
+        // A batch given as a transposed view (columns contiguous) copies fastest.
+        AddBatch(rows.Rows, (stackT, column0) => rows.Transpose().CopyTo(stackT.Slice(0, column0, Columns, rows.Rows)));
+    }
+
+    /// <summary>
+    /// Adds a batch of <paramref name="rows"/> rows that <paramref name="write"/> puts straight into the stack, saving
+    /// a copy: it must set <c>stackT[j, column0 + i] = z_ij</c> for every row i and column j (finite values).
+    /// </summary>
+    internal void AddBatch(int rows, Action<Matrix<T>, int> write)
+    {
+        if (rows == 0) return;
+        // Buffered rows are kept transposed (h × capacity, column i = row i), the layout Householder QR works in; every
+        // entry of the batch's columns is written below.
+        int needed = _pending + rows;
+        if (_pendingT is null || _pendingT.Cols < needed)
+        {
+            int capacity = Math.Max(needed, Math.Max(Columns, 1) + rows);
+            var grown = new Matrix<T>(Columns, capacity, GC.AllocateUninitializedArray<T>(Columns * capacity));
+            if (_pending > 0) _pendingT!.Slice(0, 0, Columns, _pending).CopyTo(grown.Slice(0, 0, Columns, _pending));
+            _pendingT = grown;
+        }
+        write(_pendingT, _pending);
+        RequireFinite(_pendingT, _pending, rows);
+        _pending = needed;
+        RowsSeen += rows;
+        if (_pending >= Columns) Flush();
     }
 
     /// <summary>R ← the R factor of [R; buffered rows].</summary>
     private void Flush()
     {
-        if (_pendingRows == 0) return;
-        var stacked = new Matrix<T>(_r.Rows + _pendingRows, Columns);
-        _r.View.CopyTo(stacked.Slice(0, 0, _r.Rows, Columns));
-        new MatrixView<T>(_pending, 0, _pendingRows, Columns, Columns, 1).CopyTo(stacked.Slice(_r.Rows, 0, _pendingRows, Columns));
-        _r = HouseholderQr.Compute<T>(stacked).R;
-        _pendingRows = 0;
+        if (_pending == 0) return;
+        int stacked = _r.Rows + _pending;
+        var stackT = new Matrix<T>(Columns, stacked, GC.AllocateUninitializedArray<T>(Columns * stacked));
+        _r.Transpose().CopyTo(stackT.Slice(0, 0, Columns, _r.Rows));
+        _pendingT!.Slice(0, 0, Columns, _pending).CopyTo(stackT.Slice(0, _r.Rows, Columns, _pending));
+        _r = HouseholderQr.FactorTransposed(stackT).R;
+        _pending = 0;
+    }
+
+    private static void RequireFinite(Matrix<T> stackedT, int offset, int count)
+    {
+        for (int j = 0; j < stackedT.Rows; j++)
+        {
+            var column = stackedT.Row(j).Slice(offset, count);
+            if (AllFinite(column)) continue;
+            for (int i = 0; i < column.Length; i++)
+                if (!T.IsFinite(column[i]))
+                    ThrowHelper.Argument("rows", $"TsqrAccumulator.AddBatch: expected finite values, got {column[i]} at ({i}, {j}) of the batch; remove or replace NaN and infinite entries first.");
+        }
+    }
+
+    /// <summary>Whether every entry is finite: x − x is 0 for finite x and NaN for ±∞ and NaN.</summary>
+    private static bool AllFinite(ReadOnlySpan<T> x)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var bad = Vector<T>.Zero;
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var v = new Vector<T>(x.Slice(i));
+                bad |= ~Vector.Equals(v - v, Vector<T>.Zero);
+            }
+            if (bad != Vector<T>.Zero) return false;
+        }
+        for (; i < x.Length; i++)
+            if (!T.IsFinite(x[i])) return false;
+        return true;
     }
 }
