@@ -122,7 +122,7 @@ internal sealed class PruningMethodCli : IMethodCli
 
     private static Option<string> Choice(string name, string fallback, string description, params string[] values)
     {
-        var o = new Option<string>(name) { Description = $"{description} Default {fallback}.", DefaultValueFactory = _ => fallback };
+        var o = new Option<string>(name) { Description = description, DefaultValueFactory = _ => fallback };
         o.AcceptOnlyFromAmong(values);
         return o;
     }
