@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using Whittle.Runtime;
 
 namespace Whittle.Data;
 
@@ -92,8 +93,8 @@ public static class Idx
         if (count > Array.MaxLength || raw.Length != expected)
             throw new InputDataException(
                 raw.Length < expected
-                    ? $"{source}: truncated IDX data: shape {InputTensor.ShapeText(shape)} of {type} needs {expected} bytes, the file has {raw.Length}."
-                    : $"{source}: {raw.Length - expected} trailing bytes after the IDX data (shape {InputTensor.ShapeText(shape)} of {type} takes {expected} bytes).",
+                    ? $"{source}: truncated IDX data: shape {HostTensor.FormatShape(shape)} of {type} needs {expected} bytes, the file has {raw.Length}."
+                    : $"{source}: {raw.Length - expected} trailing bytes after the IDX data (shape {HostTensor.FormatShape(shape)} of {type} takes {expected} bytes).",
                 source);
         var values = new double[count];
         var data = raw.AsSpan(4 + 4 * rank);
@@ -125,7 +126,7 @@ public static class Idx
         if (shape.Length is 0 or > 255) ThrowHelper.Argument(nameof(shape), $"An IDX array has 1 to 255 dimensions, not {shape.Length}.");
         long count = 1;
         foreach (int d in shape) count *= d;
-        if (count != values.Length) ThrowHelper.Argument(nameof(values), $"Shape {InputTensor.ShapeText(shape.ToArray())} holds {count} elements, got {values.Length}.");
+        if (count != values.Length) ThrowHelper.Argument(nameof(values), $"Shape {HostTensor.FormatShape(shape.ToArray())} holds {count} elements, got {values.Length}.");
         int size = SizeOf(type);
         var bytes = new byte[4 + 4 * shape.Length + values.Length * size];
         bytes[2] = (byte)type;
@@ -166,7 +167,7 @@ public static class Idx
     /// </summary>
     /// <exception cref="InputDataException">The file cannot be read as IDX.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="std"/> is not positive, or only one of mean and std is given.</exception>
-    public static InputTensor ReadImages(string path, float? mean = null, float? std = null)
+    public static HostTensor ReadImages(string path, float? mean = null, float? std = null)
     {
         if (mean.HasValue != std.HasValue) ThrowHelper.ArgumentOutOfRange(nameof(std), std, "mean and std given together");
         if (std is { } s && !(s > 0)) ThrowHelper.ArgumentOutOfRange(nameof(std), s, "a positive standard deviation");
@@ -182,17 +183,17 @@ public static class Idx
         float m = mean ?? 0, sd = std ?? 1;
         var data = new float[array.Values.Length];
         for (int i = 0; i < data.Length; i++) data[i] = ((float)(array.Values[i] / scale) - m) / sd;
-        return InputTensor.Float32(data, [.. array.Shape]);
+        return HostTensor.Float(data, [.. array.Shape]);
     }
 
     /// <summary>Reads an IDX label file (integer element type, any rank, usually <c>[N]</c>) as an int64 tensor.</summary>
     /// <exception cref="InputDataException">The file cannot be read as IDX, or holds floating-point values.</exception>
-    public static InputTensor ReadLabels(string path)
+    public static HostTensor ReadLabels(string path)
     {
         var array = Read(path);
         if (array.ElementType is IdxElementType.Float32 or IdxElementType.Float64)
             throw new InputDataException($"{path}: labels must be integers, but the IDX file holds {array.ElementType} values.", path);
-        return InputTensor.Int64([.. array.Values.Select(v => (long)v)], [.. array.Shape]);
+        return HostTensor.Int64([.. array.Values.Select(v => (long)v)], [.. array.Shape]);
     }
 
     /// <summary>

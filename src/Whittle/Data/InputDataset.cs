@@ -1,3 +1,5 @@
+using Whittle.Runtime;
+
 namespace Whittle.Data;
 
 /// <summary>How a dataset's arrays were paired with model inputs.</summary>
@@ -114,7 +116,7 @@ public sealed class InputDataset
         var names = Samples.Names;
         bool anyByName = names.Any(n => inputs.Any(i => i.Name == n));
         var matching = Matching != InputMatching.AsGiven ? Matching : anyByName ? InputMatching.ByName : InputMatching.ByOrder;
-        var pairs = new List<KeyValuePair<string, InputTensor>>();
+        var pairs = new List<KeyValuePair<string, HostTensor>>();
         var arrays = new List<string>();
         for (int k = 0; k < names.Count; k++)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Whittle.Onnx;
 using Whittle.Onnx.Proto;
+using Whittle.Runtime;
 
 namespace Whittle.Data;
 
@@ -50,12 +51,11 @@ public sealed record ModelInput(string Name, OnnxDataType ElementType, IReadOnly
         return inputs;
     }
 
-    /// <summary>The element type data must have for this input.</summary>
+    /// <summary>The element type data must have for this input: <see cref="OnnxDataType.Float"/> (float32) or <see cref="OnnxDataType.Int64"/>.</summary>
     /// <exception cref="InputDataException">The input is neither <c>float</c> nor <c>int64</c>.</exception>
-    public InputElementType RequiredElementType(string? source = null) => ElementType switch
+    public OnnxDataType RequiredElementType(string? source = null) => ElementType switch
     {
-        OnnxDataType.Float => InputElementType.Float32,
-        OnnxDataType.Int64 => InputElementType.Int64,
+        OnnxDataType.Float or OnnxDataType.Int64 => ElementType,
         _ => throw new InputDataException(
             $"{source ?? "data"}: model input '{Name}' has element type {OnnxDataTypes.Name(ElementType)}; Whittle feeds float and int64 inputs only.",
             source, Name),
@@ -97,12 +97,12 @@ public static class InputValidator
             var required = input.RequiredElementType(batch.Source);
             if (tensor.ElementType != required)
                 throw new InputDataException(
-                    $"{source}: array '{input.Name}' is {InputTensor.TypeName(tensor.ElementType)} but model input '{input.Name}' is {input}: expected {InputTensor.TypeName(required)}.",
+                    $"{source}: array '{input.Name}' is {HostTensor.TypeName(tensor.ElementType)} but model input '{input.Name}' is {input}: expected {HostTensor.TypeName(required)}.",
                     batch.Source, input.Name);
             if (input.Shape is null) continue;
             if (tensor.Rank != input.Shape.Count)
                 throw new InputDataException(
-                    $"{source}: array '{input.Name}' has shape {InputTensor.ShapeText(tensor.Shape)} (rank {tensor.Rank}) but model input '{input.Name}' is {input} (rank {input.Shape.Count}).",
+                    $"{source}: array '{input.Name}' has shape {HostTensor.FormatShape(tensor.Shape)} (rank {tensor.Rank}) but model input '{input.Name}' is {input} (rank {input.Shape.Count}).",
                     batch.Source, input.Name);
             for (int axis = 0; axis < tensor.Rank; axis++)
             {
@@ -110,13 +110,13 @@ public static class InputValidator
                 int size = tensor.Shape[axis];
                 if (dim.Value is { } fixedSize && fixedSize != size)
                     throw new InputDataException(
-                        $"{source}: array '{input.Name}' has shape {InputTensor.ShapeText(tensor.Shape)} but model input '{input.Name}' is {input}: dimension {axis} must be {fixedSize}, got {size}.",
+                        $"{source}: array '{input.Name}' has shape {HostTensor.FormatShape(tensor.Shape)} but model input '{input.Name}' is {input}: dimension {axis} must be {fixedSize}, got {size}.",
                         batch.Source, input.Name);
                 if (dim.Symbol is { Length: > 0 } symbol)
                 {
                     if (symbols.TryGetValue(symbol, out var seen) && seen.Size != size)
                         throw new InputDataException(
-                            $"{source}: dimension '{symbol}' is {seen.Size} in '{seen.Input}' (axis {seen.Axis}) but {size} in '{input.Name}' (axis {axis}, shape {InputTensor.ShapeText(tensor.Shape)}).",
+                            $"{source}: dimension '{symbol}' is {seen.Size} in '{seen.Input}' (axis {seen.Axis}) but {size} in '{input.Name}' (axis {axis}, shape {HostTensor.FormatShape(tensor.Shape)}).",
                             batch.Source, input.Name);
                     symbols[symbol] = (size, input.Name, axis);
                 }

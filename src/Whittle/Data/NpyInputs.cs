@@ -1,4 +1,6 @@
 using Whittle.IO;
+using Whittle.Onnx;
+using Whittle.Runtime;
 
 namespace Whittle.Data;
 
@@ -47,7 +49,7 @@ public static class NpyInputs
         if (inputs is not null)
             matching = arrays.Any(a => inputs.Any(i => i.Name == a.Name)) ? InputMatching.ByName : InputMatching.ByOrder;
 
-        var pairs = new List<KeyValuePair<string, InputTensor>>();
+        var pairs = new List<KeyValuePair<string, HostTensor>>();
         var arrayNames = new List<string>();
         for (int k = 0; k < arrays.Count; k++)
         {
@@ -58,13 +60,13 @@ public static class NpyInputs
             {
                 if (k >= inputs!.Count)
                     throw new InputDataException(
-                        $"{path}: extra array '{name}' ({array.DType}{InputTensor.ShapeText(array.Shape)}): no array name is a model input name, so arrays were matched by order, and the model has only {inputs.Count} input(s): {InputValidator.List(inputs)}.",
+                        $"{path}: extra array '{name}' ({array.DType}{HostTensor.FormatShape(array.Shape)}): no array name is a model input name, so arrays were matched by order, and the model has only {inputs.Count} input(s): {InputValidator.List(inputs)}.",
                         path, name);
                 input = inputs[k];
             }
             if (inputs is not null && input is null)
                 throw new InputDataException(
-                    $"{path}: extra array '{name}' ({array.DType}{InputTensor.ShapeText(array.Shape)}) matches no model input (arrays matched by name); the model's inputs are {InputValidator.List(inputs)}.",
+                    $"{path}: extra array '{name}' ({array.DType}{HostTensor.FormatShape(array.Shape)}) matches no model input (arrays matched by name); the model's inputs are {InputValidator.List(inputs)}.",
                     path, name);
             pairs.Add(new(input?.Name ?? name, Convert(path, name, array, input)));
             arrayNames.Add(name);
@@ -83,15 +85,15 @@ public static class NpyInputs
     }
 
     /// <summary>Converts one array to the element type <paramref name="input"/> requires (or the natural one without a model).</summary>
-    internal static InputTensor Convert(string path, string name, NpyArray array, ModelInput? input)
+    internal static HostTensor Convert(string path, string name, NpyArray array, ModelInput? input)
     {
         if (array.Rank == 0)
             throw new InputDataException($"{path}: array '{name}' is 0-dimensional; an input array needs a sample axis (axis 0).", path, name);
         bool isFloat = array.DType is NpyDType.Float16 or NpyDType.Float32 or NpyDType.Float64;
-        var required = input?.RequiredElementType(path) ?? (isFloat ? InputElementType.Float32 : InputElementType.Int64);
+        var required = input?.RequiredElementType(path) ?? (isFloat ? OnnxDataType.Float : OnnxDataType.Int64);
         int[] shape = [.. array.Shape];
         string what = input is null ? "" : $" but model input '{input.Name}' is {input}";
-        if (required == InputElementType.Float32)
+        if (required == OnnxDataType.Float)
         {
             if (!isFloat)
                 throw new InputDataException(
@@ -109,7 +111,7 @@ public static class NpyInputs
                     return f;
                 }).ToArray(),
             };
-            return InputTensor.Float32(data, shape);
+            return HostTensor.Float(data, shape);
         }
         if (isFloat)
             throw new InputDataException(
@@ -126,7 +128,7 @@ public static class NpyInputs
             NpyDType.Bool => [.. COrder<bool>(array).Select(v => v ? 1L : 0L)],
             _ => throw new InputDataException($"{path}: array '{name}' has unsupported element type {array.DType}.", path, name),
         };
-        return InputTensor.Int64(longs, shape);
+        return HostTensor.Int64(longs, shape);
     }
 
     /// <summary>The elements in C order (a copy), whatever the array's memory order.</summary>

@@ -1,4 +1,5 @@
 using System.Text;
+using Whittle.Runtime;
 
 namespace Whittle.Data;
 
@@ -68,12 +69,12 @@ public static class TextWindows
             if (bos == 1) dst[0] = tokenizer.BosId!.Value;
             for (int j = 0; j < body; j++) dst[bos + j] = tokens[w * body + j];
         }
-        var pairs = new List<KeyValuePair<string, InputTensor>> { new(inputIdsName, InputTensor.Int64(ids, windows, length)) };
+        var pairs = new List<KeyValuePair<string, HostTensor>> { new(inputIdsName, HostTensor.Int64(ids, windows, length)) };
         if (attentionMaskName is not null)
         {
             var mask = new long[ids.Length];
             Array.Fill(mask, 1L);
-            pairs.Add(new(attentionMaskName, InputTensor.Int64(mask, windows, length)));
+            pairs.Add(new(attentionMaskName, HostTensor.Int64(mask, windows, length)));
         }
         return new InputDataset(new InputBatch(pairs, source), source);
     }

@@ -1,4 +1,5 @@
 using Whittle.Calibration;
+using Whittle.Data;
 using Whittle.Decompositions;
 using Whittle.LinearAlgebra;
 using Whittle.Runtime;
@@ -13,14 +14,14 @@ public class CalibrationRunnerTests
     private static IEnumerable<IReadOnlyDictionary<string, HostTensor>> Batches(HostTensor x, int size, string name = "X")
     {
         for (int i = 0; i < x.Shape[0]; i += size)
-            yield return new InputBatch((name, RuntimeModels.SliceRows(x, i, Math.Min(size, x.Shape[0] - i))));
+            yield return new InputBatch(name, RuntimeModels.SliceRows(x, i, Math.Min(size, x.Shape[0] - i)));
     }
 
     /// <summary>The tapped tensor for all samples at once, as rows × features in float64.</summary>
     private static double[,] Activations(Whittle.Onnx.OnnxModel model, HostTensor x, string tap, FeatureAxis axis)
     {
         using var s = TappedSession.Create(model, [tap]);
-        var t = s.Run(new InputBatch(("X", x)), [tap])[tap];
+        var t = s.Run(new InputBatch("X", x), [tap])[tap];
         var data = t.AsFloats();
         int f = axis == FeatureAxis.Last ? t.Shape[^1] : t.Shape[1];
         int rows = data.Length / f;
@@ -181,7 +182,7 @@ public class CalibrationRunnerTests
         long[] mask = [1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1];
         long[] lengths = [4, 2, 1, 3, 4];
         int[] lastExpected = [3, 1, 0, 2, 3];
-        var all = new InputBatch(("ids", HostTensor.Int64(ids, 5, 4)));
+        var all = new InputBatch("ids", HostTensor.Int64(ids, 5, 4));
         using var s = TappedSession.Create(model, ["h1"]);
         var h1 = s.Run(all, ["h1"])["h1"].AsFloats();
 
@@ -190,9 +191,9 @@ public class CalibrationRunnerTests
             for (int i = 0; i < 5; i += size)
             {
                 int n = Math.Min(size, 5 - i);
-                yield return new InputBatch(
-                    ("ids", HostTensor.Int64(ids[(i * 4)..((i + n) * 4)], n, 4)),
-                    extra == "mask" ? ("mask", HostTensor.Int64(mask[(i * 4)..((i + n) * 4)], n, 4)) : ("len", HostTensor.Int64(lengths[i..(i + n)], n)));
+                yield return new InputBatch([
+                    new("ids", HostTensor.Int64(ids[(i * 4)..((i + n) * 4)], n, 4)),
+                    extra == "mask" ? new("mask", HostTensor.Int64(mask[(i * 4)..((i + n) * 4)], n, 4)) : new("len", HostTensor.Int64(lengths[i..(i + n)], n))]);
             }
         }
         foreach (int size in new[] { 1, 2, 5 })
@@ -246,7 +247,7 @@ public class CalibrationRunnerTests
         Assert.Contains("'input'", wrongName.Message);
         var seq = RuntimeModels.Sequence(5, 3);
         var intTap = Assert.Throws<NotSupportedException>(() => CalibrationRunner.Run(seq, new([new TapRequest("ids") { Rms = true }]),
-            [new InputBatch(("ids", HostTensor.Int64([1, 2], 1, 2)))]));
+            [new InputBatch("ids", HostTensor.Int64([1, 2], 1, 2))]));
         Assert.Contains("'ids'", intTap.Message);
     }
 

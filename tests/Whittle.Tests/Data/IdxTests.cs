@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using Whittle.Data;
+using Whittle.Onnx;
 using Whittle.Tests.Onnx;
 
 namespace Whittle.Tests.Data;
@@ -62,11 +63,11 @@ public class IdxTests
         string path = dir.File("images-idx3-ubyte.gz");
         Idx.Write(path, IdxElementType.UInt8, [2, 2, 2], [0, 51, 102, 255, 255, 0, 0, 0], gzip: true);
         var images = Idx.ReadImages(path);
-        Assert.Equal(InputElementType.Float32, images.ElementType);
+        Assert.Equal(OnnxDataType.Float, images.ElementType);
         Assert.Equal([2, 2, 2], images.Shape);
-        Assert.Equal([0f, 0.2f, 0.4f, 1f, 1f, 0f, 0f, 0f], images.Float32Data.ToArray());
+        Assert.Equal([0f, 0.2f, 0.4f, 1f, 1f, 0f, 0f, 0f], images.AsFloats());
         var normalised = Idx.ReadImages(path, mean: 0.5f, std: 0.25f);
-        Assert.Equal([-2f, -1.2f, -0.4f, 2f], normalised.Float32Data[..4].ToArray(), new ToleranceComparer(1e-6f));
+        Assert.Equal([-2f, -1.2f, -0.4f, 2f], normalised.AsFloats()[..4], new ToleranceComparer(1e-6f));
         Assert.Throws<ArgumentOutOfRangeException>(() => Idx.ReadImages(path, mean: 0.5f));
         Assert.Throws<ArgumentOutOfRangeException>(() => Idx.ReadImages(path, mean: 0.5f, std: 0));
     }
@@ -78,8 +79,8 @@ public class IdxTests
         string path = dir.File("labels");
         Idx.Write(path, IdxElementType.UInt8, [4], [3, 0, 9, 255]);
         var labels = Idx.ReadLabels(path);
-        Assert.Equal(InputElementType.Int64, labels.ElementType);
-        Assert.Equal([3L, 0, 9, 255], labels.Int64Data.ToArray());
+        Assert.Equal(OnnxDataType.Int64, labels.ElementType);
+        Assert.Equal([3L, 0, 9, 255], labels.AsInt64());
         Idx.Write(path, IdxElementType.Float32, [1], [1.5]);
         var e = Assert.Throws<InputDataException>(() => Idx.ReadLabels(path));
         Assert.Contains("must be integers", e.Message);
@@ -153,14 +154,14 @@ public class IdxTests
         var array = Idx.Read(labels);
         Assert.Equal(IdxElementType.UInt8, array.ElementType);
         Assert.Equal([10_000], array.Shape);
-        var counts = Idx.ReadLabels(labels).Int64Data.ToArray().GroupBy(v => v).OrderBy(g => g.Key).Select(g => (g.Key, g.Count()));
+        var counts = Idx.ReadLabels(labels).AsInt64().GroupBy(v => v).OrderBy(g => g.Key).Select(g => (g.Key, g.Count()));
         Assert.Equal(Enumerable.Range(0, 10).Select(c => ((long)c, 1000)), counts);
         if (File.Exists(images))
         {
             var x = Idx.ReadImages(images);
             Assert.Equal([10_000, 28, 28], x.Shape);
             float min = float.MaxValue, max = float.MinValue;
-            foreach (var v in x.Float32Data) { min = Math.Min(min, v); max = Math.Max(max, v); }
+            foreach (var v in x.AsFloats()) { min = Math.Min(min, v); max = Math.Max(max, v); }
             Assert.Equal(0f, min);
             Assert.Equal(1f, max);
         }

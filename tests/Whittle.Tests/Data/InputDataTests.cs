@@ -1,6 +1,7 @@
 using Whittle.Data;
 using Whittle.IO;
 using Whittle.Onnx;
+using Whittle.Runtime;
 using Whittle.Tests.Onnx;
 
 namespace Whittle.Tests.Data;
@@ -43,7 +44,7 @@ public class InputDataTests
         var data = NpyInputs.Load(path, TwoInputs);
         Assert.Equal(InputMatching.ByName, data.Matching);
         Assert.Equal(5, data.Count);
-        Assert.Equal(InputElementType.Int64, data.Samples["ids"].ElementType);
+        Assert.Equal(OnnxDataType.Int64, data.Samples["ids"].ElementType);
         Assert.Equal([5, 3, 4, 4], data.Samples["image"].Shape);
         Assert.StartsWith("by name", data.MatchingDescription);
     }
@@ -58,9 +59,9 @@ public class InputDataTests
         var data = NpyInputs.Load(path, TwoInputs);
         Assert.Equal(InputMatching.ByOrder, data.Matching);
         Assert.Equal("by order: arr_0 → image, arr_1 → ids", data.MatchingDescription);
-        Assert.Equal(InputElementType.Float32, data.Samples["image"].ElementType);
-        Assert.Equal(1.5f, data.Samples["image"].Float32Data[3]);
-        Assert.Equal([0L, 10, 20, 30, 40, 50], data.Samples["ids"].Int64Data.ToArray());
+        Assert.Equal(OnnxDataType.Float, data.Samples["image"].ElementType);
+        Assert.Equal(1.5f, data.Samples["image"].AsFloats()[3]);
+        Assert.Equal([0L, 10, 20, 30, 40, 50], data.Samples["ids"].AsInt64());
     }
 
     [Fact]
@@ -72,7 +73,7 @@ public class InputDataTests
         Npy.Write(path, NpyArray.Wrap(new float[] { 0, 3, 1, 4, 2, 5 }, [2, 3], fortranOrder: true));
         var data = NpyInputs.Load(path, [new ModelInput("x", OnnxDataType.Float, [Sym("N"), Fix(3)])]);
         Assert.Equal(InputMatching.ByOrder, data.Matching);
-        Assert.Equal([0f, 1, 2, 3, 4, 5], data.Samples["x"].Float32Data.ToArray());
+        Assert.Equal([0f, 1, 2, 3, 4, 5], data.Samples["x"].AsFloats());
         Assert.Equal(["calib"], data.ArrayNames);
     }
 
@@ -84,8 +85,8 @@ public class InputDataTests
         var ids = NpyArray.Wrap(new byte[] { 1, 2, 255, 0 }, [2, 2]);
         string path = WriteNpz(dir, ("input_ids", ids), ("attention_mask", mask));
         var data = NpyInputs.Load(path, [new("input_ids", OnnxDataType.Int64, [Sym("b"), Sym("s")]), new("attention_mask", OnnxDataType.Int64, [Sym("b"), Sym("s")])]);
-        Assert.Equal([1L, 0, 1, 1], data.Samples["attention_mask"].Int64Data.ToArray());
-        Assert.Equal([1L, 2, 255, 0], data.Samples["input_ids"].Int64Data.ToArray());
+        Assert.Equal([1L, 0, 1, 1], data.Samples["attention_mask"].AsInt64());
+        Assert.Equal([1L, 2, 255, 0], data.Samples["input_ids"].AsInt64());
     }
 
     private static InputDataException Fails(TempFolder dir, ModelInput[] inputs, params (string, NpyArray)[] arrays)
@@ -142,7 +143,7 @@ public class InputDataTests
     public void SymbolicDimensionsMustAgreeAcrossInputs()
     {
         ModelInput[] inputs = [new("ids", OnnxDataType.Int64, [Sym("batch"), Sym("seq")]), new("mask", OnnxDataType.Int64, [Sym("batch"), Sym("seq")])];
-        var batch = new InputBatch([new("ids", InputTensor.Int64(new long[6], 2, 3)), new("mask", InputTensor.Int64(new long[8], 2, 4))], "x.npz");
+        var batch = new InputBatch([new("ids", HostTensor.Int64(new long[6], 2, 3)), new("mask", HostTensor.Int64(new long[8], 2, 4))], "x.npz");
         var e = Assert.Throws<InputDataException>(() => InputValidator.Validate(inputs, batch));
         Assert.Contains("x.npz: dimension 'seq' is 3 in 'ids' (axis 1) but 4 in 'mask' (axis 1", e.Message);
     }
@@ -151,7 +152,7 @@ public class InputDataTests
     public void FixedBatchDimensionIsCheckedPerBatchNotPerDataset()
     {
         ModelInput[] inputs = [new("x", OnnxDataType.Float, [Fix(2), Fix(3)])];
-        var data = new InputDataset(new InputBatch("x", InputTensor.Float32(new float[15], 5, 3), "x.npy"), "x.npy").Bind(inputs);
+        var data = new InputDataset(new InputBatch("x", HostTensor.Float(new float[15], 5, 3), "x.npy"), "x.npy").Bind(inputs);
         var batches = data.Batches(2).ToList();
         Assert.Equal([2, 2, 1], batches.Select(b => b.BatchSize));
         InputValidator.Validate(inputs, batches[0]);
@@ -162,7 +163,7 @@ public class InputDataTests
     [Fact]
     public void UnsupportedModelInputTypeIsAClearError()
     {
-        var batch = new InputBatch("x", InputTensor.Int64(new long[2], 2), "d.npz");
+        var batch = new InputBatch("x", HostTensor.Int64(new long[2], 2), "d.npz");
         var e = Assert.Throws<InputDataException>(() => InputValidator.Validate([new ModelInput("x", OnnxDataType.Int32, [Sym("n")])], batch));
         Assert.Contains("model input 'x' has element type int32; Whittle feeds float and int64 inputs only", e.Message);
         var f = Assert.Throws<InputDataException>(() => InputValidator.Validate([new ModelInput("x", OnnxDataType.Float, [Sym("n")])], batch));
@@ -172,13 +173,13 @@ public class InputDataTests
     [Fact]
     public void SelectionIsSeededShuffleThenLimitAndBatchesCoverIt()
     {
-        var ids = InputTensor.Int64([.. Enumerable.Range(0, 10).Select(i => (long)i)], 10, 1);
+        var ids = HostTensor.Int64([.. Enumerable.Range(0, 10).Select(i => (long)i)], 10, 1);
         var data = new InputDataset(new InputBatch("x", ids), "mem");
-        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), data.Batches(3).SelectMany(b => b["x"].Int64Data.ToArray()));
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), data.Batches(3).SelectMany(b => b["x"].AsInt64()));
 
         var selection = new DataSelection(Limit: 7, ShuffleSeed: 42);
-        var a = data.Batches(4, selection).SelectMany(b => b["x"].Int64Data.ToArray()).ToArray();
-        var b = data.Batches(3, selection).SelectMany(b => b["x"].Int64Data.ToArray()).ToArray();
+        var a = data.Batches(4, selection).SelectMany(b => b["x"].AsInt64()).ToArray();
+        var b = data.Batches(3, selection).SelectMany(b => b["x"].AsInt64()).ToArray();
         Assert.Equal(a, b);
         Assert.Equal(7, a.Length);
         Assert.Equal(7, a.Distinct().Count());
@@ -205,12 +206,12 @@ public class InputDataTests
         // UTF-8: h c3 a9 l l o ' ' w o r l d = 12 bytes → 3 windows of 4.
         Assert.Equal(3, data.Count);
         Assert.Equal([3, 4], data.Samples["input_ids"].Shape);
-        Assert.Equal(new long[] { 'h', 0xC3, 0xA9, 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd' }, data.Samples["input_ids"].Int64Data.ToArray());
-        Assert.All(data.Samples["attention_mask"].Int64Data.ToArray(), v => Assert.Equal(1L, v));
+        Assert.Equal(new long[] { 'h', 0xC3, 0xA9, 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd' }, data.Samples["input_ids"].AsInt64());
+        Assert.All(data.Samples["attention_mask"].AsInt64(), v => Assert.Equal(1L, v));
 
         var bos = TextWindows.Create("abcdefg", new ByteTokenizer(bosId: 256), 3);
         // BOS + 2 text tokens per window; 'g' dropped.
-        Assert.Equal(new long[] { 256, 'a', 'b', 256, 'c', 'd', 256, 'e', 'f' }, bos.Samples["input_ids"].Int64Data.ToArray());
+        Assert.Equal(new long[] { 256, 'a', 'b', 256, 'c', 'd', 256, 'e', 'f' }, bos.Samples["input_ids"].AsInt64());
         Assert.False(bos.Samples.ContainsKey("attention_mask"));
 
         var e = Assert.Throws<InputDataException>(() => TextWindows.Create("ab", new ByteTokenizer(), 3, source: "tiny.txt"));
@@ -238,7 +239,7 @@ public class InputDataTests
         var t = batch["input_ids"];
         var proto = new Whittle.Onnx.Proto.TensorProto { Name = "input_ids", DataType = (int)OnnxDataType.Int64 };
         proto.Dims.AddRange(t.Shape.Select(d => (long)d));
-        proto.Int64Data.AddRange(t.Int64Data.ToArray());
+        proto.Int64Data.AddRange(t.AsInt64());
         var logits = Assert.Single(OrtTensors.Run(modelPath, [("input_ids", proto)], ["logits"]));
         Assert.Equal([4L, 16, 256], logits.Dims);
 
@@ -249,18 +250,60 @@ public class InputDataTests
     }
 
     [Fact]
-    public void InputTensorAndBatchContracts()
+    public void TensorAndBatchContracts()
     {
-        Assert.Throws<ArgumentException>(() => InputTensor.Float32(new float[3], 2, 2));
-        Assert.Throws<ArgumentException>(() => InputTensor.Float32(new float[1]));
-        Assert.Throws<ArgumentException>(() => new InputBatch([new("a", InputTensor.Float32(new float[2], 2)), new("a", InputTensor.Float32(new float[2], 2))]));
-        var t = InputTensor.Float32([1, 2, 3, 4, 5, 6], 3, 2);
+        Assert.Throws<ArgumentException>(() => HostTensor.Float(new float[3], 2, 2));
+        // A scalar has no sample axis: a batch refuses it.
+        Assert.Throws<ArgumentException>(() => new InputBatch("a", HostTensor.Float(new float[1])));
+        Assert.Throws<ArgumentException>(() => new InputBatch([new("a", HostTensor.Float(new float[2], 2)), new("a", HostTensor.Float(new float[2], 2))]));
+        var t = HostTensor.Float([1, 2, 3, 4, 5, 6], 3, 2);
         Assert.Equal("float32[3,2]", t.ToString());
-        Assert.Throws<InvalidOperationException>(() => t.Int64Data.Length);
-        Assert.Equal([5f, 6, 1, 2], t.SelectRows([2, 0]).Float32Data.ToArray());
+        Assert.Throws<InvalidOperationException>(() => t.AsInt64());
+        Assert.Equal([5f, 6, 1, 2], t.SelectRows([2, 0]).AsFloats());
         var batch = new InputBatch("x", t, "src");
         Assert.Equal("x: float32[3,2]", batch.ToString());
         var k = Assert.Throws<KeyNotFoundException>(() => batch["y"]);
         Assert.Contains("src has no tensor 'y'", k.Message);
+
+        // Rows, samples and reshapes (shared data) of the one tensor type.
+        Assert.Equal(3, t.Rows);
+        Assert.Equal(2, t.SampleLength);
+        var r = t.Reshape(3, 1, 2);
+        Assert.Equal([3, 1, 2], r.Shape);
+        Assert.Same(t.Data, r.Data);
+        Assert.Throws<ArgumentException>(() => t.Reshape(4, 2));
+        Assert.Equal([7L, 8, 9, 1, 2, 3], HostTensor.Int64([1, 2, 3, 4, 5, 6, 7, 8, 9], 3, 3).SelectRows([2, 0]).AsInt64());
+        Assert.Equal("int64[2,3]", HostTensor.Int64([1, 2, 3, 4, 5, 6, 7, 8, 9], 3, 3).SelectRows([2, 0]).ToString());
+        Assert.Equal([true, false], (bool[])HostTensor.Bool([false, false, true, false], 2, 2).SelectRows([1]).Data);
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.SelectRows([3]));
+        var scalar = HostTensor.Float([1f]);
+        Assert.Equal("float32[]", scalar.ToString());
+        Assert.Throws<InvalidOperationException>(() => scalar.Rows);
+        Assert.Throws<InvalidOperationException>(() => scalar.SelectRows([0]));
+    }
+
+    [Fact]
+    public void DatasetBatchesFeedTappedSessionsAndCalibrationDirectly()
+    {
+        var model = Whittle.Tests.Runtime.RuntimeModels.Mlp([6, 5, 4]);
+        var x = Whittle.Tests.Runtime.RuntimeModels.RandomFloats(3, 10, 6);
+        var data = new InputDataset(new InputBatch("arr_0", x, "mem"), "mem").Bind(ModelInput.FromModel(model));
+        Assert.Equal(InputMatching.ByOrder, data.Matching);
+
+        using var session = TappedSession.Create(model, ["h1"]);
+        var all = session.Run(data.Samples)["h1"].AsFloats();
+        var batched = data.Batches(4).SelectMany(b => session.Run(b)["h1"].AsFloats()).ToArray();
+        Assert.Equal(all, batched);
+
+        var request = new Whittle.Calibration.CalibrationRequest([new Whittle.Calibration.TapRequest("h1") { Rms = true }]);
+        var stats = Whittle.Calibration.CalibrationRunner.Run(model, request, data.Batches(3));
+        Assert.Equal(4, stats.Batches);
+        Assert.Equal(10, stats.Samples);
+        for (int j = 0; j < 5; j++)
+        {
+            double sum = 0;
+            for (int i = 0; i < 10; i++) sum += (double)all[i * 5 + j] * all[i * 5 + j];
+            Assert.Equal(Math.Sqrt(sum / 10), stats["h1"].Rms![j], 1e-12);
+        }
     }
 }

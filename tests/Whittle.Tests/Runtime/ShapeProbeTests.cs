@@ -1,3 +1,4 @@
+using Whittle.Data;
 using Whittle.Onnx;
 using Whittle.Onnx.Proto;
 using Whittle.Runtime;
@@ -32,7 +33,7 @@ public class ShapeProbeTests
         Assert.Equal([2, 256], probe.Shapes["f"]);
         Assert.Equal([2, 10], probe.Shapes["logits"]);
         Assert.Equal([16, 8, 3, 3], probe.Shapes["K2"]);
-        var withData = ShapeProbe.Run(model, new InputBatch(("X", RuntimeModels.RandomFloats(4, 1, 3, 8, 8))));
+        var withData = ShapeProbe.Run(model, new InputBatch("X", RuntimeModels.RandomFloats(4, 1, 3, 8, 8)));
         Assert.Equal([1, 16, 4, 4], withData.Shapes["c2"]);
     }
 

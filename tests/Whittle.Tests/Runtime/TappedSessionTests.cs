@@ -1,3 +1,4 @@
+using Whittle.Data;
 using Whittle.Onnx;
 using Whittle.Runtime;
 
@@ -14,8 +15,8 @@ public class TappedSessionTests
         using var tapped = TappedSession.Create(model, ["h1", "mm0", "X"]);
         Assert.Equal(["y"], plain.OutputNames);
         Assert.Equal(["y", "h1", "mm0", "X"], tapped.OutputNames);
-        var y = plain.Run(new InputBatch(("X", x)))["y"];
-        var outs = tapped.Run(new InputBatch(("X", x)));
+        var y = plain.Run(new InputBatch("X", x))["y"];
+        var outs = tapped.Run(new InputBatch("X", x));
         Assert.Equal(y.AsFloats(), outs["y"].AsFloats());
         Assert.Equal([3, 5], outs["h1"].Shape);
         Assert.Equal(x.AsFloats(), outs["X"].AsFloats());
@@ -42,21 +43,21 @@ public class TappedSessionTests
     {
         var model = RuntimeModels.Mlp([6, 5, 4]);
         using var s = TappedSession.Create(model, []);
-        var wrongShape = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch(("X", RuntimeModels.RandomFloats(1, 3, 7)))));
+        var wrongShape = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch("X", RuntimeModels.RandomFloats(1, 3, 7))));
         Assert.Contains("'X'", wrongShape.Message);
         Assert.Contains("[?,6]", wrongShape.Message);
         Assert.Contains("[3,7]", wrongShape.Message);
-        var wrongType = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch(("X", HostTensor.Int64(new long[18], 3, 6)))));
+        var wrongType = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch("X", HostTensor.Int64(new long[18], 3, 6))));
         Assert.Contains("'X'", wrongType.Message);
         Assert.Contains("float", wrongType.Message);
         Assert.Contains("int64", wrongType.Message);
-        var wrongRank = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch(("X", RuntimeModels.RandomFloats(1, 18)))));
+        var wrongRank = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch("X", RuntimeModels.RandomFloats(1, 18))));
         Assert.Contains("[18]", wrongRank.Message);
-        var unknown = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch(("X", RuntimeModels.RandomFloats(1, 3, 6)), ("Z", RuntimeModels.RandomFloats(1, 1)))));
+        var unknown = Assert.Throws<ArgumentException>(() => s.Run(new Dictionary<string, HostTensor> { ["X"] = RuntimeModels.RandomFloats(1, 3, 6), ["Z"] = RuntimeModels.RandomFloats(1, 1) }));
         Assert.Contains("'Z'", unknown.Message);
-        var missing = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch()));
+        var missing = Assert.Throws<ArgumentException>(() => s.Run(new Dictionary<string, HostTensor>()));
         Assert.Contains("'X' is missing", missing.Message);
-        var badOutput = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch(("X", RuntimeModels.RandomFloats(1, 3, 6))), ["h1"]));
+        var badOutput = Assert.Throws<ArgumentException>(() => s.Run(new InputBatch("X", RuntimeModels.RandomFloats(1, 3, 6)), ["h1"]));
         Assert.Contains("'h1'", badOutput.Message);
     }
 
@@ -65,7 +66,7 @@ public class TappedSessionTests
     {
         var model = RuntimeModels.Mlp([64, 64, 8]);
         var x = RuntimeModels.RandomFloats(2, 32, 64);
-        var batch = new InputBatch(("X", x));
+        var batch = new InputBatch("X", x);
         using (var warm = TappedSession.Create(model, ["h1"])) warm.Run(batch);
         GC.Collect();
         long before = Environment.WorkingSet;
@@ -86,6 +87,6 @@ public class TappedSessionTests
         var s = TappedSession.Create(RuntimeModels.Mlp([3, 2]), []);
         s.Dispose();
         s.Dispose();
-        Assert.Throws<ObjectDisposedException>(() => s.Run(new InputBatch(("X", RuntimeModels.RandomFloats(1, 1, 3)))));
+        Assert.Throws<ObjectDisposedException>(() => s.Run(new InputBatch("X", RuntimeModels.RandomFloats(1, 1, 3))));
     }
 }
