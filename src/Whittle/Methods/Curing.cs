@@ -2,9 +2,10 @@
 //
 // Pipeline, for a stack of L transformer blocks (the structure analysis finds them on the residual stream):
 //   1. Calibration. One pass of the original model collects every block boundary's hidden state at each
-//      sequence's last real token; a second pass (merged into the first when the blocks are known in advance)
-//      collects, at the input of every target matrix of the chosen blocks, the per-feature RMS a_j and the Gram
-//      matrix G = XᵀX (for the activation core and the output error).
+//      sequence's last real token and, at the input of every target matrix the selection may pick, the per-feature
+//      RMS a_j and the Gram matrix G = XᵀX (for the activation core and the output error). When the Gram matrices
+//      of all eligible blocks would not fit in OnePassStatisticsBytes, a second pass collects them for the
+//      chosen blocks only.
 //   2. Layer selection. d_l = arccos(cos(h_{l−1}, h_l))/π averaged over sequences; blocks 0 and L − 1 are never
 //      chosen; the N smallest distances win (or the N blocks before the last, or a given list).
 //   3. Which matrices. The target roles (q, k, gate by default) of each chosen block; for a plain MLP "gate" is its
@@ -78,21 +79,24 @@ public sealed class Curing : ICompressionMethod
         int count = BlockCount(blocks.Count, model, warnings);
         string? mask = MaskInput(job.Calibration);
 
-        // 1. Calibration: hidden states at every block boundary (and the targets' statistics when the blocks are known).
+        // 1. Calibration: hidden states at every block boundary and, in the same pass, the statistics of every target the
+        //    selection may pick (those of the known blocks, or of all eligible blocks while their Gram matrices fit in
+        //    OnePassStatisticsBytes); otherwise a second pass collects those of the chosen blocks.
         var boundaries = Boundaries(blocks);
         var known = Options.Selection.Kind == LayerSelectionKind.Angular ? null : SelectBlocks(new double[blocks.Count], count, Options.Selection);
-        var knownTargets = known is null ? null : Targets(structure, known, warnings);
-        var first = clock.Time(Stages.Calibration, () => Calibrate(job, HiddenStateTaps(boundaries, mask), knownTargets, cancellationToken));
+        var candidates = Targets(structure, known ?? [.. Enumerable.Range(1, blocks.Count - 2)], out var missing);
+        bool onePass = known is not null || StatisticsBytes(candidates) <= Options.OnePassStatisticsBytes;
+        var first = clock.Time(Stages.Calibration, () => Calibrate(job, HiddenStateTaps(boundaries, mask), onePass ? candidates : [], cancellationToken));
 
         // 2. Layer selection by angular distance.
         var states = boundaries.Select(b => first[b].HiddenStates!).ToList();
         var distances = AngularDistances(states);
         var chosen = known ?? SelectBlocks(distances, count, Options.Selection);
 
-        // 3. Which matrices; their calibration statistics (a second pass when the blocks were chosen by distance).
-        var targets = knownTargets ?? Targets(structure, chosen, warnings);
-        var statistics = knownTargets is not null ? first
-            : clock.Time(Stages.Calibration, () => Calibrate(job, [], targets, cancellationToken));
+        // 3. Which matrices: the targets of the chosen blocks.
+        var targets = candidates.Where(t => chosen.Contains(t.Block)).ToList();
+        warnings.AddRange(missing.Where(m => chosen.Contains(m.Block)).Select(m => m.Message));
+        var statistics = onePass ? first : clock.Time(Stages.Calibration, () => Calibrate(job, [], targets, cancellationToken));
 
         // 4–7. Rank, WANDA scores, DEIM indices, C, U, R.
         var decomposed = new List<Decomposed>();
@@ -229,13 +233,18 @@ public sealed class Curing : ICompressionMethod
     private static List<TapRequest> HiddenStateTaps(IEnumerable<string> boundaries, string? mask) =>
         [.. boundaries.Distinct().Select(b => new TapRequest(b) { LastToken = new LastTokenRequest { MaskInput = mask } })];
 
+    private bool NeedsGram => Options.MeasureOutputError || Options.Core == CurCore.Activation;
+
+    /// <summary>Bytes of the statistics kept for <paramref name="targets"/>: per distinct input, RMS and (where needed) the float64 Gram matrix.</summary>
+    private long StatisticsBytes(IEnumerable<Target> targets) =>
+        targets.Select(t => t.Site).DistinctBy(s => s.Input).Sum(s => 8L * s.InFeatures * ((NeedsGram ? s.InFeatures : 0) + 1));
+
     /// <summary>One pass: <paramref name="taps"/> plus RMS (and the Gram matrix where wanted) at every target's input.</summary>
-    private CalibrationResult Calibrate(CompressionJob job, List<TapRequest> taps, IReadOnlyList<Target>? targets, CancellationToken cancellationToken)
+    private CalibrationResult Calibrate(CompressionJob job, List<TapRequest> taps, IReadOnlyList<Target> targets, CancellationToken cancellationToken)
     {
         var requests = taps.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        bool gram = Options.MeasureOutputError || Options.Core == CurCore.Activation;
-        foreach (var input in (targets ?? []).Select(t => t.Site.Input).Distinct())
-            requests[input] = (requests.TryGetValue(input, out var tap) ? tap : new TapRequest(input)) with { Rms = true, Gram = gram };
+        foreach (var input in targets.Select(t => t.Site.Input).Distinct())
+            requests[input] = (requests.TryGetValue(input, out var tap) ? tap : new TapRequest(input)) with { Rms = true, Gram = NeedsGram };
         var request = new CalibrationRequest([.. requests.Values]) { Runtime = job.Runtime, ExpectedBatches = job.Calibration.Batches.Count };
         var progress = job.Progress is { } p ? new Forward<CalibrationProgress>(c => p.Report(new CompressionProgress(Stages.Calibration, c.Batches, c.TotalBatches))) : null;
         return CalibrationRunner.Run(job.Model, request, job.Calibration.Batches, progress, cancellationToken);
@@ -243,9 +252,10 @@ public sealed class Curing : ICompressionMethod
 
     // ------------------------------------------------------------------ 3. which matrices
 
-    /// <summary>The target matrices of the chosen blocks, in block and graph order; roles a block lacks become warnings.</summary>
-    private List<Target> Targets(ModelStructure structure, IReadOnlyList<int> chosen, List<string> warnings)
+    /// <summary>The target matrices of <paramref name="chosen"/> blocks, in block and graph order, and the roles a block lacks.</summary>
+    private List<Target> Targets(ModelStructure structure, IReadOnlyList<int> chosen, out List<(int Block, string Message)> missing)
     {
+        missing = [];
         var sites = structure.LinearSites.ToDictionary(s => s.Name, StringComparer.Ordinal);
         var order = structure.LinearSites.Select((s, i) => (s.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
         var targets = new List<Target>();
@@ -256,7 +266,7 @@ public sealed class Curing : ICompressionMethod
             foreach (var role in Options.Targets.Distinct())
             {
                 var t = Find(block, role, sites, out string? why);
-                if (t is null) warnings.Add($"Block {l} {BlockRoles.Name(role)}: {why}; left alone.");
+                if (t is null) missing.Add((l, $"Block {l} {BlockRoles.Name(role)}: {why}; left alone."));
                 else if (!found.Any(f => f.Site == t.Site && f.RowOffset == t.RowOffset)) found.Add(t); // "gate" and "up" of a plain MLP are one layer
             }
             targets.AddRange(found.OrderBy(t => order[t.Site.Name]).ThenBy(t => t.RowOffset));

@@ -112,12 +112,20 @@ public sealed record CuringOptions
     /// </summary>
     public bool MeasureOutputError { get; init; } = true;
 
+    /// <summary>
+    /// With angular selection, the statistics (mostly n × n float64 Gram matrices) of the targets of every eligible block
+    /// are collected in the pass that collects the hidden states while they take at most this many bytes (default
+    /// 512 MiB); beyond, a second pass collects those of the chosen blocks only. The results are the same either way.
+    /// </summary>
+    public long OnePassStatisticsBytes { get; init; } = 512L << 20;
+
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentException">A value is out of range or contradicts another.</exception>
     internal void Validate()
     {
         if (Layers is < 1) ThrowHelper.ArgumentOutOfRange(nameof(Layers), Layers, "at least one block (or null for the paper's 10)");
         if (MaxRank < 1) ThrowHelper.ArgumentOutOfRange(nameof(MaxRank), MaxRank, "a maximum rank of at least 1");
+        if (OnePassStatisticsBytes < 0) ThrowHelper.ArgumentOutOfRange(nameof(OnePassStatisticsBytes), OnePassStatisticsBytes, "a non-negative number of bytes");
         ArgumentNullException.ThrowIfNull(Targets, nameof(Targets));
         if (Targets.Count == 0) ThrowHelper.Argument(nameof(Targets), "CURing needs at least one target projection (q, k, v, o, gate, up, down).");
         foreach (var t in Targets)

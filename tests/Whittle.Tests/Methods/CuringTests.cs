@@ -464,6 +464,17 @@ public class CuringTests
         Assert.Equal("curing", one.Report.Method);
     }
 
+    [Theory]
+    [InlineData(Family.Llama)]
+    [InlineData(Family.Bert)]
+    public void OneAndTwoCalibrationPassesGiveTheSameModel(Family family)
+    {
+        var one = Run(family, new CuringOptions { Layers = 1, Core = CurCore.Activation }).Result;
+        var two = Run(family, new CuringOptions { Layers = 1, Core = CurCore.Activation, OnePassStatisticsBytes = 0 }).Result;
+        Assert.Equal(one.Model.Proto.ToByteArray(), two.Model.Proto.ToByteArray());
+        Assert.Equal(SiteDetails(one).Select(s => s.OutputError), SiteDetails(two).Select(s => s.OutputError));
+    }
+
     [Fact]
     public void TheDefaultBlockCountIsThePapersCappedAtLMinusTwoWithAWarning()
     {
