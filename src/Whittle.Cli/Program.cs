@@ -7,6 +7,7 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(DecomposeCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
 
 try
 {

@@ -33,6 +33,12 @@ public static class NpyInputs
     public static InputDataset Load(string path, IReadOnlyList<ModelInput>? inputs = null)
     {
         ArgumentNullException.ThrowIfNull(path);
+        return Pair(path, ReadArrays(path), inputs);
+    }
+
+    /// <summary>Every array of the <c>.npz</c> archive (in archive order) or the single <c>.npy</c> array, by name.</summary>
+    internal static List<(string Name, NpyArray Array)> ReadArrays(string path)
+    {
         var arrays = new List<(string Name, NpyArray Array)>();
         if (path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase))
         {
@@ -43,6 +49,12 @@ public static class NpyInputs
         {
             arrays.Add((Path.GetFileNameWithoutExtension(path), Npy.Read(path)));
         }
+        return arrays;
+    }
+
+    /// <summary>Pairs arrays read from <paramref name="path"/> with <paramref name="inputs"/> (see <see cref="Load"/>).</summary>
+    internal static InputDataset Pair(string path, List<(string Name, NpyArray Array)> arrays, IReadOnlyList<ModelInput>? inputs)
+    {
         if (arrays.Count == 0) throw new InputDataException($"{path}: the archive holds no arrays.", path);
 
         var matching = InputMatching.AsGiven;

@@ -1,0 +1,64 @@
+using System.Collections;
+using Whittle.Onnx;
+using Whittle.Runtime;
+
+namespace Whittle.Data;
+
+/// <summary>
+/// A fixed list of batches of model inputs, with each batch's labels where the data has them: what evaluation and
+/// task losses are measured on, many times over, always in the same order. Being a list of <see cref="InputBatch"/>es it
+/// also feeds <c>Whittle.Calibration.CalibrationRunner.Run</c> directly.
+/// </summary>
+/// <remarks>Labels are kept beside the batches, not inside them, so a batch holds exactly the model's inputs.</remarks>
+public sealed class BatchSet : IReadOnlyList<InputBatch>
+{
+    private readonly InputBatch[] _batches;
+
+    /// <summary>Creates a set over <paramref name="batches"/> (shared, not copied).</summary>
+    /// <param name="batches">At least one batch.</param>
+    /// <param name="labels">For each batch, its labels: int64 <c>[batch size]</c>; or null when there are none.</param>
+    /// <param name="description">Where the data came from and how it was read, for reports; or null.</param>
+    /// <exception cref="ArgumentException">No batches, or labels that do not match the batches in count, type or size.</exception>
+    public BatchSet(IReadOnlyList<InputBatch> batches, IReadOnlyList<HostTensor>? labels = null, string? description = null)
+    {
+        ArgumentNullException.ThrowIfNull(batches);
+        if (batches.Count == 0) ThrowHelper.Argument(nameof(batches), "A batch set needs at least one batch.");
+        _batches = [.. batches];
+        foreach (var b in _batches) ArgumentNullException.ThrowIfNull(b, nameof(batches));
+        if (labels is not null)
+        {
+            if (labels.Count != _batches.Length)
+                ThrowHelper.Argument(nameof(labels), $"{labels.Count} label tensors for {_batches.Length} batches; give one per batch.");
+            for (int b = 0; b < labels.Count; b++)
+            {
+                var l = labels[b];
+                ArgumentNullException.ThrowIfNull(l, nameof(labels));
+                if (l.ElementType != OnnxDataType.Int64 || l.Rank != 1 || l.Rows != _batches[b].BatchSize)
+                    ThrowHelper.Argument(nameof(labels), $"Labels of batch {b} are {l}; expected int64[{_batches[b].BatchSize}] (one class index per sample).");
+            }
+            Labels = [.. labels];
+        }
+        Description = description;
+        Examples = _batches.Sum(b => b.BatchSize);
+    }
+
+    /// <summary>For each batch, its labels (int64 <c>[batch size]</c>); null when the data has none.</summary>
+    public IReadOnlyList<HostTensor>? Labels { get; }
+
+    /// <summary>Where the data came from and how it was read, or null.</summary>
+    public string? Description { get; }
+
+    /// <summary>The number of samples over all batches.</summary>
+    public int Examples { get; }
+
+    /// <summary>The number of batches.</summary>
+    public int Count => _batches.Length;
+
+    /// <summary>Batch <paramref name="index"/>.</summary>
+    public InputBatch this[int index] => _batches[index];
+
+    /// <inheritdoc/>
+    public IEnumerator<InputBatch> GetEnumerator() => ((IEnumerable<InputBatch>)_batches).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}

@@ -1,0 +1,39 @@
+using Whittle.Onnx;
+
+namespace Whittle.Data;
+
+/// <summary>
+/// The tokenizer a model declares in its ONNX metadata (<c>metadata_props</c> key <see cref="MetadataKey"/>), for
+/// turning text into the model's token ids. Kinds known: <c>bytes</c> (each UTF-8 byte is one token,
+/// <see cref="ByteTokenizer"/>). A model that declares none gets the byte-level tokenizer and a
+/// <see cref="Warning"/>; one that declares a kind Whittle does not know is an error.
+/// </summary>
+/// <param name="Kind">The declared kind, or <c>bytes</c> when the model declares none.</param>
+/// <param name="Tokenizer">The tokenizer.</param>
+/// <param name="Warning">Why the tokenizer may be wrong for this model (no declaration), or null.</param>
+public sealed record ModelTokenizer(string Kind, ITextTokenizer Tokenizer, string? Warning)
+{
+    /// <summary>The metadata key that names the tokenizer kind.</summary>
+    public const string MetadataKey = "whittle.tokenizer";
+
+    /// <summary>The tokenizer kinds <see cref="FromModel"/> knows.</summary>
+    public static IReadOnlyList<string> KnownKinds { get; } = ["bytes"];
+
+    /// <summary>The tokenizer <paramref name="model"/> declares (see <see cref="ModelTokenizer"/>).</summary>
+    /// <exception cref="NotSupportedException">The model declares a tokenizer kind Whittle does not know (the message names it).</exception>
+    public static ModelTokenizer FromModel(OnnxModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        string source = model.FilePath ?? "model";
+        var declared = model.Proto.MetadataProps.FirstOrDefault(p => p.Key == MetadataKey)?.Value;
+        if (declared is null)
+            return new ModelTokenizer("bytes", new ByteTokenizer(),
+                $"{source}: no '{MetadataKey}' metadata; tokenizing text byte-level (UTF-8 bytes as ids 0–255), right only for byte-level models.");
+        return declared.Trim() switch
+        {
+            "bytes" => new ModelTokenizer("bytes", new ByteTokenizer(), null),
+            var kind => throw new NotSupportedException(
+                $"{source}: tokenizer kind '{kind}' (metadata '{MetadataKey}') is not supported; Whittle knows {string.Join(", ", KnownKinds.Select(k => $"'{k}'"))}."),
+        };
+    }
+}

@@ -1,0 +1,186 @@
+// Evaluation of a model, and of its reference, by the same entry point on the same batches in the same run.
+//
+// Contract
+//   1. Quality: one pass over the batches; each batch runs through the model and the reference, and is
+//      scored and dropped (memory: one batch of outputs per model). Classifier rows are examples; a
+//      language model's rows are the positions 0..T−2 of every window, predicting ids 1..T−1
+//      (perplexity = exp(mean NLL over all predicted tokens)). Every float32 output both models have is
+//      compared element-wise (cosine per example, relative error, max |difference|).
+//   2. Size: parameters, stored bytes, MACs per example (ModelCost; shapes probed on the first example).
+//   3. Latency: batch 1 (the first example) and the first batch, model and reference alternating
+//      (LatencyMeter), after warm-up; median of the timed runs.
+//   Deterministic figures for a fixed RuntimeOptions (except latency).
+
+using Whittle.Data;
+using Whittle.Onnx;
+using Whittle.Runtime;
+
+namespace Whittle.Evaluation;
+
+/// <summary>Options of <see cref="Evaluator.Evaluate"/>. Immutable.</summary>
+public sealed record EvaluationOptions
+{
+    /// <summary>The task; null detects it (<see cref="DetectedTask.Detect"/>).</summary>
+    public ModelTask? Task { get; init; }
+
+    /// <summary>ONNX Runtime settings for both models; default <see cref="RuntimeOptions.Default"/> (one intra-op thread).</summary>
+    public RuntimeOptions Runtime { get; init; } = RuntimeOptions.Default;
+
+    /// <summary>Untimed runs per model and batch size before timing; default 2.</summary>
+    public int LatencyWarmup { get; init; } = 2;
+
+    /// <summary>Timed runs per model and batch size; default 10; 0 skips latency.</summary>
+    public int LatencyRepeats { get; init; } = 10;
+}
+
+/// <summary>Evaluates a model (quality, size, cost, speed) and compares it with a reference.</summary>
+public static class Evaluator
+{
+    /// <summary>
+    /// Evaluates <paramref name="model"/> on <paramref name="data"/>, and <paramref name="reference"/> (when given) on the
+    /// same batches in the same run; see the remarks of the file for what is measured.
+    /// </summary>
+    /// <param name="model">The model; not modified.</param>
+    /// <param name="reference">The model to compare with (usually the original), or null.</param>
+    /// <param name="data">The batches (and labels) to evaluate on.</param>
+    /// <param name="options">Task, runtime and latency settings; defaults when null.</param>
+    /// <param name="progress">Told after every batch and timed round; may be null.</param>
+    /// <param name="cancellationToken">Checked between batches and rounds.</param>
+    /// <exception cref="ArgumentException">A batch does not fit a model (names the input, expected vs got).</exception>
+    /// <exception cref="InvalidDataException">An output has the wrong shape for the task, outputs differ between the models, or a label is not a class.</exception>
+    /// <exception cref="OnnxModelException">ONNX Runtime rejects or fails to run a model.</exception>
+    public static EvaluationReport Evaluate(OnnxModel model, OnnxModel? reference, BatchSet data, EvaluationOptions? options = null,
+        IProgress<EvaluationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        options ??= new EvaluationOptions();
+        if (options.LatencyWarmup < 0) ThrowHelper.ArgumentOutOfRange(nameof(options), options.LatencyWarmup, "LatencyWarmup ≥ 0");
+        if (options.LatencyRepeats < 0) ThrowHelper.ArgumentOutOfRange(nameof(options), options.LatencyRepeats, "LatencyRepeats ≥ 0");
+        var task = DetectedTask.Detect(model, options.Task);
+        var warnings = new List<string>();
+        if (task.Task == ModelTask.Generic && data.Labels is not null) warnings.Add("labels are not used: the model is evaluated as a generic model.");
+
+        using var m = ModelRunner.Create(model, data, options.Runtime);
+        using var r = reference is null ? null : ModelRunner.Create(reference, data, options.Runtime);
+        string output = task.Output;
+        foreach (var runner in new[] { m, r })
+            if (runner is not null && task.Task != ModelTask.Generic && !runner.OutputNames.Contains(output))
+                throw new InvalidDataException(
+                    $"{runner.Source ?? "the model"} has no output '{output}' (the logits of the {DetectedTask.Name(task.Task)}); it outputs {string.Join(", ", runner.OutputNames.Select(o => $"'{o}'"))}.");
+        string? ids = task.Task == ModelTask.LanguageModel ? TokenIds(data[0]) : null;
+
+        var score = new TopOneScore();
+        OutputComparer? comparer = null;
+        for (int b = 0; b < data.Count; b++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var mo = m.Run(b);
+            var ro = r?.Run(b);
+            if (ro is not null)
+            {
+                if (comparer is null)
+                {
+                    var (compared, skipped) = OutputComparer.Select(mo, ro);
+                    warnings.AddRange(skipped);
+                    comparer = new OutputComparer(compared);
+                }
+                comparer.Add(mo, ro);
+            }
+            string what = LogitShapes.Describe(output);
+            if (task.Task == ModelTask.Classifier) AddClassifier(score, b, data[b].BatchSize, mo[output], ro?[output], data.Labels?[b], what);
+            else if (task.Task == ModelTask.LanguageModel) AddLanguageModel(score, b, data[b][ids!], mo[output], ro?[output], what, ids!);
+            progress?.Report(new EvaluationProgress("quality", b + 1, data.Count));
+        }
+
+        var example = data[0].SelectRows([0]);
+        var modelCost = ModelCost.Measure(model, example, options.Runtime);
+        var referenceCost = reference is null ? null : ModelCost.Measure(reference, example, options.Runtime);
+        progress?.Report(new EvaluationProgress("size", 1, 1));
+
+        var latency = MeasureLatency(r is null ? [m] : [m, r], data[0], example, options, progress, cancellationToken);
+        foreach (var c in new[] { modelCost, referenceCost })
+            if (c is { UnknownLayers: > 0 })
+                warnings.Add($"MACs of {c.UnknownLayers} layer(s) are unknown (shapes missing even after a probe); the MAC count leaves them out.");
+
+        ModelFigures Figures(ModelCost cost, bool isReference, string? path, IReadOnlyList<LatencyFigure> times)
+        {
+            var q = score.Quality(isReference);
+            return task.Task switch
+            {
+                ModelTask.Classifier => new ModelFigures(path, cost.Parameters, cost.StoredBytes, cost.MacsPerExample, cost.UnknownLayers,
+                    q?.MeanNll, q is { } c ? (double)c.Correct / score.Targets : null, q?.Correct, null, times),
+                ModelTask.LanguageModel => new ModelFigures(path, cost.Parameters, cost.StoredBytes, cost.MacsPerExample, cost.UnknownLayers,
+                    q?.MeanNll, null, null, q is { } l ? Math.Exp(l.MeanNll) : null, times),
+                _ => new ModelFigures(path, cost.Parameters, cost.StoredBytes, cost.MacsPerExample, cost.UnknownLayers, null, null, null, null, times),
+            };
+        }
+
+        ComparisonFigures? comparison = null;
+        if (r is not null)
+        {
+            var (agreement, meanKl, maxKl, flips) = score.Comparison();
+            comparison = task.Task == ModelTask.Generic
+                ? new ComparisonFigures(0, null, null, null, null, comparer!.Results())
+                : new ComparisonFigures(score.Rows, agreement, meanKl, maxKl, task.Task == ModelTask.Classifier ? flips : null, comparer!.Results());
+        }
+        var summary = new DataSummary(data.Description, data.Examples, data.Count, data[0].BatchSize, data.Labels is not null,
+            task.Task == ModelTask.LanguageModel ? score.Rows : null);
+        var runtime = new RuntimeSummary("CPU", options.Runtime.IntraOpThreads, options.LatencyWarmup, options.LatencyRepeats);
+        return new EvaluationReport(task, summary, runtime,
+            Figures(modelCost, false, model.FilePath, latency.Select(l => l[0]).ToList()),
+            referenceCost is null ? null : Figures(referenceCost, true, reference!.FilePath, latency.Select(l => l[1]).ToList()),
+            comparison, warnings);
+    }
+
+    private static void AddClassifier(TopOneScore score, int batch, int batchSize, HostTensor logits, HostTensor? reference, HostTensor? labels, string what)
+    {
+        int c = LogitShapes.Classes(logits, batchSize, what);
+        if (reference is not null) LogitShapes.Same(logits, reference, what);
+        var y = logits.AsFloats();
+        var yr = reference?.AsFloats();
+        var l = labels?.AsInt64();
+        for (int i = 0; i < batchSize; i++)
+            score.Add(y.AsSpan(i * c, c), yr is null ? default : yr.AsSpan(i * c, c), l?[i], batch, i, what);
+    }
+
+    private static void AddLanguageModel(TopOneScore score, int batch, HostTensor ids, HostTensor logits, HostTensor? reference, string what, string idsName)
+    {
+        var (t, v) = LogitShapes.Tokens(logits, ids, what, idsName);
+        if (reference is not null) LogitShapes.Same(logits, reference, what);
+        var y = logits.AsFloats();
+        var yr = reference?.AsFloats();
+        var tokens = ids.AsInt64();
+        for (int n = 0; n < ids.Rows; n++)
+            for (int p = 0; p < t - 1; p++)
+            {
+                int row = (n * t + p) * v;
+                score.Add(y.AsSpan(row, v), yr is null ? default : yr.AsSpan(row, v), tokens[n * t + p + 1], batch, n, what);
+            }
+    }
+
+    /// <summary>The batch's token-id tensor: <c>input_ids</c>, else its only int64 <c>[N, T]</c> tensor that is not a mask.</summary>
+    private static string TokenIds(InputBatch batch)
+    {
+        if (batch.TryGetValue("input_ids", out var named) && named.ElementType == OnnxDataType.Int64) return "input_ids";
+        var candidates = batch.Where(p => p.Value.ElementType == OnnxDataType.Int64 && p.Value.Rank == 2
+            && !p.Key.Contains("mask", StringComparison.OrdinalIgnoreCase)).Select(p => p.Key).ToList();
+        if (candidates.Count == 1) return candidates[0];
+        throw new InvalidDataException(
+            $"{batch.Source ?? "The data"}: a language model reads int64 token ids [N,T] ('input_ids'), but the batch has {batch}.");
+    }
+
+    /// <summary>Per batch size (1, then the first batch's), the figure of each runner.</summary>
+    private static List<LatencyFigure[]> MeasureLatency(IReadOnlyList<ModelRunner> runners, InputBatch first, InputBatch example,
+        EvaluationOptions options, IProgress<EvaluationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var result = new List<LatencyFigure[]>();
+        if (options.LatencyRepeats == 0) return result;
+        var batches = first.BatchSize > 1 ? new[] { example, first } : [example];
+        int done = 0, total = batches.Length * options.LatencyRepeats;
+        foreach (var batch in batches)
+            result.Add(LatencyMeter.Measure(runners, batch, batch.BatchSize, options.LatencyWarmup, options.LatencyRepeats,
+                () => progress?.Report(new EvaluationProgress("latency", ++done, total)), cancellationToken));
+        return result;
+    }
+}
