@@ -6,20 +6,21 @@
 //
 //   dotnet run -c Release scripts/curing_acceptance.cs -- --model M.onnx --text data/moby-dick.txt \
 //       [--tokenizer tok512.bin|bytes] [--calib 0:0.5] [--eval 0.9:1] [--seq 128] [--calib-count 128] \
-//       [--eval-count 64] [--rank 16] [--report out.json]
+//       [--eval-count 64] [--rank 16] [--latency-runs 50] [--report out.json]
 //
 // Calibration windows come from the --calib character range of the text, evaluation windows from the --eval range
-// (disjoint; nothing is tuned on the evaluation text). Perplexity = exp(mean NLL) over every predicted token of
-// non-overlapping windows (each window BOS + text when the tokenizer has a BOS). Computed here until
-// Whittle.Evaluation lands.
+// (disjoint; nothing is tuned on the evaluation text). Each configuration is compressed, then evaluated together
+// with the original by Whittle.Evaluation's Evaluator on the held-out windows (each BOS + text when the tokenizer
+// has a BOS): perplexity = exp(mean NLL), mean KL(original ‖ compressed), top-1 agreement, and ORT latency at
+// batch 1 with the two models alternating (median of --latency-runs).
 
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Whittle.Compression;
 using Whittle.Data;
 using Whittle.Decompositions;
+using Whittle.Evaluation;
 using Whittle.Methods;
 using Whittle.Onnx;
 using Whittle.Runtime;
@@ -31,28 +32,30 @@ string text = File.ReadAllText(opts.Text, Encoding.UTF8);
 var calibration = Windows(text, opts.Calib, opts.CalibCount, "calibration");
 var evaluation = Windows(text, opts.Eval, opts.EvalCount, "evaluation");
 var set = new CalibrationSet(Batches(calibration, 8), $"{opts.Text} {opts.Calib.Item1}:{opts.Calib.Item2}");
+var heldOut = new BatchSet([.. Batches(evaluation, 8)], description: $"{opts.Text} {opts.Eval.Item1}:{opts.Eval.Item2}");
+var evalOptions = new EvaluationOptions { Task = ModelTask.LanguageModel, LatencyWarmup = 5, LatencyRepeats = opts.LatencyRuns };
 var blocks = ModelSizes.Analyze(model, set.ExampleShapes()).Blocks.Count;
-Console.WriteLine($"model {opts.Model}: {blocks} blocks; calibration {calibration.Shape[0]}×{opts.Seq} tokens, evaluation {evaluation.Shape[0]}×{opts.Seq} tokens; "
-    + $"{Environment.ProcessorCount} cores, ORT 1 intra-op thread");
+Console.WriteLine($"model {opts.Model}: {blocks} blocks; calibration {calibration.Shape[0]}×{opts.Seq} tokens ({opts.Calib}), "
+    + $"held-out {evaluation.Shape[0]}×{opts.Seq} tokens ({opts.Eval}); {Environment.ProcessorCount} cores, ORT 1 intra-op thread");
 
-double basePpl = Perplexity(model, evaluation);
-var results = new List<(string Config, CompressionReport Report, double Ppl)>();
+var results = new List<(string Config, CompressionReport Report, EvaluationReport Evaluation)>();
 Console.WriteLine();
-Console.WriteLine($"original: perplexity {basePpl:F4}");
-Console.WriteLine();
-Console.WriteLine("| config | blocks | params | Δparams | mean ‖W−CUR‖/‖W‖ | mean output error | held-out PPL | ΔPPL | calib s | decomp s | rewrite s |");
-Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
+Console.WriteLine("| config | blocks | params | Δparams | mean ‖W−CUR‖/‖W‖ | mean output error | PPL original | PPL | KL | top-1 agreement | latency ms orig → comp (batch 1) | calib s | decomp s | rewrite s |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 
 void Measure(string config, CuringOptions o)
 {
     var r = new Curing(o).Compress(new CompressionJob(model, set) { Seed = 0 }, [CompressionBudget.MethodDefault]).Single();
-    double ppl = Perplexity(r.Model, evaluation);
-    results.Add((config, r.Report, ppl));
+    var e = Evaluator.Evaluate(r.Model, model, heldOut, evalOptions);
+    results.Add((config, r.Report, e));
     var d = (CuringDetails)r.Report.Details!;
     var sites = r.Report.Sites.Where(s => s.Skipped is null).Select(s => (CurSiteDetails)s.Details!).ToList();
     double T(string stage) => r.Report.Timings.Where(t => t.Stage == stage).Sum(t => t.Seconds);
+    var lm = e.Model.Latency.First(l => l.BatchSize == 1);
+    var lr = e.Reference!.Latency.First(l => l.BatchSize == 1);
     Console.WriteLine($"| {config} | {string.Join(",", d.ChosenBlocks)} | {r.Report.After.Parameters} | {r.Report.After.Parameters - r.Report.Before.Parameters} "
-        + $"| {sites.Average(s => s.RelativeError):F4} | {sites.Average(s => s.OutputError ?? double.NaN):F4} | {ppl:F4} | {ppl - basePpl:+0.0000;-0.0000} "
+        + $"| {sites.Average(s => s.RelativeError):F4} | {sites.Average(s => s.OutputError ?? double.NaN):F4} | {e.Reference.Perplexity:F4} | {e.Model.Perplexity:F4} "
+        + $"| {e.Comparison!.MeanKl:F4} | {e.Comparison.Agreement:P1} | {lr.MedianMilliseconds:F3} → {lm.MedianMilliseconds:F3} "
         + $"| {T(Stages.Calibration):F2} | {T(Stages.Decomposition):F2} | {T(Stages.Rewrite):F2} |");
 }
 
@@ -63,8 +66,8 @@ foreach (var core in new[] { CurCore.PseudoInverse, CurCore.Activation, CurCore.
 foreach (var deim in new[] { DeimVariant.Reference, DeimVariant.Textbook, DeimVariant.QDeim })
     Measure($"N={all} r_max {opts.Rank} deim {deim}", new CuringOptions { Layers = all, MaxRank = opts.Rank, Deim = deim });
 for (int n = 1; n <= blocks - 3; n++)
-    foreach (var sel in new[] { LayerSelection.Angular, LayerSelection.Last })
-        foreach (int rank in new[] { 256, opts.Rank })
+    foreach (int rank in new[] { 256, opts.Rank })
+        foreach (var sel in new[] { LayerSelection.Angular, LayerSelection.Last })
             Measure($"N={n} r_max {rank} selection {sel}", new CuringOptions { Layers = n, MaxRank = rank, Selection = sel });
 
 // Every block's angular distance (from the first run).
@@ -72,17 +75,10 @@ var distances = (CuringDetails)results[0].Report.Details!;
 Console.WriteLine();
 Console.WriteLine("angular distances: " + string.Join("  ", distances.Blocks.Select(b => $"block {b.Block}: {b.Distance:F4}{(b.Eligible ? "" : " (never chosen)")}")));
 
-// Latency: the original and the N = L − 2 default model, alternated in one loop, one example of --seq tokens.
-var compressed = new Curing(new CuringOptions { Layers = all }).Compress(new CompressionJob(model, set), [CompressionBudget.MethodDefault]).Single().Model;
-var smallest = new Curing(new CuringOptions { Layers = all, MaxRank = opts.Rank }).Compress(new CompressionJob(model, set), [CompressionBudget.MethodDefault]).Single().Model;
-var example = new Dictionary<string, HostTensor> { ["input_ids"] = evaluation.SelectRows([0]) };
-var (t0, t1, t2) = Latency(model, compressed, smallest, example, 200);
-Console.WriteLine($"ORT latency (1×{opts.Seq} tokens, median of 200, 1 thread): original {t0:F3} ms, N={all} r_max 256 {t1:F3} ms ({t1 / t0:F2}×), N={all} r_max {opts.Rank} {t2:F3} ms ({t2 / t0:F2}×)");
-
 if (opts.Report is { } path)
 {
     var json = new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
-    File.WriteAllText(path, JsonSerializer.Serialize(results.Select(r => new { r.Config, r.Ppl, Original = basePpl, r.Report }), json));
+    File.WriteAllText(path, JsonSerializer.Serialize(results.Select(r => new { r.Config, r.Report, r.Evaluation }), json));
 }
 
 HostTensor Windows(string all, (double From, double To) range, int count, string what)
@@ -93,59 +89,15 @@ HostTensor Windows(string all, (double From, double To) range, int count, string
     return ids.SelectRows([.. Enumerable.Range(0, count)]);
 }
 
-static List<IReadOnlyDictionary<string, HostTensor>> Batches(HostTensor ids, int size)
+static List<InputBatch> Batches(HostTensor ids, int size)
 {
-    var batches = new List<IReadOnlyDictionary<string, HostTensor>>();
+    var batches = new List<InputBatch>();
     for (int i = 0; i < ids.Shape[0]; i += size)
-        batches.Add(new Dictionary<string, HostTensor> { ["input_ids"] = ids.SelectRows([.. Enumerable.Range(i, Math.Min(size, ids.Shape[0] - i))]) });
+        batches.Add(new InputBatch("input_ids", ids.SelectRows([.. Enumerable.Range(i, Math.Min(size, ids.Shape[0] - i))])));
     return batches;
 }
 
-static double Perplexity(OnnxModel m, HostTensor ids)
-{
-    using var session = TappedSession.Create(m, []);
-    double nll = 0;
-    long count = 0;
-    foreach (var batch in Batches(ids, 8))
-    {
-        var tokens = batch["input_ids"].AsInt64();
-        var logits = session.Run(batch)[session.OutputNames[0]];
-        int b = logits.Shape[0], s = logits.Shape[1], v = logits.Shape[2];
-        var data = logits.AsFloats();
-        for (int i = 0; i < b; i++)
-            for (int t = 0; t + 1 < s; t++)
-            {
-                var row = data.AsSpan((i * s + t) * v, v);
-                double max = double.NegativeInfinity;
-                foreach (var x in row) max = Math.Max(max, x);
-                double z = 0;
-                foreach (var x in row) z += Math.Exp(x - max);
-                nll += max + Math.Log(z) - row[(int)tokens[i * s + t + 1]];
-                count++;
-            }
-    }
-    return Math.Exp(nll / count);
-}
-
-static (double, double, double) Latency(OnnxModel a, OnnxModel b, OnnxModel c, IReadOnlyDictionary<string, HostTensor> x, int runs)
-{
-    using var sa = TappedSession.Create(a, []);
-    using var sb = TappedSession.Create(b, []);
-    using var sc = TappedSession.Create(c, []);
-    var times = new List<double>[] { [], [], [] };
-    var sessions = new[] { sa, sb, sc };
-    for (int i = 0; i < runs + 10; i++)
-        for (int k = 0; k < 3; k++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            sessions[k].Run(x);
-            if (i >= 10) times[k].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-        }
-    static double Median(List<double> t) => t.Order().ElementAt(t.Count / 2);
-    return (Median(times[0]), Median(times[1]), Median(times[2]));
-}
-
-internal sealed record Args(string Model, string Text, string Tokenizer, (double, double) Calib, (double, double) Eval, int Seq, int CalibCount, int EvalCount, int Rank, string? Report)
+internal sealed record Args(string Model, string Text, string Tokenizer, (double, double) Calib, (double, double) Eval, int Seq, int CalibCount, int EvalCount, int Rank, int LatencyRuns, string? Report)
 {
     public static Args Parse(string[] args)
     {
@@ -154,7 +106,7 @@ internal sealed record Args(string Model, string Text, string Tokenizer, (double
         static (double, double) Range(string s) { var p = s.Split(':'); return (double.Parse(p[0], CultureInfo.InvariantCulture), double.Parse(p[1], CultureInfo.InvariantCulture)); }
         string Get(string k, string d) => map.TryGetValue(k, out var v) ? v : d;
         return new Args(map["--model"], map["--text"], Get("--tokenizer", "bytes"), Range(Get("--calib", "0:0.5")), Range(Get("--eval", "0.9:1")),
-            int.Parse(Get("--seq", "128")), int.Parse(Get("--calib-count", "128")), int.Parse(Get("--eval-count", "64")), int.Parse(Get("--rank", "16")),
+            int.Parse(Get("--seq", "128")), int.Parse(Get("--calib-count", "128")), int.Parse(Get("--eval-count", "64")), int.Parse(Get("--rank", "16")), int.Parse(Get("--latency-runs", "50")),
             map.TryGetValue("--report", out var r) ? r : null);
     }
 }
