@@ -8,6 +8,7 @@ root.Subcommands.Add(DecomposeCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(CompressCommand.Create());
 
 try
 {

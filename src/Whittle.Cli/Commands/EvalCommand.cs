@@ -70,7 +70,7 @@ internal static class EvalCommand
                 report = report with { Warnings = [.. loaded.Warnings, .. report.Warnings] };
                 if (parse.GetValue(json) is { } file)
                 {
-                    AtomicFile.WriteAllText(file.FullName, JsonSerializer.Serialize(report, JsonOptions));
+                    AtomicFile.WriteAllText(file.FullName, JsonSerializer.Serialize(report, JsonOptions()));
                     io.MarkupLineInterpolated($"Wrote [blue]{file.FullName}[/]");
                 }
                 else
@@ -89,7 +89,7 @@ internal static class EvalCommand
     }
 
     /// <summary>camelCase names, tasks as <c>language-model</c>, NaN and ∞ as strings, indented, quotes unescaped.</summary>
-    internal static JsonSerializerOptions JsonOptions { get; } = new()
+    internal static JsonSerializerOptions JsonOptions() => new()
     {
         WriteIndented = true,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // a file for scripts, not HTML: keep ' and ‖ readable

@@ -1,3 +1,5 @@
+using Whittle.Evaluation;
+
 namespace Whittle.Compression;
 
 /// <summary>
@@ -14,8 +16,8 @@ public sealed record CompressionReport(
     string Method,
     CompressionBudget Budget,
     IReadOnlyList<SiteReport> Sites,
-    ModelSize Before,
-    ModelSize After,
+    ModelCost Before,
+    ModelCost After,
     IReadOnlyList<StageTiming> Timings)
 {
     /// <summary>Method-wide findings (CURing's angular distances, the ID's global tolerance), a method-specific record; or null.</summary>
@@ -53,12 +55,6 @@ public sealed record SiteReport(string Site, string Kind, int OldSize, int NewSi
     /// <summary>Method-specific facts (kept indices, candidate ranks tried), a record; or null.</summary>
     public object? Details { get; init; }
 }
-
-/// <summary>A model's size.</summary>
-/// <param name="Parameters">Elements of floating-point and quantized initializers.</param>
-/// <param name="MacsPerExample">Multiply-accumulates per example at the calibration input shape.</param>
-/// <param name="StoredBytes">Bytes of initializer data, or null when not measured.</param>
-public sealed record ModelSize(long Parameters, double MacsPerExample, long? StoredBytes = null);
 
 /// <summary>Wall time of one stage.</summary>
 /// <param name="Stage">The stage (<see cref="Stages"/>).</param>

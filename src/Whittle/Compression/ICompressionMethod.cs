@@ -1,4 +1,5 @@
 using Whittle.Analysis;
+using Whittle.Data;
 using Whittle.Onnx;
 using Whittle.Runtime;
 
@@ -27,8 +28,8 @@ public interface ICompressionMethod
 
 /// <summary>What a method works on. Immutable.</summary>
 /// <param name="Model">The original model; never modified.</param>
-/// <param name="Calibration">Calibration batches.</param>
-public sealed record CompressionJob(OnnxModel Model, CalibrationSet Calibration)
+/// <param name="Calibration">Calibration batches (labels beside them where the data has them), run as often as a method needs.</param>
+public sealed record CompressionJob(OnnxModel Model, BatchSet Calibration)
 {
     /// <summary>The model's structure when already analysed (shapes from a probe); null lets the method analyse it.</summary>
     public ModelStructure? Structure { get; init; }

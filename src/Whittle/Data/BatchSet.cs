@@ -51,6 +51,9 @@ public sealed class BatchSet : IReadOnlyList<InputBatch>
     /// <summary>The number of samples over all batches.</summary>
     public int Examples { get; }
 
+    /// <summary>The first sample of the first batch: one example of every input, for shape probes and MAC counts.</summary>
+    public InputBatch FirstExample() => _batches[0].SelectRows([0]);
+
     /// <summary>The number of batches.</summary>
     public int Count => _batches.Length;
 

@@ -38,7 +38,8 @@ public static class Evaluator
 {
     /// <summary>
     /// Evaluates <paramref name="model"/> on <paramref name="data"/>, and <paramref name="reference"/> (when given) on the
-    /// same batches in the same run; see the remarks of the file for what is measured.
+    /// same batches in the same run: quality in one pass scored batch by batch, then parameters, bytes and MACs, then
+    /// latency with model and reference alternating (the contract at the top of <c>Evaluator.cs</c> has the details).
     /// </summary>
     /// <param name="model">The model; not modified.</param>
     /// <param name="reference">The model to compare with (usually the original), or null.</param>

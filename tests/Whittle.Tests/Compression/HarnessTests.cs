@@ -1,5 +1,4 @@
 using Whittle.Compression;
-using Whittle.Runtime;
 
 namespace Whittle.Tests.Compression;
 
@@ -40,16 +39,5 @@ public class HarnessTests
         Assert.True(t[0].Seconds >= 0.035, $"calibration took {t[0].Seconds} s, expected the two sleeps summed");
         Assert.Throws<InvalidOperationException>(() => clock.Time<int>(Stages.Rewrite, () => throw new InvalidOperationException()));
         Assert.Contains(clock.Timings, s => s.Stage == Stages.Rewrite);
-    }
-
-    [Fact]
-    public void CalibrationSetCountsSamplesAndGivesOneExampleShapes()
-    {
-        var b1 = new Dictionary<string, HostTensor> { ["input_ids"] = HostTensor.Int64(new long[8 * 16], 8, 16) };
-        var b2 = new Dictionary<string, HostTensor> { ["input_ids"] = HostTensor.Int64(new long[3 * 16], 3, 16) };
-        var set = new CalibrationSet([b1, b2], "test");
-        Assert.Equal(11, set.SampleCount);
-        Assert.Equal([1, 16], set.ExampleShapes()["input_ids"]);
-        Assert.Throws<InvalidOperationException>(() => new CalibrationSet([], "empty").ExampleShapes());
     }
 }

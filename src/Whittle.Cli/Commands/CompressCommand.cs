@@ -1,0 +1,239 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+using Whittle.Cli.Compress;
+using Whittle.Cli.Reports;
+using Whittle.Compression;
+using Whittle.Data;
+using Whittle.Evaluation;
+using Whittle.IO;
+using Whittle.Onnx;
+using Whittle.Runtime;
+
+namespace Whittle.Cli.Commands;
+
+/// <summary>
+/// <c>whittle compress --model IN.onnx --method NAME --calib DATA --out OUT.onnx [budgets] [--eval DATA] …</c>: one method of
+/// <see cref="MethodCatalog"/>, one model per budget, a JSON report and, with held-out data, a quality-versus-size table and chart.
+/// </summary>
+internal static class CompressCommand
+{
+    /// <summary>The command, printing to the process console.</summary>
+    internal static Command Create() => Create(console: null, error: null);
+
+    /// <summary>The command, printing to <paramref name="console"/> and one-line errors to <paramref name="error"/>.</summary>
+    internal static Command Create(IAnsiConsole? console, TextWriter? error)
+    {
+        string methods = string.Join(", ", MethodCatalog.All.SelectMany(m => m.Names));
+        var model = new Option<FileInfo>("--model") { Description = "The ONNX model to compress (never modified).", Required = true };
+        var method = new Option<string>("--method") { Description = $"The method: {methods}.", Required = true };
+        var calib = new Option<FileInfo>("--calib") { Description = "Calibration samples: .npz/.npy arrays, IDX images (*-idx3-ubyte[.gz]) or a .txt file.", Required = true };
+        var calibLabels = new Option<FileInfo?>("--calib-labels") { Description = "Labels of the calibration samples (IDX labels or an integer .npy), for methods that measure a classifier's loss." };
+        var calibCount = new Option<int>("--calib-count") { Description = "Calibration samples (text: windows), a seeded random choice.", DefaultValueFactory = _ => 512 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Samples per ONNX Runtime batch.", DefaultValueFactory = _ => 32 };
+        var window = new Option<int?>("--window") { Description = $"Tokens per text window (default: the model's fixed sequence length, else {DataSource.DefaultWindowLength})." };
+        var output = new Option<FileInfo>("--out") { Description = "The compressed model; with several budgets, NAME.BUDGET.onnx beside it.", Required = true };
+        var reportFile = new Option<FileInfo?>("--report") { Description = "Write the report (per site, totals, timings, evaluation) as JSON." };
+        var seed = new Option<int>("--seed") { Description = "Seed of the calibration sample and of every random choice.", DefaultValueFactory = _ => 0 };
+        var keepMacs = new Option<string?>("--keep-macs") { Description = "Budgets as fractions of the original MACs per example, e.g. 0.9,0.7,0.5." };
+        var keepParams = new Option<string?>("--keep-params") { Description = "Budgets as fractions of the original parameters, e.g. 0.8." };
+        var tolerance = new Option<string?>("--tolerance") { Description = "Budgets as one global error tolerance each, e.g. 0.01." };
+        var eval = new Option<FileInfo?>("--eval") { Description = "Held-out samples to evaluate every compressed model on against the original (same formats as --calib)." };
+        var evalLabels = new Option<FileInfo?>("--eval-labels") { Description = "Labels of the held-out samples." };
+        var evalCount = new Option<int?>("--eval-count") { Description = "Evaluate on the first N held-out samples (default: all)." };
+        var chart = new Option<FileInfo?>("--chart") { Description = "The quality-versus-size chart (PNG) with --eval; default OUT-NAME.curve.png." };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
+        var cmd = new Command("compress", "Compress a model without fine-tuning: one model per budget, a report, and with --eval a quality-versus-size curve.")
+        {
+            model, method, calib, calibLabels, calibCount, batchSize, window, output, reportFile, seed, keepMacs, keepParams, tolerance,
+            eval, evalLabels, evalCount, chart, threads,
+        };
+        foreach (var entry in MethodCatalog.All)
+            foreach (var option in entry.Options) cmd.Options.Add(option);
+
+        cmd.SetAction((parse, cancellationToken) => Task.FromResult(Execute(parse, cancellationToken)));
+        return cmd;
+
+        int Execute(ParseResult parse, CancellationToken cancellationToken)
+        {
+            var io = console ?? AnsiConsole.Console;
+            var err = error ?? Console.Error;
+            try
+            {
+                string name = parse.GetValue(method)!.Trim();
+                var entry = MethodCatalog.Find(name)
+                    ?? throw new ArgumentException($"--method {name}: unknown method; expected one of {methods}.");
+                foreach (var other in MethodCatalog.All.Where(m => m != entry))
+                    foreach (var option in other.Options.Where(o => !entry.Options.Contains(o)))
+                        if (parse.GetResult(option) is { Implicit: false })
+                            throw new ArgumentException($"{option.Name} applies to --method {string.Join("|", other.Names)}, not {name}.");
+                Positive(parse.GetValue(calibCount), "--calib-count");
+                Positive(parse.GetValue(batchSize), "--batch-size");
+                if (parse.GetValue(evalCount) is { } ec) Positive(ec, "--eval-count");
+                if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads {parse.GetValue(threads)}: expected 0 (ORT's choice) or a positive thread count.");
+                var budgets = Budgets(parse.GetValue(keepMacs), parse.GetValue(keepParams), parse.GetValue(tolerance));
+                if (!entry.TakesBudgets && budgets.Count > 0)
+                    throw new ArgumentException($"--method {name} takes no --keep-macs/--keep-params/--tolerance budget; its own flags decide the size (see --help).");
+                if (budgets.Count == 0) budgets = [CompressionBudget.MethodDefault];
+                var compressor = entry.Create(name, parse);
+
+                string inputPath = parse.GetValue(model)!.FullName;
+                string outPath = parse.GetValue(output)!.FullName;
+                var original = OnnxModel.Load(inputPath);
+                var runtime = RuntimeOptions.Default with { IntraOpThreads = parse.GetValue(threads) };
+                var warnings = new List<string>();
+                int s = parse.GetValue(seed);
+
+                var calibData = ModelData.Load(original, new DataSource(parse.GetValue(calib)!.FullName, parse.GetValue(calibLabels)?.FullName) { WindowLength = parse.GetValue(window) });
+                warnings.AddRange(calibData.Warnings);
+                var calibration = calibData.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(calibCount), ShuffleSeed: s));
+
+                BatchSet? heldOut = null;
+                if (parse.GetValue(eval) is { } evalFile)
+                {
+                    if (string.Equals(evalFile.FullName, parse.GetValue(calib)!.FullName, StringComparison.Ordinal))
+                        warnings.Add($"--eval reads the calibration file {evalFile.Name}: the figures are not on held-out data.");
+                    var evalData = ModelData.Load(original, new DataSource(evalFile.FullName, parse.GetValue(evalLabels)?.FullName) { WindowLength = parse.GetValue(window) });
+                    warnings.AddRange(evalData.Warnings);
+                    heldOut = evalData.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(evalCount)));
+                }
+
+                var job = new CompressionJob(original, calibration) { Seed = s, Runtime = runtime };
+                var results = CompressRun.Run(io, compressor, job, budgets, outPath, heldOut, new EvaluationOptions { Runtime = runtime }, cancellationToken);
+                warnings.AddRange(results.SelectMany(r => r.Report.Warnings));
+
+                Print(io, compressor.Name, results);
+                var run = new CompressionRunReport(inputPath, compressor.Name, calibration.Description ?? calibData.Description, calibration.Examples, heldOut?.Description, results, [.. warnings.Distinct()]);
+                if (parse.GetValue(reportFile) is { } rf)
+                {
+                    AtomicFile.WriteAllText(rf.FullName, JsonSerializer.Serialize(run, EvalCommand.JsonOptions()));
+                    io.MarkupLineInterpolated($"Wrote report [blue]{rf.FullName}[/]");
+                }
+                if (heldOut is not null)
+                {
+                    string png = parse.GetValue(chart)?.FullName ?? Path.Combine(Path.GetDirectoryName(outPath)!, Path.GetFileNameWithoutExtension(outPath) + ".curve.png");
+                    WriteChart(png, compressor.Name, Path.GetFileName(inputPath), results);
+                    io.MarkupLineInterpolated($"Wrote chart [blue]{png}[/]");
+                }
+                foreach (var w in run.Warnings) io.MarkupLineInterpolated($"[yellow]warning:[/] {w}");
+                return 0;
+            }
+            catch (OperationCanceledException)
+            {
+                err.WriteLine("cancelled: models already written are complete; none is half-written.");
+                return 130;
+            }
+            catch (Exception ex) when (CliErrors.IsExpected(ex))
+            {
+                err.WriteLine($"error: {ex.Message.ReplaceLineEndings(" ")}");
+                return 1;
+            }
+        }
+    }
+
+    /// <summary>The whole run, as <c>--report</c> writes it.</summary>
+    internal sealed record CompressionRunReport(string Model, string Method, string Calibration, long CalibrationSamples, string? Evaluation,
+        IReadOnlyList<CompressedModel> Results, IReadOnlyList<string> Warnings);
+
+    /// <summary>At most one budget kind, each a comma-separated list.</summary>
+    internal static List<CompressionBudget> Budgets(string? macs, string? parameters, string? tolerance)
+    {
+        var given = new[] { ("--keep-macs", macs), ("--keep-params", parameters), ("--tolerance", tolerance) }.Where(b => b.Item2 is not null).ToList();
+        if (given.Count > 1) throw new ArgumentException($"Give one kind of budget, not {string.Join(" and ", given.Select(g => g.Item1))}.");
+        if (given.Count == 0) return [];
+        var (flag, text) = given[0];
+        var budgets = new List<CompressionBudget>();
+        foreach (var item in text!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!double.TryParse(item, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
+                throw new ArgumentException($"{flag} {text}: '{item}' is not a number; write e.g. {flag} 0.9,0.7,0.5.");
+            try
+            {
+                budgets.Add(flag switch
+                {
+                    "--keep-macs" => CompressionBudget.KeepMacs(v),
+                    "--keep-params" => CompressionBudget.KeepParameters(v),
+                    _ => CompressionBudget.Tolerance(v),
+                });
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                throw new ArgumentException(flag == "--tolerance"
+                    ? $"{flag} {item}: expected a positive tolerance."
+                    : $"{flag} {item}: expected a fraction in (0, 1] of the original.");
+            }
+        }
+        if (budgets.Count == 0) throw new ArgumentException($"{flag} is empty; write e.g. {flag} 0.5.");
+        if (budgets.Distinct().Count() != budgets.Count) throw new ArgumentException($"{flag} {text}: a budget is given twice.");
+        return budgets;
+    }
+
+    private static void Positive(int value, string flag)
+    {
+        if (value < 1) throw new ArgumentException($"{flag} {value}: expected a positive number.");
+    }
+
+    internal static string Fraction(double part, double whole) => whole > 0 ? (part / whole).ToString("F3", CultureInfo.InvariantCulture) : "-";
+
+    private static string Percent(double? v) => v is { } x ? (100 * x).ToString("F2", CultureInfo.InvariantCulture) + " %" : "-";
+
+    private static void Print(IAnsiConsole io, string method, IReadOnlyList<CompressedModel> results)
+    {
+        bool evaluated = results.Any(r => r.Evaluation is not null);
+        var lm = results.FirstOrDefault(r => r.Evaluation is not null)?.Evaluation?.Task.Task == ModelTask.LanguageModel;
+        var table = new Table().Title(Markup.Escape($"whittle compress --method {method}"))
+            .AddColumn("budget").AddColumn("file").AddColumn(new TableColumn("params kept").RightAligned()).AddColumn(new TableColumn("MACs kept").RightAligned());
+        if (evaluated)
+        {
+            table.AddColumn(new TableColumn(lm ? "perplexity (orig.)" : "accuracy (orig.)").RightAligned());
+            table.AddColumn(new TableColumn("agreement").RightAligned()).AddColumn(new TableColumn("KL").RightAligned());
+            table.AddColumn(new TableColumn("latency b1").RightAligned());
+        }
+        table.AddColumn(new TableColumn("compress s").RightAligned());
+        foreach (var r in results)
+        {
+            var row = new List<string>
+            {
+                r.Budget.ToString(), Path.GetFileName(r.File),
+                Fraction(r.Report.After.Parameters, r.Report.Before.Parameters), Fraction(r.Report.After.MacsPerExample, r.Report.Before.MacsPerExample),
+            };
+            if (evaluated)
+            {
+                var e = r.Evaluation;
+                row.Add(e is null ? "-" : lm
+                    ? $"{e.Model.Perplexity?.ToString("F3", CultureInfo.InvariantCulture)} ({e.Reference?.Perplexity?.ToString("F3", CultureInfo.InvariantCulture)})"
+                    : $"{Percent(e.Model.Accuracy)} ({Percent(e.Reference?.Accuracy)})");
+                row.Add(Percent(e?.Comparison?.Agreement));
+                row.Add(e?.Comparison?.MeanKl?.ToString("G3", CultureInfo.InvariantCulture) ?? "-");
+                row.Add(e is { Model.Latency.Count: > 0, Reference.Latency.Count: > 0 }
+                    ? (e.Model.Latency[0].MedianMilliseconds / e.Reference.Latency[0].MedianMilliseconds).ToString("F2", CultureInfo.InvariantCulture) + "×"
+                    : "-");
+            }
+            row.Add(r.Report.Timings.Sum(t => t.Seconds).ToString("F1", CultureInfo.InvariantCulture));
+            table.AddRow([.. row.Select(Markup.Escape)]);
+        }
+        io.Write(table);
+    }
+
+    private static void WriteChart(string path, string method, string modelName, IReadOnlyList<CompressedModel> results)
+    {
+        var evaluated = results.Where(r => r.Evaluation is not null).ToList();
+        if (evaluated.Count == 0) return;
+        var first = evaluated[0].Evaluation!;
+        double Macs(CompressedModel r) => r.Report.After.MacsPerExample / r.Report.Before.MacsPerExample;
+        if (first.Task.Task == ModelTask.LanguageModel)
+        {
+            var points = evaluated.Select(r => (Macs(r), r.Evaluation!.Model.Perplexity ?? double.NaN)).Prepend((1.0, first.Reference?.Perplexity ?? double.NaN)).ToList();
+            QualityChart.Write(path, $"{modelName}: {method}", "MACs kept (fraction of the original)", "held-out perplexity", [new ChartSeries(method, points)]);
+        }
+        else
+        {
+            var agreement = evaluated.Select(r => (Macs(r), 100 * (r.Evaluation!.Comparison?.Agreement ?? double.NaN))).Prepend((1.0, 100.0)).ToList();
+            var series = new List<ChartSeries> { new($"{method}: agreement with the original", agreement) };
+            if (first.Reference?.Accuracy is { } acc)
+                series.Add(new($"{method}: accuracy", [.. evaluated.Select(r => (Macs(r), 100 * (r.Evaluation!.Model.Accuracy ?? double.NaN))).Prepend((1.0, 100 * acc))]));
+            QualityChart.Write(path, $"{modelName}: {method}", "MACs kept (fraction of the original)", "held-out %", series);
+        }
+    }
+}
