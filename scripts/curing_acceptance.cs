@@ -31,10 +31,10 @@ ITextTokenizer tokenizer = opts.Tokenizer == "bytes" ? new ByteTokenizer() : Tok
 string text = File.ReadAllText(opts.Text, Encoding.UTF8);
 var calibration = Windows(text, opts.Calib, opts.CalibCount, "calibration");
 var evaluation = Windows(text, opts.Eval, opts.EvalCount, "evaluation");
-var set = new CalibrationSet(Batches(calibration, 8), $"{opts.Text} {opts.Calib.Item1}:{opts.Calib.Item2}");
+var set = new BatchSet([.. Batches(calibration, 8)], description: $"{opts.Text} {opts.Calib.Item1}:{opts.Calib.Item2}");
 var heldOut = new BatchSet([.. Batches(evaluation, 8)], description: $"{opts.Text} {opts.Eval.Item1}:{opts.Eval.Item2}");
 var evalOptions = new EvaluationOptions { Task = ModelTask.LanguageModel, LatencyWarmup = 5, LatencyRepeats = opts.LatencyRuns };
-var blocks = ModelSizes.Analyze(model, set.ExampleShapes()).Blocks.Count;
+var blocks = Whittle.Analysis.ModelStructure.Analyze(model, ShapeProbe.Run(model, set.FirstExample()).Shapes, batchSize: 1).Blocks.Count;
 Console.WriteLine($"model {opts.Model}: {blocks} blocks; calibration {calibration.Shape[0]}×{opts.Seq} tokens ({opts.Calib}), "
     + $"held-out {evaluation.Shape[0]}×{opts.Seq} tokens ({opts.Eval}); {Environment.ProcessorCount} cores, ORT 1 intra-op thread");
 

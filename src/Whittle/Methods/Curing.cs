@@ -26,10 +26,13 @@
 using Whittle.Analysis;
 using Whittle.Calibration;
 using Whittle.Compression;
+using Whittle.Data;
 using Whittle.Decompositions;
+using Whittle.Evaluation;
 using Whittle.LinearAlgebra;
 using Whittle.Onnx;
 using Whittle.Rewriting;
+using Whittle.Runtime;
 
 namespace Whittle.Methods;
 
@@ -73,8 +76,9 @@ public sealed class Curing : ICompressionMethod
         var clock = new StageClock();
         var warnings = new List<string>();
         var model = job.Model;
-        var shapes = job.Calibration.ExampleShapes();
-        var structure = job.Structure ?? clock.Time(Stages.Calibration, () => ModelSizes.Analyze(model, shapes, job.Runtime));
+        var example = job.Calibration.FirstExample();
+        var structure = job.Structure
+            ?? clock.Time(Stages.Calibration, () => ModelStructure.Analyze(model, ShapeProbe.Run(model, example, job.Runtime).Shapes, batchSize: 1));
         var blocks = structure.Blocks;
         int count = BlockCount(blocks.Count, model, warnings);
         string? mask = MaskInput(job.Calibration);
@@ -118,8 +122,8 @@ public sealed class Curing : ICompressionMethod
 
         // 8. Rewrite a copy of the graph: x → R → U → C for every decomposed matrix.
         var compressed = clock.Time(Stages.Rewrite, () => Rewrite(model, decomposed));
-        var after = clock.Time(Stages.Rewrite, () => ModelSizes.Measure(compressed, shapes, job.Runtime));
-        var before = new ModelSize(structure.Parameters, structure.Macs.PerExample, OnnxModelSummary.Of(model).InitializerBytes);
+        var before = ModelCost.Measure(model, example, job.Runtime);
+        var after = ModelCost.Measure(compressed, example, job.Runtime);
 
         var details = new CuringDetails(
             [.. blocks.Select((b, l) => new BlockDistance(l, boundaries[l], boundaries[l + 1], distances[l], l > 0 && l < blocks.Count - 1, chosen.Contains(l)))],
@@ -225,8 +229,8 @@ public sealed class Curing : ICompressionMethod
     /// <summary>Block boundary values: what each block reads, then what the last block writes.</summary>
     private static List<string> Boundaries(IReadOnlyList<TransformerBlock> blocks) => [.. blocks.Select(b => b.Input), blocks[^1].Output];
 
-    private string? MaskInput(CalibrationSet calibration) =>
-        Options.MaskInput ?? (calibration.Batches.Count > 0 && calibration.Batches[0].ContainsKey(DefaultMaskInput) ? DefaultMaskInput : null);
+    private string? MaskInput(BatchSet calibration) =>
+        Options.MaskInput ?? (calibration[0].ContainsKey(DefaultMaskInput) ? DefaultMaskInput : null);
 
     // ------------------------------------------------------------------ 1. calibration
 
@@ -245,9 +249,9 @@ public sealed class Curing : ICompressionMethod
         var requests = taps.ToDictionary(t => t.Name, StringComparer.Ordinal);
         foreach (var input in targets.Select(t => t.Site.Input).Distinct())
             requests[input] = (requests.TryGetValue(input, out var tap) ? tap : new TapRequest(input)) with { Rms = true, Gram = NeedsGram };
-        var request = new CalibrationRequest([.. requests.Values]) { Runtime = job.Runtime, ExpectedBatches = job.Calibration.Batches.Count };
+        var request = new CalibrationRequest([.. requests.Values]) { Runtime = job.Runtime, ExpectedBatches = job.Calibration.Count };
         var progress = job.Progress is { } p ? new Forward<CalibrationProgress>(c => p.Report(new CompressionProgress(Stages.Calibration, c.Batches, c.TotalBatches))) : null;
-        return CalibrationRunner.Run(job.Model, request, job.Calibration.Batches, progress, cancellationToken);
+        return CalibrationRunner.Run(job.Model, request, job.Calibration, progress, cancellationToken);
     }
 
     // ------------------------------------------------------------------ 3. which matrices

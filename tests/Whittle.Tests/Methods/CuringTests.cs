@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Whittle.Analysis;
 using Whittle.Compression;
+using Whittle.Data;
 using Whittle.Decompositions;
 using Whittle.LinearAlgebra;
 using Whittle.LinearAlgebra.Factorizations;
@@ -20,10 +21,9 @@ public class CuringTests
 {
     private const int Blocks = 4, Batch = 4, Length = 8;
 
-    private static CalibrationSet Calibration(Family family, int seed = 5) =>
-        new(TransformerGraphs.Batches(3, Batch, Length, family == Family.Bert, seed), "random tokens");
+    private static BatchSet Calibration(Family family, int seed = 5) => TransformerGraphs.Batches(3, Batch, Length, family == Family.Bert, seed);
 
-    private static (OnnxModel Model, CalibrationSet Set, CompressionResult Result) Run(Family family, CuringOptions options, int seed = 1, params int[] quiet)
+    private static (OnnxModel Model, BatchSet Set, CompressionResult Result) Run(Family family, CuringOptions options, int seed = 1, params int[] quiet)
     {
         var model = TransformerGraphs.Build(family, Blocks, seed: seed, quiet: quiet);
         var set = Calibration(family);
@@ -36,15 +36,15 @@ public class CuringTests
     private static List<CurSiteDetails> SiteDetails(CompressionResult r) =>
         [.. r.Report.Sites.Where(s => s.Skipped is null).Select(s => Assert.IsType<CurSiteDetails>(s.Details))];
 
-    private static LinearSite Site(OnnxModel model, CalibrationSet set, string name) =>
-        ModelSizes.Analyze(model, set.ExampleShapes()).LinearSites.Single(s => s.Name == name);
+    private static LinearSite Site(OnnxModel model, BatchSet set, string name) =>
+        ModelStructure.Analyze(model, ShapeProbe.Run(model, set.FirstExample()).Shapes, batchSize: 1).LinearSites.Single(s => s.Name == name);
 
     /// <summary>Every row of the tapped value over all calibration batches (rows × features, float64).</summary>
-    private static Matrix<double> Tapped(OnnxModel model, CalibrationSet set, string value)
+    private static Matrix<double> Tapped(OnnxModel model, BatchSet set, string value)
     {
         var rows = new List<float[]>();
         using var session = TappedSession.Create(model, [value]);
-        foreach (var batch in set.Batches)
+        foreach (var batch in set)
         {
             var inputs = batch.Where(p => session.InputNames.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value);
             var t = session.Run(inputs, [value])[value];
@@ -344,7 +344,7 @@ public class CuringTests
         var (model, set, result) = Run(Family.Bert, new CuringOptions { Layers = 1 });
         var details = Details(result);
         Assert.Equal(Curing.DefaultMaskInput, details.MaskInput);
-        Assert.Equal(Batch * set.Batches.Count, details.Sequences);
+        Assert.Equal(Batch * set.Count, details.Sequences);
         // Post-norm: each block reads the normalized state the previous block wrote; the last block's own output closes the list.
         string[] boundaries = ["embed_ln_out", "b0.ln2_out", "b1.ln2_out", "b2.ln2_out", "b3.mlp_residual_out"];
         Assert.Equal(boundaries[..^1], details.Blocks.Select(b => b.Input));
@@ -355,7 +355,7 @@ public class CuringTests
             for (int k = 0; k < boundaries.Length; k++)
             {
                 states[k] = [];
-                foreach (var batch in set.Batches)
+                foreach (var batch in set)
                 {
                     var t = session.Run(batch, [boundaries[k]])[boundaries[k]].AsFloats();
                     var mask = batch["attention_mask"].AsInt64();
@@ -506,8 +506,8 @@ public class CuringTests
     public void ModelsWithFewerThanThreeBlocksAndBudgetsAreRejected()
     {
         var tiny = OnnxModel.Load(Path.Combine(AppContext.BaseDirectory, "Fixtures", "llama_tiny.onnx"));
-        var ids = new Dictionary<string, HostTensor> { ["input_ids"] = HostTensor.Int64(new long[2 * 8], 2, 8) };
-        var job = new CompressionJob(tiny, new CalibrationSet([ids], "zeros"));
+        var ids = new InputBatch("input_ids", HostTensor.Int64(new long[2 * 8], 2, 8));
+        var job = new CompressionJob(tiny, new BatchSet([ids]));
         var e = Assert.Throws<ArgumentException>(() => new Curing().Compress(job, [CompressionBudget.MethodDefault]));
         Assert.Contains("at least 3 transformer blocks", e.Message);
         Assert.Contains("has 2", e.Message);

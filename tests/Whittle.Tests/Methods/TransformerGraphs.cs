@@ -1,3 +1,4 @@
+using Whittle.Data;
 using Whittle.LinearAlgebra;
 using Whittle.Onnx;
 using Whittle.Onnx.Proto;
@@ -70,10 +71,10 @@ internal sealed class TransformerGraphs
     /// <paramref name="count"/> batches of <paramref name="batch"/> random sequences of <paramref name="length"/> tokens;
     /// with <paramref name="mask"/>, an attention_mask whose sequences have 1 … length real tokens (the rest padding).
     /// </summary>
-    public static List<IReadOnlyDictionary<string, HostTensor>> Batches(int count, int batch, int length, bool mask, int seed)
+    public static BatchSet Batches(int count, int batch, int length, bool mask, int seed)
     {
         var rng = new Random(seed);
-        var batches = new List<IReadOnlyDictionary<string, HostTensor>>();
+        var batches = new List<InputBatch>();
         for (int c = 0; c < count; c++)
         {
             var ids = new long[batch * length];
@@ -89,9 +90,9 @@ internal sealed class TransformerGraphs
                 }
                 inputs["attention_mask"] = HostTensor.Int64(m, batch, length);
             }
-            batches.Add(inputs);
+            batches.Add(new InputBatch(inputs));
         }
-        return batches;
+        return new BatchSet(batches, description: "random tokens");
     }
 
     private string Block(Family family, string p, string x, int d, int heads, double outScale, string? mask)
