@@ -1,7 +1,12 @@
 using System.CommandLine;
+using System.Text.Json;
+using Spectre.Console;
+using Whittle.Cli.Commands;
 using Whittle.Cli.Compress;
 using Whittle.Decompositions;
 using Whittle.Methods;
+using Whittle.Onnx;
+using Whittle.Tests.Methods;
 
 namespace Whittle.Tests.Cli;
 
@@ -78,5 +83,39 @@ public class CuringCliTests
         foreach (var o in entry.Options) cmd.Options.Add(o);
         Assert.NotEmpty(cmd.Parse(["--deim", "fast"]).Errors);
         Assert.NotEmpty(cmd.Parse(["--core", "svd"]).Errors);
+    }
+
+    [Fact]
+    public void CompressWithCuringWritesAModelAndAReportWithTheDistances()
+    {
+        var dir = Directory.CreateTempSubdirectory("whittle-curing-");
+        try
+        {
+            string model = Path.Combine(dir.FullName, "llama.onnx"), text = Path.Combine(dir.FullName, "text.txt");
+            string outPath = Path.Combine(dir.FullName, "out.onnx"), report = Path.Combine(dir.FullName, "report.json");
+            TransformerGraphs.Build(Family.Llama, 5, vocab: 256, d: 16, heads: 2, seed: 4, quiet: []).Save(model);
+            File.WriteAllText(text, string.Concat(Enumerable.Range(0, 400).Select(i => $"Call me Ishmael, line {i}. ")));
+            var output = new StringWriter();
+            var error = new StringWriter();
+            var console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
+            });
+            var root = new RootCommand { CompressCommand.Create(console, error) };
+            int exit = root.Parse(["compress", "--model", model, "--method", "curing", "--calib", text, "--calib-count", "16", "--window", "32",
+                "--out", outPath, "--report", report, "--layers", "2", "--targets", "q,k,gate,down", "--deim", "textbook"])
+                .Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            Assert.True(exit == 0, $"exit {exit}: {error}{output}");
+            Assert.Equal(4 * 2, OnnxModel.Load(outPath).Graph.Nodes.Count(n => n.Name.EndsWith("/factor2", StringComparison.Ordinal)));
+            using var json = JsonDocument.Parse(File.ReadAllText(report));
+            var text1 = json.RootElement.GetRawText();
+            Assert.Contains("\"chosenBlocks\"", text1);
+            Assert.Contains("\"textbook\"", text1);
+            Assert.Contains("\"distance\"", text1);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 }

@@ -36,12 +36,16 @@ internal sealed class TransformerGraphs
     /// A model of <paramref name="blocks"/> blocks of width <paramref name="d"/>. <paramref name="quiet"/> blocks have their
     /// attention-output and down projections scaled by 1e-3, so they barely change the hidden state.
     /// </summary>
-    public static OnnxModel Build(Family family, int blocks, int d = 16, int heads = 2, int seed = 1, params int[] quiet)
+    public static OnnxModel Build(Family family, int blocks, int d = 16, int heads = 2, int seed = 1, params int[] quiet) =>
+        Build(family, blocks, Vocab, d, heads, seed, quiet);
+
+    /// <summary>As above, with a vocabulary of <paramref name="vocab"/> tokens (256 for a byte-level model).</summary>
+    public static OnnxModel Build(Family family, int blocks, int vocab, int d, int heads, int seed, int[] quiet)
     {
         var b = new TransformerGraphs(seed * 1000);
         b._g.Input.Add(Info("input_ids", OnnxDataType.Int64, "batch", "seq"));
         if (family == Family.Bert) b._g.Input.Add(Info("attention_mask", OnnxDataType.Int64, "batch", "seq"));
-        var x = b.Node("Gather", "embed", [b.Weight("wte", Vocab, d, 1.0), "input_ids"]);
+        var x = b.Node("Gather", "embed", [b.Weight("wte", vocab, d, 1.0), "input_ids"]);
         string? mask = null;
         if (family == Family.Bert)
         {
@@ -60,7 +64,7 @@ internal sealed class TransformerGraphs
             Family.Gpt2 => b.LayerNorm("ln_f", x, d),
             _ => x,
         };
-        var logits = b.Node("MatMul", "lm_head", [final, b.Weight("lm_head.weight", d, Vocab)]);
+        var logits = b.Node("MatMul", "lm_head", [final, b.Weight("lm_head.weight", d, vocab)]);
         b._g.Output.Add(new ValueInfoProto { Name = logits, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)OnnxDataType.Float } } });
         var proto = new ModelProto { IrVersion = 8, ProducerName = "whittle-tests", Graph = b._g };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
