@@ -8,6 +8,8 @@
 //       [--tokenizer tok512.bin|bytes] [--calib 0:0.5] [--eval 0.9:1] [--seq 128] [--calib-count 128] \
 //       [--eval-count 64] [--rank 16] [--latency-runs 50] [--report out.json]
 //
+// The tokenizer defaults to the one stored in the model (whittle import records it).
+//
 // Calibration windows come from the --calib character range of the text, evaluation windows from the --eval range
 // (disjoint; nothing is tuned on the evaluation text). Each configuration is compressed, then evaluated together
 // with the original by Whittle.Evaluation's Evaluator on the held-out windows (each BOS + text when the tokenizer
@@ -24,10 +26,16 @@ using Whittle.Evaluation;
 using Whittle.Methods;
 using Whittle.Onnx;
 using Whittle.Runtime;
+using Whittle.Text;
 
 var opts = Args.Parse(args);
 var model = OnnxModel.Load(opts.Model);
-ITextTokenizer tokenizer = opts.Tokenizer == "bytes" ? new ByteTokenizer() : Tokenizers.Load(opts.Tokenizer);
+ITextTokenizer tokenizer = opts.Tokenizer switch
+{
+    null => ModelTokenizer.FromModel(model).Tokenizer,
+    "bytes" => new ByteTokenizer(),
+    var file => Llama2cTokenizer.Load(file),
+};
 string text = File.ReadAllText(opts.Text, Encoding.UTF8);
 var calibration = Windows(text, opts.Calib, opts.CalibCount, "calibration");
 var evaluation = Windows(text, opts.Eval, opts.EvalCount, "evaluation");
@@ -97,7 +105,7 @@ static List<InputBatch> Batches(HostTensor ids, int size)
     return batches;
 }
 
-internal sealed record Args(string Model, string Text, string Tokenizer, (double, double) Calib, (double, double) Eval, int Seq, int CalibCount, int EvalCount, int Rank, int LatencyRuns, string? Report)
+internal sealed record Args(string Model, string Text, string? Tokenizer, (double, double) Calib, (double, double) Eval, int Seq, int CalibCount, int EvalCount, int Rank, int LatencyRuns, string? Report)
 {
     public static Args Parse(string[] args)
     {
@@ -105,14 +113,9 @@ internal sealed record Args(string Model, string Text, string Tokenizer, (double
         for (int i = 0; i + 1 < args.Length; i += 2) map[args[i]] = args[i + 1];
         static (double, double) Range(string s) { var p = s.Split(':'); return (double.Parse(p[0], CultureInfo.InvariantCulture), double.Parse(p[1], CultureInfo.InvariantCulture)); }
         string Get(string k, string d) => map.TryGetValue(k, out var v) ? v : d;
-        return new Args(map["--model"], map["--text"], Get("--tokenizer", "bytes"), Range(Get("--calib", "0:0.5")), Range(Get("--eval", "0.9:1")),
+        return new Args(map["--model"], map["--text"], map.GetValueOrDefault("--tokenizer"), Range(Get("--calib", "0:0.5")), Range(Get("--eval", "0.9:1")),
             int.Parse(Get("--seq", "128")), int.Parse(Get("--calib-count", "128")), int.Parse(Get("--eval-count", "64")), int.Parse(Get("--rank", "16")), int.Parse(Get("--latency-runs", "50")),
             map.TryGetValue("--report", out var r) ? r : null);
     }
 }
 
-internal static class Tokenizers
-{
-    /// <summary>A llama2.c tokenizer file (e.g. tok512.bin of stories260K).</summary>
-    public static ITextTokenizer Load(string path) => Whittle.Text.Llama2cTokenizer.Load(path);
-}
