@@ -6,7 +6,7 @@
 //
 //   dotnet run -c Release scripts/curing_acceptance.cs -- --model M.onnx --text data/moby-dick.txt \
 //       [--tokenizer tok512.bin|bytes] [--calib 0:0.5] [--eval 0.9:1] [--seq 128] [--calib-count 128] \
-//       [--eval-count 64] [--rank 16] [--latency-runs 50] [--report out.json]
+//       [--eval-count 64] [--rank 16] [--latency-runs 50] [--sections sweep,cores,deim,selection] [--report out.json]
 //
 // The tokenizer defaults to the one stored in the model (whittle import records it).
 //
@@ -67,16 +67,20 @@ void Measure(string config, CuringOptions o)
         + $"| {T(Stages.Calibration):F2} | {T(Stages.Decomposition):F2} | {T(Stages.Rewrite):F2} |");
 }
 
-for (int n = 1; n <= blocks - 2; n++) Measure($"N={n} default (angular, reference, pinv, r_max 256)", new CuringOptions { Layers = n });
 int all = blocks - 2;
-foreach (var core in new[] { CurCore.PseudoInverse, CurCore.Activation, CurCore.Diagonal })
-    Measure($"N={all} r_max {opts.Rank} core {core}", new CuringOptions { Layers = all, MaxRank = opts.Rank, Core = core });
-foreach (var deim in new[] { DeimVariant.Reference, DeimVariant.Textbook, DeimVariant.QDeim })
-    Measure($"N={all} r_max {opts.Rank} deim {deim}", new CuringOptions { Layers = all, MaxRank = opts.Rank, Deim = deim });
-for (int n = 1; n <= blocks - 3; n++)
-    foreach (int rank in new[] { 256, opts.Rank })
-        foreach (var sel in new[] { LayerSelection.Angular, LayerSelection.Last })
-            Measure($"N={n} r_max {rank} selection {sel}", new CuringOptions { Layers = n, MaxRank = rank, Selection = sel });
+if (opts.Sections.Contains("sweep"))
+    for (int n = 1; n <= all; n++) Measure($"N={n} default (angular, reference, pinv, r_max 256)", new CuringOptions { Layers = n });
+if (opts.Sections.Contains("cores"))
+    foreach (var core in new[] { CurCore.PseudoInverse, CurCore.Activation, CurCore.Diagonal })
+        Measure($"N={all} r_max {opts.Rank} core {core}", new CuringOptions { Layers = all, MaxRank = opts.Rank, Core = core });
+if (opts.Sections.Contains("deim"))
+    foreach (var deim in new[] { DeimVariant.Reference, DeimVariant.Textbook, DeimVariant.QDeim })
+        Measure($"N={all} r_max {opts.Rank} deim {deim}", new CuringOptions { Layers = all, MaxRank = opts.Rank, Deim = deim });
+if (opts.Sections.Contains("selection"))
+    for (int n = 1; n <= blocks - 3; n++)
+        foreach (int rank in new[] { 256, opts.Rank })
+            foreach (var sel in new[] { LayerSelection.Angular, LayerSelection.Last })
+                Measure($"N={n} r_max {rank} selection {sel}", new CuringOptions { Layers = n, MaxRank = rank, Selection = sel });
 
 // Every block's angular distance (from the first run).
 var distances = (CuringDetails)results[0].Report.Details!;
@@ -105,7 +109,7 @@ static List<InputBatch> Batches(HostTensor ids, int size)
     return batches;
 }
 
-internal sealed record Args(string Model, string Text, string? Tokenizer, (double, double) Calib, (double, double) Eval, int Seq, int CalibCount, int EvalCount, int Rank, int LatencyRuns, string? Report)
+internal sealed record Args(string Model, string Text, string? Tokenizer, (double, double) Calib, (double, double) Eval, int Seq, int CalibCount, int EvalCount, int Rank, int LatencyRuns, string[] Sections, string? Report)
 {
     public static Args Parse(string[] args)
     {
@@ -114,7 +118,7 @@ internal sealed record Args(string Model, string Text, string? Tokenizer, (doubl
         static (double, double) Range(string s) { var p = s.Split(':'); return (double.Parse(p[0], CultureInfo.InvariantCulture), double.Parse(p[1], CultureInfo.InvariantCulture)); }
         string Get(string k, string d) => map.TryGetValue(k, out var v) ? v : d;
         return new Args(map["--model"], map["--text"], map.GetValueOrDefault("--tokenizer"), Range(Get("--calib", "0:0.5")), Range(Get("--eval", "0.9:1")),
-            int.Parse(Get("--seq", "128")), int.Parse(Get("--calib-count", "128")), int.Parse(Get("--eval-count", "64")), int.Parse(Get("--rank", "16")), int.Parse(Get("--latency-runs", "50")),
+            int.Parse(Get("--seq", "128")), int.Parse(Get("--calib-count", "128")), int.Parse(Get("--eval-count", "64")), int.Parse(Get("--rank", "16")), int.Parse(Get("--latency-runs", "50")), Get("--sections", "sweep,cores,deim,selection").Split(','),
             map.TryGetValue("--report", out var r) ? r : null);
     }
 }
