@@ -9,6 +9,7 @@ root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(CompressCommand.Create());
+root.Subcommands.Add(ImportCommand.Create());
 
 try
 {

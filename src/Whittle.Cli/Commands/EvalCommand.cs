@@ -29,6 +29,7 @@ internal static class EvalCommand
         var data = new Option<FileInfo?>("--data") { Description = "Samples: .npz/.npy arrays (an .npz array 'labels', 'label' or 'y' gives labels), IDX images (*-idx3-ubyte[.gz]) or a .txt file." };
         var labels = new Option<FileInfo?>("--labels") { Description = "Labels, one per sample: IDX labels (*-idx1-ubyte[.gz]) or an integer .npy." };
         var text = new Option<FileInfo?>("--text") { Description = "A UTF-8 text file for a language model, tokenized by the model's tokenizer (metadata whittle.tokenizer)." };
+        var textString = new Option<string?>("--text-string") { Description = "Text given on the command line instead of --text FILE." };
         var count = new Option<int?>("--count") { Description = "Evaluate the first N samples (windows for text). Default: all." };
         var batchSize = new Option<int>("--batch-size") { Description = "Samples per batch; also the larger latency batch.", DefaultValueFactory = _ => 32 };
         var window = new Option<int?>("--window") { Description = $"Tokens per text window. Default: the model's fixed sequence length, else {DataSource.DefaultWindowLength}." };
@@ -39,7 +40,7 @@ internal static class EvalCommand
         var json = new Option<FileInfo?>("--json") { Description = "Write the report as JSON to this file instead of printing tables." };
         var cmd = new Command("eval", "Evaluate a model: task loss, accuracy or perplexity, agreement and KL with a reference, parameters, bytes, MACs and ONNX Runtime latency.")
         {
-            model, reference, data, labels, text, count, batchSize, window, task, threads, repeats, json,
+            model, reference, data, labels, text, textString, count, batchSize, window, task, threads, repeats, json,
         };
         cmd.SetAction(parse =>
         {
@@ -51,12 +52,14 @@ internal static class EvalCommand
                 if (parse.GetValue(count) is < 1) throw new ArgumentException($"--count {parse.GetValue(count)}: expected a positive number of samples.");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads {parse.GetValue(threads)}: expected 0 (ORT's choice) or a positive thread count.");
                 if (parse.GetValue(repeats) < 0) throw new ArgumentException($"--repeats {parse.GetValue(repeats)}: expected 0 (no latency) or more timed runs.");
-                if (parse.GetValue(data) is null && parse.GetValue(text) is null) throw new ArgumentException("No data: give --data FILE (.npz, .npy, IDX images, .txt) or --text FILE.");
+                if (parse.GetValue(data) is null && parse.GetValue(text) is null && parse.GetValue(textString) is null)
+                    throw new ArgumentException("No data: give --data FILE (.npz, .npy, IDX images, .txt), --text FILE or --text-string TEXT.");
                 var m = OnnxModel.Load(parse.GetValue(model)!.FullName);
                 var r = parse.GetValue(reference) is { } rf ? OnnxModel.Load(rf.FullName) : null;
                 var source = new DataSource(parse.GetValue(data)?.FullName, parse.GetValue(labels)?.FullName, parse.GetValue(text)?.FullName)
                 {
                     WindowLength = parse.GetValue(window),
+                    TextString = parse.GetValue(textString),
                 };
                 var loaded = ModelData.Load(m, source);
                 var batches = loaded.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(count)));

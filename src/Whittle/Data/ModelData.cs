@@ -11,6 +11,7 @@
 // Every failure is an InputDataException (or NotSupportedException for an unknown tokenizer) naming the
 // file, the array or input, and what was expected.
 
+using Whittle.Text;
 using Whittle.IO;
 using Whittle.Onnx;
 using Whittle.Runtime;
@@ -39,6 +40,9 @@ public sealed record DataSource(string? Data = null, string? Labels = null, stri
 {
     /// <summary>Tokens per text window; null takes the model's fixed sequence length, else <see cref="DefaultWindowLength"/>.</summary>
     public int? WindowLength { get; init; }
+
+    /// <summary>Text given inline (a command line's <c>--text-string</c>) instead of a file, or null.</summary>
+    public string? TextString { get; init; }
 
     /// <summary>The window length when neither the model nor <see cref="WindowLength"/> fixes one.</summary>
     public const int DefaultWindowLength = 128;
@@ -133,8 +137,14 @@ public sealed class ModelData
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(source);
-        if (source.Data is not null && source.Text is not null)
-            ThrowHelper.Argument(nameof(source), $"Give a data file or a text file, not both (data {source.Data}, text {source.Text}).");
+        if (new[] { source.Data, source.Text, source.TextString }.Count(x => x is not null) > 1)
+            ThrowHelper.Argument(nameof(source), $"Give one of a data file, a text file or an inline text, not several (data {source.Data ?? "-"}, text {source.Text ?? "-"}, inline text {(source.TextString is null ? "-" : "given")}).");
+        if (source.TextString is { } inline)
+        {
+            if (source.Labels is not null)
+                throw new InputDataException($"{source.Labels}: labels go with arrays or images; text windows are labelled by their own next tokens.", source.Labels);
+            return LoadText(model, ModelInput.FromModel(model), "inline text", inline, source.WindowLength);
+        }
         string? text = source.Text ?? (source.Data is { } d && d.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) ? d : null);
         if (text is null && source.Data is null) ThrowHelper.Argument(nameof(source), "No data: give a data file (.npz, .npy, IDX images, .txt) or a text file.");
         foreach (var path in new[] { source.Data, source.Labels, source.Text })
@@ -145,7 +155,7 @@ public sealed class ModelData
         {
             if (source.Labels is not null)
                 throw new InputDataException($"{source.Labels}: labels go with arrays or images; text windows are labelled by their own next tokens.", source.Labels);
-            return LoadText(model, inputs, text, source.WindowLength);
+            return LoadText(model, inputs, text, File.ReadAllText(text, System.Text.Encoding.UTF8), source.WindowLength);
         }
 
         string data = source.Data!;
@@ -226,7 +236,7 @@ public sealed class ModelData
             $"{path}: {dataset.Count} samples, {shapes}, matched {dataset.MatchingDescription}{labelNote}");
     }
 
-    private static ModelData LoadText(OnnxModel model, IReadOnlyList<ModelInput> inputs, string path, int? windowLength)
+    private static ModelData LoadText(OnnxModel model, IReadOnlyList<ModelInput> inputs, string path, string content, int? windowLength)
     {
         var ids = TokenInput(inputs, path);
         var mask = inputs.FirstOrDefault(i => i.Name != ids.Name && i.ElementType == OnnxDataType.Int64 && i.Name.Contains("mask", StringComparison.OrdinalIgnoreCase));
@@ -244,7 +254,7 @@ public sealed class ModelData
         }
         if (length < 2) ThrowHelper.ArgumentOutOfRange(nameof(windowLength), length, "at least 2 tokens per window (one predicted)");
         var tokenizer = ModelTokenizer.FromModel(model);
-        var dataset = TextWindows.FromFile(path, tokenizer.Tokenizer, length, ids.Name, mask?.Name).Bind(inputs);
+        var dataset = TextWindows.Create(content, tokenizer.Tokenizer, length, path, ids.Name, mask?.Name).Bind(inputs);
         return new ModelData(dataset, null, DataKind.Text,
             $"{path}: {dataset.Count} windows of {length} tokens ('{tokenizer.Kind}' tokenizer, tail dropped) as '{ids.Name}'{(mask is null ? "" : $" with mask '{mask.Name}'")}",
             tokenizer.Warning is null ? [] : [tokenizer.Warning]);

@@ -23,7 +23,7 @@ public enum ModelTask
 public sealed record DetectedTask(ModelTask Task, string Output, string Reason)
 {
     /// <summary>The metadata key that declares the task (<c>classifier</c>, <c>language-model</c> or <c>generic</c>).</summary>
-    public const string MetadataKey = "whittle.task";
+    public const string MetadataKey = Text.TokenizerMetadata.TaskKey;
 
     /// <summary>The name of a task on the command line, in JSON and in metadata: <c>classifier</c>, <c>language-model</c>, <c>generic</c>.</summary>
     public static string Name(ModelTask task) => task switch
@@ -38,7 +38,7 @@ public sealed record DetectedTask(ModelTask Task, string Output, string Reason)
     {
         "classifier" => ModelTask.Classifier,
         "language-model" => ModelTask.LanguageModel,
-        "generic" => ModelTask.Generic,
+        "generic" or "encoder" => ModelTask.Generic,
         _ => null,
     };
 

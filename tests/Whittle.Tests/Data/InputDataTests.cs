@@ -1,3 +1,4 @@
+using Whittle.Text;
 using Whittle.Data;
 using Whittle.IO;
 using Whittle.Onnx;

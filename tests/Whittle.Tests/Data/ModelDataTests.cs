@@ -1,3 +1,4 @@
+using Whittle.Text;
 using Whittle.Data;
 using Whittle.IO;
 using Whittle.Onnx;
@@ -153,9 +154,12 @@ public class ModelDataTests
         Assert.Null(bytes.Warning);
         Assert.Equal([0xC3, 0xA9], bytes.Tokenizer.Encode("é"));
         Assert.NotNull(ModelTokenizer.FromModel(Gpt2()).Warning);
-        var e = Assert.Throws<NotSupportedException>(() => ModelTokenizer.FromModel(WithMetadata(Gpt2(), "whittle.tokenizer", "sentencepiece")));
-        Assert.Contains("tokenizer kind 'sentencepiece'", e.Message);
+        var e = Assert.Throws<NotSupportedException>(() => ModelTokenizer.FromModel(WithMetadata(Gpt2(), "whittle.tokenizer", "tiktoken")));
+        Assert.Contains("tokenizer kind 'tiktoken'", e.Message);
         Assert.Contains("'bytes'", e.Message);
+        // A known kind without its stored data cannot be built.
+        var missing = Assert.Throws<InvalidDataException>(() => ModelTokenizer.FromModel(WithMetadata(Gpt2(), "whittle.tokenizer", "sentencepiece")));
+        Assert.Contains("whittle.tokenizer.data", missing.Message);
     }
 
     private static InputDataException Fails(OnnxModel model, DataSource source)

@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+using Whittle.Analysis;
+using Whittle.Import;
+using Whittle.Onnx;
+using Whittle.Text;
+
+namespace Whittle.Cli.Commands;
+
+/// <summary><c>whittle import llama2c|hf</c>: checkpoints of other frameworks to ONNX models with their tokenizer.</summary>
+internal static class ImportCommand
+{
+    /// <summary>The command, printing to the process console.</summary>
+    internal static Command Create() => Create(console: null);
+
+    /// <summary>The command, printing the summary and download progress to <paramref name="console"/> (default: <see cref="AnsiConsole.Console"/>).</summary>
+    internal static Command Create(IAnsiConsole? console)
+    {
+        var io = console ?? AnsiConsole.Console;
+        var cmd = new Command("import", "Import a checkpoint (llama2.c or Hugging Face) into an ONNX model that carries its tokenizer.");
+        cmd.Subcommands.Add(Llama2c(io));
+        cmd.Subcommands.Add(HuggingFace(io));
+        return cmd;
+    }
+
+    private static Option<FileInfo> Out() => new("--out") { Description = "Where to write the ONNX model.", Required = true };
+
+    private static Option<bool> External() => new("--external-data")
+    {
+        Description = "Put every tensor of 1 KiB or more into <out>.data (models over 2 GB get external data anyway).",
+    };
+
+    private static Command Llama2c(IAnsiConsole io)
+    {
+        var model = new Option<FileInfo>("--model") { Description = "The llama2.c checkpoint (e.g. stories260K.bin).", Required = true };
+        var tokenizer = new Option<FileInfo?>("--tokenizer") { Description = "Its tokenizer file (e.g. tok512.bin); stored in the model's metadata." };
+        var output = Out();
+        var external = External();
+        var cmd = new Command("llama2c", "Import a llama2.c checkpoint (Llama architecture, RoPE in interleaved pairs).") { model, tokenizer, output, external };
+        cmd.SetAction(parse =>
+        {
+            var imported = Llama2cImporter.Import(parse.GetValue(model)!.FullName, parse.GetValue(tokenizer)?.FullName);
+            Save(io, imported, "llama2.c", parse.GetValue(output)!.FullName, parse.GetValue(external), []);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command HuggingFace(IAnsiConsole io)
+    {
+        var model = new Option<string>("--model") { Description = "A checkpoint folder (config.json + model.safetensors), or hf:ORG/NAME[@REVISION] to download one.", Required = true };
+        var output = Out();
+        var external = External();
+        var endpoint = new Option<string?>("--hub-endpoint") { Description = $"The hub's base URL for hf: models (default: ${HubOptions.EndpointVariable}, $HF_ENDPOINT, then {HubOptions.DefaultEndpoint})." };
+        var cache = new Option<DirectoryInfo?>("--cache") { Description = $"Where downloads are kept (default: ${HubOptions.CacheVariable}, then ~/.cache/whittle/hub)." };
+        var cmd = new Command("hf", "Import a Hugging Face checkpoint: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel or BertModel.")
+        {
+            model, output, external, endpoint, cache,
+        };
+        cmd.SetAction(parse =>
+        {
+            string source = parse.GetValue(model)!;
+            string folder = source;
+            if (HubModelId.IsHubReference(source))
+            {
+                var options = new HubOptions
+                {
+                    Endpoint = parse.GetValue(endpoint) is { } e ? new Uri(e) : null,
+                    CacheDirectory = parse.GetValue(cache)?.FullName,
+                };
+                folder = Download(io, HubModelId.Parse(source), options);
+            }
+            var result = HfImporter.Import(folder);
+            Save(io, result.Model, result.Architecture, parse.GetValue(output)!.FullName, parse.GetValue(external), result.Notes);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static string Download(IAnsiConsole io, HubModelId id, HubOptions options)
+    {
+        using var downloader = new HubDownloader(options);
+        string folder = "";
+        io.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new DownloadedColumn(), new TransferSpeedColumn())
+            .Start(ctx =>
+            {
+                var tasks = new Dictionary<string, ProgressTask>();
+                var progress = new SynchronousProgress(p =>
+                {
+                    if (!tasks.TryGetValue(p.File, out var task))
+                        tasks[p.File] = task = ctx.AddTask(Markup.Escape(p.File + (p.Cached ? " (cached)" : "")), maxValue: p.Total ?? 1);
+                    if (p.Total is { } total) task.MaxValue = Math.Max(total, 1);
+                    task.Value = p.Bytes;
+                });
+                folder = downloader.DownloadAsync(id, progress).GetAwaiter().GetResult();
+            });
+        io.MarkupLineInterpolated($"Downloaded [blue]{id}[/] into [blue]{folder}[/]");
+        return folder;
+    }
+
+    /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool).</summary>
+    private sealed class SynchronousProgress(Action<HubProgress> report) : IProgress<HubProgress>
+    {
+        private readonly Lock _lock = new();
+
+        public void Report(HubProgress value)
+        {
+            lock (_lock) report(value);
+        }
+    }
+
+    private static void Save(IAnsiConsole io, OnnxModel model, string architecture, string target, bool external, IReadOnlyList<string> notes)
+    {
+        model.Save(target, new OnnxSaveOptions { ExternalData = external ? OnnxExternalData.Always : OnnxExternalData.Auto });
+        var saved = OnnxModel.Load(target);
+        var summary = OnnxModelSummary.Of(saved);
+        var structure = ModelStructure.Analyze(saved);
+        var tokenizer = TokenizerMetadata.ReadSource(saved);
+        var attention = structure.Blocks.Select(b => b.Attention).FirstOrDefault(a => a is not null);
+        string heads = attention is null ? "" : $", {attention.Heads} heads ({attention.KvHeads} KV) of {attention.HeadSize}";
+        io.MarkupLineInterpolated(
+            $"Imported [green]{architecture}[/]: {structure.Blocks.Count} blocks{heads}, {summary.ParameterCount.ToString("N0", CultureInfo.InvariantCulture)} parameters, tokenizer {tokenizer?.Kind ?? "none"}.");
+        foreach (var note in notes) io.MarkupLineInterpolated($"[yellow]note:[/] {note}");
+        io.MarkupLineInterpolated($"Wrote [blue]{target}[/] ({InspectCommand.FormatBytes(summary.InitializerBytes)} of weights).");
+    }
+}

@@ -1,0 +1,178 @@
+using System.Text.Json;
+using Whittle.Onnx;
+using Whittle.Text;
+
+namespace Whittle.Import;
+
+/// <summary>What an import produced.</summary>
+/// <param name="Model">The ONNX model (in memory; save it with <see cref="OnnxModel.Save"/>).</param>
+/// <param name="Architecture">The architecture imported (<c>LlamaForCausalLM</c>, <c>GPT2LMHeadModel</c>, <c>BertModel</c>, …).</param>
+/// <param name="Task">The task recorded in the metadata (<see cref="TokenizerMetadata.LanguageModelTask"/> or <see cref="TokenizerMetadata.EncoderTask"/>).</param>
+/// <param name="Tokenizer">The tokenizer stored with it, or null when the folder has none Whittle reads.</param>
+/// <param name="Notes">Things worth telling the user (ignored settings, missing tokenizer).</param>
+public sealed record ImportResult(OnnxModel Model, string Architecture, string Task, TokenizerSource? Tokenizer, IReadOnlyList<string> Notes);
+
+/// <summary>
+/// Imports Hugging Face checkpoints (<c>config.json</c> + safetensors) into ONNX: <c>LlamaForCausalLM</c> and the
+/// same-shaped <c>MistralForCausalLM</c> and <c>Qwen2ForCausalLM</c> (<see cref="LlamaGraph"/>), <c>GPT2LMHeadModel</c>
+/// (<see cref="Gpt2Graph"/>) and <c>BertModel</c> (<see cref="BertGraph"/>). The tokenizer (<c>tokenizer.json</c>, else
+/// <c>tokenizer.model</c>) travels in the model's metadata.
+/// </summary>
+public static class HfImporter
+{
+    /// <summary>Imports the checkpoint in <paramref name="directory"/>.</summary>
+    /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
+    /// <exception cref="CheckpointException">The checkpoint is malformed, or uses an architecture or setting Whittle does not import.</exception>
+    /// <exception cref="IO.SafeTensorsException">A weight file is malformed.</exception>
+    public static ImportResult Import(string directory)
+    {
+        using var checkpoint = HfCheckpoint.Open(directory);
+        var config = new HfConfig(checkpoint.Config, Path.Combine(checkpoint.Directory, "config.json"));
+        var notes = new List<string>();
+        string architecture = config.Architecture();
+        OnnxGraphBuilder builder;
+        string task = TokenizerMetadata.LanguageModelTask;
+        switch (architecture)
+        {
+            case "LlamaForCausalLM" or "MistralForCausalLM" or "Qwen2ForCausalLM":
+                builder = LlamaGraph.Build(LlamaSpec(config, architecture, notes), checkpoint);
+                break;
+            case "GPT2LMHeadModel":
+                builder = Gpt2Graph.Build(Gpt2Spec(config), checkpoint);
+                break;
+            case "BertModel":
+                task = TokenizerMetadata.EncoderTask;
+                builder = BertGraph.Build(BertSpec(config, checkpoint), checkpoint);
+                break;
+            default:
+                throw new CheckpointException(
+                    $"{config.Path}: architecture '{architecture}' is not imported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel, BertModel).", config.Path);
+        }
+        var tokenizer = FindTokenizer(checkpoint.Directory);
+        if (tokenizer is null) notes.Add("no tokenizer.json or tokenizer.model in the folder: the model carries no tokenizer");
+        else
+        {
+            tokenizer.Create(checkpoint.Directory); // fail now, not at evaluation, if it cannot be read
+            TokenizerMetadata.Write(builder, task, tokenizer);
+        }
+        if (tokenizer is null) builder.Metadata(TokenizerMetadata.TaskKey, task);
+        builder.Metadata("whittle.source", "huggingface:" + architecture);
+        return new ImportResult(builder.Build(), architecture, task, tokenizer, notes);
+    }
+
+    /// <summary>The tokenizer of a checkpoint folder: <c>tokenizer.json</c>, else <c>tokenizer.model</c>, else null.</summary>
+    public static TokenizerSource? FindTokenizer(string directory)
+    {
+        string json = Path.Combine(directory, "tokenizer.json"), sp = Path.Combine(directory, "tokenizer.model");
+        return File.Exists(json) ? TokenizerSource.FromHfJsonFile(json) : File.Exists(sp) ? TokenizerSource.FromSentencePieceFile(sp) : null;
+    }
+
+    private static LlamaSpec LlamaSpec(HfConfig c, string architecture, List<string> notes)
+    {
+        int d = c.Int("hidden_size"), h = c.Int("num_attention_heads");
+        int hd = c.OptionalInt("head_dim") ?? d / h;
+        bool qwen = architecture == "Qwen2ForCausalLM";
+        if (c.OptionalBool("mlp_bias") == true) throw c.Unsupported("mlp_bias = true");
+        if (c.OptionalInt("sliding_window") is { } window && c.OptionalBool("use_sliding_window") != false)
+            notes.Add($"sliding_window {window} is not applied: attention is full causal (the same for sequences up to {window} tokens)");
+        double theta = c.OptionalDouble("rope_theta") ?? 10000.0;
+        var inv = RopeFrequencies(c, hd, theta);
+        return new LlamaSpec(d, c.Int("intermediate_size"), c.Int("num_hidden_layers"), h, c.OptionalInt("num_key_value_heads") ?? h, c.Int("vocab_size"), hd,
+            (float)(c.OptionalDouble("rms_norm_eps") ?? 1e-6), inv, RopeStyle.HalfRotation,
+            AttentionBias: c.OptionalBool("attention_bias") ?? qwen, TiedEmbeddings: c.OptionalBool("tie_word_embeddings") ?? false,
+            Activation: c.OptionalString("hidden_act") ?? "silu");
+    }
+
+    /// <summary>RoPE inverse frequencies with <c>rope_scaling</c> applied: none/default, <c>linear</c> or <c>llama3</c>.</summary>
+    private static float[] RopeFrequencies(HfConfig c, int hd, double theta)
+    {
+        var inv = TransformerGraph.InverseFrequencies(hd, theta);
+        if (!c.Root.TryGetProperty("rope_scaling", out var s) || s.ValueKind == JsonValueKind.Null) return inv;
+        string type = (s.TryGetProperty("rope_type", out var t) || s.TryGetProperty("type", out t)) ? t.GetString() ?? "" : "";
+        double factor = s.TryGetProperty("factor", out var fe) ? fe.GetDouble() : 1.0;
+        switch (type)
+        {
+            case "default":
+                return inv;
+            case "linear":
+                return [.. inv.Select(f => (float)(f / factor))];
+            case "llama3":
+                double low = s.GetProperty("low_freq_factor").GetDouble(), high = s.GetProperty("high_freq_factor").GetDouble();
+                double original = s.GetProperty("original_max_position_embeddings").GetDouble();
+                double lowWavelen = original / low, highWavelen = original / high;
+                return [.. inv.Select(f =>
+                {
+                    double wavelen = 2 * Math.PI / f;
+                    if (wavelen < highWavelen) return f;
+                    if (wavelen > lowWavelen) return (float)(f / factor);
+                    double smooth = (original / wavelen - low) / (high - low);
+                    return (float)((1 - smooth) * f / factor + smooth * f);
+                })];
+            default:
+                throw c.Unsupported($"rope_scaling type '{type}' (supported: default, linear, llama3)");
+        }
+    }
+
+    private static Gpt2Spec Gpt2Spec(HfConfig c)
+    {
+        if (c.OptionalBool("scale_attn_by_inverse_layer_idx") == true) throw c.Unsupported("scale_attn_by_inverse_layer_idx = true");
+        if (c.OptionalBool("scale_attn_weights") == false) throw c.Unsupported("scale_attn_weights = false");
+        int d = c.Int("n_embd");
+        return new Gpt2Spec(d, c.OptionalInt("n_inner") ?? 4 * d, c.Int("n_layer"), c.Int("n_head"), c.Int("vocab_size"), c.Int("n_positions"),
+            (float)(c.OptionalDouble("layer_norm_epsilon") ?? 1e-5), c.OptionalString("activation_function") ?? "gelu_new");
+    }
+
+    private static BertSpec BertSpec(HfConfig c, HfCheckpoint checkpoint)
+    {
+        if ((c.OptionalString("position_embedding_type") ?? "absolute") != "absolute") throw c.Unsupported($"position_embedding_type '{c.OptionalString("position_embedding_type")}'");
+        bool pooler = checkpoint.Contains("pooler.dense.weight") || checkpoint.Contains("bert.pooler.dense.weight");
+        return new BertSpec(c.Int("hidden_size"), c.Int("intermediate_size"), c.Int("num_hidden_layers"), c.Int("num_attention_heads"), c.Int("vocab_size"),
+            c.Int("max_position_embeddings"), c.OptionalInt("type_vocab_size") ?? 2, (float)(c.OptionalDouble("layer_norm_eps") ?? 1e-12),
+            c.OptionalString("hidden_act") ?? "gelu", pooler);
+    }
+}
+
+/// <summary>Typed reads from <c>config.json</c>, with messages naming the file and key.</summary>
+internal sealed class HfConfig(JsonElement root, string path)
+{
+    public JsonElement Root => root;
+
+    public string Path => path;
+
+    /// <summary>The first entry of <c>architectures</c>, else one inferred from <c>model_type</c>.</summary>
+    public string Architecture()
+    {
+        if (root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0 && a[0].GetString() is { } arch)
+            return arch switch
+            {
+                "GPT2Model" => "GPT2LMHeadModel",
+                _ when arch.StartsWith("Bert", StringComparison.Ordinal) => "BertModel",
+                _ => arch,
+            };
+        return OptionalString("model_type") switch
+        {
+            "llama" => "LlamaForCausalLM",
+            "mistral" => "MistralForCausalLM",
+            "qwen2" => "Qwen2ForCausalLM",
+            "gpt2" => "GPT2LMHeadModel",
+            "bert" => "BertModel",
+            var t => throw new CheckpointException($"{path}: no \"architectures\" and model_type '{t}' is not one Whittle imports.", path),
+        };
+    }
+
+    public int Int(string key) => OptionalInt(key) ?? throw new CheckpointException($"{path}: \"{key}\" (an integer) is missing.", path);
+
+    public int? OptionalInt(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null
+        ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : throw new CheckpointException($"{path}: \"{key}\" is {v}, expected an integer.", path)
+        : null;
+
+    public double? OptionalDouble(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null
+        ? v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw new CheckpointException($"{path}: \"{key}\" is {v}, expected a number.", path)
+        : null;
+
+    public bool? OptionalBool(string key) => root.TryGetProperty(key, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
+
+    public string? OptionalString(string key) => root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    public CheckpointException Unsupported(string what) => new($"{path}: {what} is not supported by the importer.", path);
+}

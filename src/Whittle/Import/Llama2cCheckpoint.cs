@@ -1,0 +1,127 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
+namespace Whittle.Import;
+
+/// <summary>The header of a llama2.c checkpoint (seven int32 values).</summary>
+/// <param name="Dim">Model width.</param>
+/// <param name="HiddenDim">MLP width.</param>
+/// <param name="Layers">Number of blocks.</param>
+/// <param name="Heads">Query heads.</param>
+/// <param name="KvHeads">Key/value heads.</param>
+/// <param name="Vocab">Vocabulary size (the header stores it negative when the classifier is not shared).</param>
+/// <param name="SeqLen">Maximum sequence length (the RoPE tables' length).</param>
+/// <param name="SharedClassifier">Whether the classifier is the token embedding.</param>
+public sealed record Llama2cConfig(int Dim, int HiddenDim, int Layers, int Heads, int KvHeads, int Vocab, int SeqLen, bool SharedClassifier)
+{
+    /// <summary>Head size: <see cref="Dim"/> / <see cref="Heads"/>.</summary>
+    public int HeadDim => Dim / Heads;
+}
+
+/// <summary>
+/// A llama2.c checkpoint (Karpathy's <c>run.c</c> format): the <see cref="Llama2cConfig"/> header, then float32
+/// tensors in order — token embedding, attention RMSNorm weights, wq, wk, wv, wo, FFN RMSNorm weights, w1 (gate),
+/// w2 (down), w3 (up), final RMSNorm, the RoPE tables (skipped), and the classifier when not shared. Each per-layer
+/// tensor holds all layers, weights in PyTorch's [out, in] layout. Exposed under Hugging Face Llama names.
+/// </summary>
+public sealed class Llama2cCheckpoint : ICheckpointTensors
+{
+    private readonly Dictionary<string, (long Offset, long[] Shape)> _tensors = [];
+    private readonly byte[] _bytes;
+
+    private Llama2cCheckpoint(string path, Llama2cConfig config, byte[] bytes)
+    {
+        Source = path;
+        Config = config;
+        _bytes = bytes;
+    }
+
+    /// <inheritdoc/>
+    public string Source { get; }
+
+    /// <summary>The header.</summary>
+    public Llama2cConfig Config { get; }
+
+    /// <summary>Reads and checks <paramref name="path"/>: header values positive and consistent, file length exactly what they imply.</summary>
+    /// <exception cref="FileNotFoundException">There is no such file.</exception>
+    /// <exception cref="CheckpointException">The header or the length is wrong.</exception>
+    public static Llama2cCheckpoint Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string full = Path.GetFullPath(path);
+        if (!File.Exists(full)) throw new FileNotFoundException($"llama2.c checkpoint '{full}' not found.", full);
+        var bytes = File.ReadAllBytes(full);
+        if (bytes.Length < 28) throw new CheckpointException($"{full}: {bytes.Length} bytes, too short for a llama2.c header (7 int32 values).", full);
+        var h = MemoryMarshal.Cast<byte, int>(bytes.AsSpan(0, 28)).ToArray();
+        if (!BitConverter.IsLittleEndian) for (int i = 0; i < 7; i++) h[i] = BinaryPrimitives.ReverseEndianness(h[i]);
+        var config = new Llama2cConfig(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], h[5] > 0);
+        if (h[0] <= 0 || h[1] <= 0 || h[2] <= 0 || h[3] <= 0 || h[4] <= 0 || h[5] == 0 || h[6] <= 0 || h[0] % h[3] != 0 || h[3] % h[4] != 0)
+            throw new CheckpointException(
+                $"{full}: header dim={h[0]} hidden_dim={h[1]} n_layers={h[2]} n_heads={h[3]} n_kv_heads={h[4]} vocab_size={h[5]} seq_len={h[6]} is not a llama2.c checkpoint "
+                + "(all positive, vocab_size negative only for an unshared classifier, dim divisible by n_heads, n_heads by n_kv_heads).", full);
+        var ckpt = new Llama2cCheckpoint(full, config, bytes);
+        long expected = ckpt.Layout();
+        if (expected != bytes.Length)
+            throw new CheckpointException($"{full}: {bytes.Length} bytes, but the header ({config}) implies {expected}: a different format or a truncated file.", full);
+        return ckpt;
+    }
+
+    /// <summary>Registers every tensor at its offset; returns the file length the header implies.</summary>
+    private long Layout()
+    {
+        var c = Config;
+        long d = c.Dim, f = c.HiddenDim, hd = c.HeadDim, q = c.Heads * hd, kv = c.KvHeads * hd, v = c.Vocab;
+        long offset = 28;
+        void Add(string name, params long[] shape)
+        {
+            _tensors[name] = (offset, shape);
+            offset += 4 * shape.Aggregate(1L, (a, x) => a * x);
+        }
+        void PerLayer(string module, params long[] shape)
+        {
+            for (int i = 0; i < c.Layers; i++) Add($"model.layers.{i}.{module}.weight", shape);
+        }
+        Add("model.embed_tokens.weight", v, d);
+        PerLayer("input_layernorm", d);
+        PerLayer("self_attn.q_proj", q, d);
+        PerLayer("self_attn.k_proj", kv, d);
+        PerLayer("self_attn.v_proj", kv, d);
+        PerLayer("self_attn.o_proj", d, q);
+        PerLayer("post_attention_layernorm", d);
+        PerLayer("mlp.gate_proj", f, d);
+        PerLayer("mlp.down_proj", d, f);
+        PerLayer("mlp.up_proj", f, d);
+        Add("model.norm.weight", d);
+        offset += 4L * c.SeqLen * hd; // freq_cis_real and freq_cis_imag, [seq_len, head_size / 2] each: recomputed in the graph
+        if (!c.SharedClassifier) Add("lm_head.weight", v, d);
+        return offset;
+    }
+
+    /// <inheritdoc/>
+    public bool Contains(string name) => _tensors.ContainsKey(name);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<long> Shape(string name) => Entry(name).Shape;
+
+    /// <inheritdoc/>
+    public float[] ReadFloat32(string name)
+    {
+        var (offset, shape) = Entry(name);
+        long count = shape.Aggregate(1L, (a, x) => a * x);
+        return MemoryMarshal.Cast<byte, float>(_bytes.AsSpan((int)offset, (int)(4 * count))).ToArray();
+    }
+
+    private (long Offset, long[] Shape) Entry(string name) => _tensors.TryGetValue(name, out var e) ? e
+        : throw new CheckpointException($"{Source}: a llama2.c checkpoint has no tensor '{name}'.", Source, name);
+
+    /// <summary>The graph shape: llama2.c's RMSNorm epsilon 1e-5, RoPE θ = 10000 with interleaved pairs.</summary>
+    public LlamaSpec Spec()
+    {
+        var c = Config;
+        var inv = new float[c.HeadDim / 2];
+        // run.c: freq = 1.0f / powf(10000.0f, head_dim / (float)head_size) for head_dim = 0, 2, 4, …
+        for (int i = 0; i < inv.Length; i++) inv[i] = 1.0f / MathF.Pow(10000.0f, 2 * i / (float)c.HeadDim);
+        return new LlamaSpec(c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KvHeads, c.Vocab, c.HeadDim, 1e-5f, inv, RopeStyle.InterleavedPairs,
+            TiedEmbeddings: c.SharedClassifier);
+    }
+}
