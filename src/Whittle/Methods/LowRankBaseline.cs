@@ -3,7 +3,8 @@
 //
 // Pipeline
 //   1. Sites: every eligible linear site and ungrouped convolution in graph order (FactorSites; tied or quantized
-//      weights and layers with no parameter-saving rank are left alone, with the reason in the report).
+//      weights and layers with no parameter-saving rank are left alone, with the reason in the report). The layer
+//      writing a graph output (classifier layer, language-model head) is kept unless IncludeOutputLayer is set.
 //   2. Calibration (when the decomposition or the output-error report needs it): the Gram G = XᵀX of every site's
 //      inputs — linear inputs through CalibrationRunner, convolution im2col patches through ConvPatchGram.
 //   3. Decomposition, once per site at its largest parameter-saving rank r_max = ⌈mn/(m + n)⌉ − 1; every budget's
@@ -41,6 +42,13 @@ public sealed record LowRankBaselineOptions
     /// n² doubles per distinct site input); default true. Whitened SVD and ASVD collect the Gram matrices anyway.
     /// </summary>
     public bool MeasureOutputError { get; init; } = true;
+
+    /// <summary>
+    /// Factorize the layer that writes a graph output (a classifier's last layer, a language model's head) too; default
+    /// false: ASVD and SVD-LLM compress the blocks and keep the head, and a uniform ratio would otherwise cut a 10-class
+    /// classifier layer to a few ranks while saving almost nothing.
+    /// </summary>
+    public bool IncludeOutputLayer { get; init; }
 }
 
 /// <summary>What a baseline did to one site (<see cref="SiteReport.Details"/>).</summary>
@@ -98,6 +106,12 @@ public abstract class LowRankBaseline : ICompressionMethod
         var before = clock.Time(Stages.Calibration, () => ModelCost.Measure(model, example, job.Runtime));
         var structure = job.Structure ?? ModelStructure.Analyze(model);
         var (sites, skipped) = FactorSites.Find(model, structure, Options.IncludeConvolutions);
+        if (!Options.IncludeOutputLayer)
+            foreach (var s in sites.Where(s => model.Graph.IsGraphOutput(s.Output)).ToList())
+            {
+                sites.Remove(s);
+                skipped.Add((s.Position, s.Unchanged($"it writes the graph output '{s.Output}'; the output layer is kept (include it with IncludeOutputLayer)")));
+            }
         var warnings = new List<string>();
         if (sites.Count == 0) warnings.Add($"{Name}: no layer of {model.FilePath ?? "the model"} can be factorized (see the per-site reasons).");
 

@@ -72,6 +72,8 @@ public sealed class LowRankCliTests(TrainedMlpFixture fixture) : IClassFixture<T
         Assert.IsType<WhitenedSvd>(whitened);
         Assert.True(entry.TakesBudgets);
         Assert.False(Assert.IsType<PlainSvd>(Parse("svd", "--no-output-error").Method).Options.MeasureOutputError);
+        Assert.False(Assert.IsType<PlainSvd>(Parse("svd").Method).Options.IncludeOutputLayer);
+        Assert.True(Assert.IsType<WhitenedSvd>(Parse("whitened-svd", "--factorize-output-layer").Method).Options.IncludeOutputLayer);
         var e = Assert.Throws<ArgumentException>(() => Parse("svd", "--asvd-alpha", "0.3"));
         Assert.Contains("--asvd-alpha applies to --method asvd", e.Message);
     }

@@ -32,13 +32,16 @@ public class LowRankBaselineTests(TrainedMlpFixture fixture) : IClassFixture<Tra
         _ => new PlainSvd(),
     };
 
+    /// <summary>For models whose only layer writes the output.</summary>
+    private static readonly LowRankBaselineOptions WithOutputLayer = new() { IncludeOutputLayer = true };
+
     [Theory]
     [MemberData(nameof(Methods))]
     public void KeepParametersGivesOneUniformRatioThatMeetsTheBudgetAndNoLargerRatioDoes(string name)
     {
         double[] keeps = [0.3, 0.5, 0.8];
         var results = Run(Method(name), Mlp.Model, Mlp.Calibration, [.. keeps.Select(CompressionBudget.KeepParameters)]);
-        var sites = ModelStructure.Analyze(Mlp.Model).LinearSites;
+        var sites = ModelStructure.Analyze(Mlp.Model).LinearSites.Where(s => s.Name != "fc3").ToList();
         long total = Parameters(Mlp.Model);
         for (int b = 0; b < keeps.Length; b++)
         {
@@ -58,6 +61,8 @@ public class LowRankBaselineTests(TrainedMlpFixture fixture) : IClassFixture<Tra
                 Assert.True(report.NewSize * (s.OutFeatures + s.InFeatures) < s.OutFeatures * s.InFeatures);
                 Assert.Equal((long)report.NewSize * (s.OutFeatures + s.InFeatures) + s.OutFeatures, report.ParametersAfter);
             }
+            // The output layer is kept by default.
+            Assert.Contains("output layer is kept", r.Report.Sites.Single(x => x.Site == "fc3").Skipped);
             // The ratio is the largest that meets the budget.
             long Kept(double ratio) => total - sites.Sum(s => (long)s.OutFeatures * s.InFeatures - (long)Rank(ratio, s) * (s.OutFeatures + s.InFeatures));
             Assert.True(rho >= 1 || Kept(rho + 2e-9) > keeps[b] * total, $"ratio {rho} is not the largest for keep {keeps[b]}");
@@ -77,7 +82,7 @@ public class LowRankBaselineTests(TrainedMlpFixture fixture) : IClassFixture<Tra
     public void ToleranceGivesEachLayerTheSmallestRankWithinItsTruncationError()
     {
         const double epsilon = 0.2;
-        var r = Assert.Single(Run(new PlainSvd(), Mlp.Model, Mlp.Calibration, CompressionBudget.Tolerance(epsilon)));
+        var r = Assert.Single(Run(new PlainSvd(WithOutputLayer), Mlp.Model, Mlp.Calibration, CompressionBudget.Tolerance(epsilon)));
         foreach (var s in ModelStructure.Analyze(Mlp.Model).LinearSites)
         {
             var w = SiteWeights.Weight(Mlp.Model, s);
@@ -141,9 +146,9 @@ public class LowRankBaselineTests(TrainedMlpFixture fixture) : IClassFixture<Tra
         var (model, calibration) = CorrelatedLinear();
         var bias = model.Graph.GetInitializer("b").ToArray<float>();
         var budget = CompressionBudget.KeepParameters(0.5);
-        var plain = Assert.Single(Run(new PlainSvd(), model, calibration, budget));
-        var asvd = Assert.Single(Run(new ActivationAwareSvd(), model, calibration, budget));
-        var whitened = Assert.Single(Run(new WhitenedSvd(), model, calibration, budget));
+        var plain = Assert.Single(Run(new PlainSvd(WithOutputLayer), model, calibration, budget));
+        var asvd = Assert.Single(Run(new ActivationAwareSvd(options: WithOutputLayer), model, calibration, budget));
+        var whitened = Assert.Single(Run(new WhitenedSvd(WithOutputLayer), model, calibration, budget));
         int rank = plain.Report.Sites[0].NewSize;
         Assert.Equal(rank, whitened.Report.Sites[0].NewSize);
         Assert.Equal(rank, asvd.Report.Sites[0].NewSize);
@@ -166,8 +171,8 @@ public class LowRankBaselineTests(TrainedMlpFixture fixture) : IClassFixture<Tra
     {
         var (model, calibration) = CorrelatedLinear();
         var budget = CompressionBudget.KeepParameters(0.6);
-        var plain = Assert.Single(Run(new PlainSvd(), model, calibration, budget));
-        var asvd = Assert.Single(Run(new ActivationAwareSvd(alpha: 0), model, calibration, budget));
+        var plain = Assert.Single(Run(new PlainSvd(WithOutputLayer), model, calibration, budget));
+        var asvd = Assert.Single(Run(new ActivationAwareSvd(alpha: 0, WithOutputLayer), model, calibration, budget));
         var bias = model.Graph.GetInitializer("b").ToArray<float>();
         Assert.Equal(OutputError(model, plain.Model, calibration, bias), OutputError(model, asvd.Model, calibration, bias), 1e-6);
         Assert.Equal(0, Assert.IsType<LowRankBaselineDetails>(asvd.Report.Details).Alpha);
@@ -196,8 +201,8 @@ public class LowRankBaselineTests(TrainedMlpFixture fixture) : IClassFixture<Tra
         var bias = model.Graph.GetInitializer("conv.bias").ToArray<float>();
 
         var budget = CompressionBudget.KeepParameters(0.5);
-        var plain = Assert.Single(Run(new PlainSvd(), model, calibration, budget));
-        var whitened = Assert.Single(Run(new WhitenedSvd(), model, calibration, budget));
+        var plain = Assert.Single(Run(new PlainSvd(WithOutputLayer), model, calibration, budget));
+        var whitened = Assert.Single(Run(new WhitenedSvd(WithOutputLayer), model, calibration, budget));
         foreach (var r in new[] { plain, whitened })
         {
             Assert.Equal(2, r.Model.Graph.Nodes.Count(n => n.OpType == "Conv"));
