@@ -10,12 +10,19 @@ internal sealed class LowRankCli : IMethodCli
 {
     private static readonly string[] ModeNames = ["lossless", "compact"];
     private static readonly string[] GradientNames = ["exact", "central-difference"];
+    private static readonly string[] OrderNames = ["graph", "largest-first"];
     private static readonly string[] TaskNames = ["classifier", "language-model", "generic"];
 
     private readonly Option<string> _mode = new("--mode")
     {
         Description = "lossless: per layer, the lowest measured calibration loss among ranks predicted not to raise it; compact: the smallest rank whose loss stays within the threshold.",
         DefaultValueFactory = _ => ModeNames[0],
+    };
+
+    private readonly Option<string> _order = new("--order")
+    {
+        Description = "Layer order: graph (input to output, the paper's) or largest-first (the layers with most parameters get the loss headroom first).",
+        DefaultValueFactory = _ => OrderNames[0],
     };
 
     private readonly Option<double> _tolerance = new("--loss-tolerance")
@@ -51,6 +58,7 @@ internal sealed class LowRankCli : IMethodCli
     {
         _mode.AcceptOnlyFromAmong(ModeNames);
         _gradient.AcceptOnlyFromAmong(GradientNames);
+        _order.AcceptOnlyFromAmong(OrderNames);
         _task.AcceptOnlyFromAmong(TaskNames);
     }
 
@@ -58,7 +66,7 @@ internal sealed class LowRankCli : IMethodCli
 
     public string Description => "Joint low-rank factorization: each layer's rank chosen on the measured calibration loss, lossless or compact (Zhang et al. 2024).";
 
-    public IReadOnlyList<Option> Options => [_mode, _tolerance, _gradient, _grid, _step, _task];
+    public IReadOnlyList<Option> Options => [_mode, _order, _tolerance, _gradient, _grid, _step, _task];
 
     public bool TakesBudgets => false;
 
@@ -74,6 +82,7 @@ internal sealed class LowRankCli : IMethodCli
         return new JointLowRank(new JointLowRankOptions
         {
             Mode = parse.GetValue(_mode) == "compact" ? LowRankMode.Compact : LowRankMode.Lossless,
+            Order = parse.GetValue(_order) == "largest-first" ? LayerOrder.LargestFirst : LayerOrder.Graph,
             LossTolerance = tolerance,
             Gradient = parse.GetValue(_gradient) == "central-difference" ? GradientSource.CentralDifference : GradientSource.Exact,
             RankGrid = grid,

@@ -4,7 +4,7 @@
 // Paper: Zhang, Cheng, Zhang, Liu, Tian, "Lossless Model Compression via Joint Low-Rank Factorization Optimization",
 // arXiv 2412.06867 (no public code); theory in the companion "Compression for Better", arXiv 2412.06868.
 //
-// Algorithm (layer by layer, in graph order, with the earlier layers already as chosen):
+// Algorithm (layer by layer — in graph order, or most parameters first — with the earlier layers already as chosen):
 //   1. f₀ = the original model's calibration loss (CalibrationObjective: cross-entropy with labels, next-token
 //      cross-entropy for a language model, KL to the original otherwise); threshold τ = f₀ + tolerance.
 //   2. For the next layer W (m × n): one SVD W = Σ σ_j u_j v_jᵀ; candidate ranks ⌈i·r_max/N⌉, i = 1..N, all saving
@@ -23,7 +23,7 @@
 // Every kept model has loss ≤ τ and the final model is the last one kept (or the original), so the final calibration
 // loss is ≤ f₀ + tolerance by construction; the report re-measures it on the tidied graph.
 //
-// (open) choices made here: graph order; losses measured with earlier layers compressed; the threshold is the original
+// (open) choices made here: graph order by default (LayerOrder.LargestFirst as an option); losses measured with earlier layers compressed; the threshold is the original
 // model's loss (not the previous layer's), so gains at one layer can be spent at later ones; candidate grid equally
 // spaced in parameters; exact gradients only where they are closed-form.
 
@@ -90,6 +90,7 @@ public sealed class JointLowRank : ICompressionMethod
         var before = clock.Time(Stages.Calibration, () => ModelCost.Measure(model, example, job.Runtime));
         var structure = job.Structure ?? ModelStructure.Analyze(model);
         var (sites, skipped) = FactorSites.Find(model, structure, Options.IncludeConvolutions);
+        if (Options.Order == LayerOrder.LargestFirst) sites = [.. sites.OrderByDescending(s => s.Parameters).ThenBy(s => s.Position)];
         if (sites.Count == 0) warnings.Add($"lowrank: no layer of {model.FilePath ?? "the model"} can be factorized (see the per-site reasons).");
         if (job.Calibration.Description is null)
             warnings.Add("lowrank: the calibration data do not say where they came from; make sure held-out figures use other data, since every rank was chosen on these.");
@@ -122,7 +123,7 @@ public sealed class JointLowRank : ICompressionMethod
         double final = clock.Time(Stages.Measurement, () => objective.Measure(current));
         var after = clock.Time(Stages.Rewrite, () => ModelCost.Measure(current, example, job.Runtime));
         var details = new JointLowRankDetails(
-            Options.Mode == LowRankMode.Lossless ? "lossless" : "compact", objective.Loss.Name,
+            Options.Mode == LowRankMode.Lossless ? "lossless" : "compact", Options.Order == LayerOrder.Graph ? "graph" : "largest-first", objective.Loss.Name,
             $"{DetectedTask.Name(objective.Task.Task)} ({objective.Task.Reason})",
             Options.Gradient == GradientSource.Exact ? "exact where closed-form (a linear layer writing the logits), else central-difference" : "central-difference",
             Options.DifferenceStep, Options.RankGrid, Options.LossTolerance, original, threshold, final,

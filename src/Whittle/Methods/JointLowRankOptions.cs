@@ -34,6 +34,19 @@ public enum GradientSource
     CentralDifference,
 }
 
+/// <summary>The order in which <see cref="JointLowRank"/> visits the layers (each later layer sees the earlier ones as chosen).</summary>
+public enum LayerOrder
+{
+    /// <summary>Graph (topological) order, input to output: the paper's layer-by-layer pass.</summary>
+    Graph,
+
+    /// <summary>
+    /// Most parameters first (ties in graph order): the layers where a rank saves most get the loss headroom first — in
+    /// compact mode with a tolerance, graph order lets small early layers spend it for little saving.
+    /// </summary>
+    LargestFirst,
+}
+
 /// <summary>Options of <see cref="JointLowRank"/>. Immutable; defaults follow the paper's lossless algorithm.</summary>
 public sealed record JointLowRankOptions
 {
@@ -61,6 +74,9 @@ public sealed record JointLowRankOptions
     /// <summary>The central-difference step h (along δ); default 1, where f(W + δ) is the candidate's own measured loss.</summary>
     public double DifferenceStep { get; init; } = 1;
 
+    /// <summary>The order the layers are visited in; default <see cref="LayerOrder.Graph"/>.</summary>
+    public LayerOrder Order { get; init; } = LayerOrder.Graph;
+
     /// <summary>Factorize ungrouped convolutions too (an r-channel convolution and a 1 × 1 convolution); default true.</summary>
     public bool IncludeConvolutions { get; init; } = true;
 
@@ -72,6 +88,7 @@ public sealed record JointLowRankOptions
     public void Validate()
     {
         if (!Enum.IsDefined(Mode)) ThrowHelper.ArgumentOutOfRange(nameof(Mode), Mode, "lossless or compact");
+        if (!Enum.IsDefined(Order)) ThrowHelper.ArgumentOutOfRange(nameof(Order), Order, "graph or largest-first");
         if (!Enum.IsDefined(Gradient)) ThrowHelper.ArgumentOutOfRange(nameof(Gradient), Gradient, "exact or central-difference");
         if (!(LossTolerance >= 0) || !double.IsFinite(LossTolerance))
             ThrowHelper.ArgumentOutOfRange(nameof(LossTolerance), LossTolerance, "a finite loss tolerance ≥ 0 (nats)");

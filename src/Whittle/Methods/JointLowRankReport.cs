@@ -32,6 +32,7 @@ public sealed record JointLowRankSiteDetails(
 
 /// <summary>Method-wide facts of a joint low-rank run (<see cref="Compression.CompressionReport.Details"/>).</summary>
 /// <param name="Mode"><c>lossless</c> or <c>compact</c>.</param>
+/// <param name="Order">The layer order: <c>graph</c> or <c>largest-first</c>.</param>
 /// <param name="Loss">The calibration loss (<c>cross-entropy</c>, <c>next-token cross-entropy</c>, <c>KL(reference ‖ model)</c>).</param>
 /// <param name="Task">The task the loss follows from, and why.</param>
 /// <param name="Gradient">The gradient option (<c>exact</c> with central-difference fallback, or <c>central-difference</c>).</param>
@@ -48,6 +49,7 @@ public sealed record JointLowRankSiteDetails(
 /// <param name="ForwardPasses">Passes over the calibration set (candidate losses, central differences, gradient taps).</param>
 public sealed record JointLowRankDetails(
     string Mode,
+    string Order,
     string Loss,
     string Task,
     string Gradient,

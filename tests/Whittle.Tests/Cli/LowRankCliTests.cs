@@ -46,9 +46,9 @@ public sealed class LowRankCliTests(TrainedMlpFixture fixture) : IClassFixture<T
     public void LowRankFlagsMapOntoTheOptionRecord()
     {
         var o = Assert.IsType<JointLowRank>(Parse("lowrank", "--mode", "compact", "--loss-tolerance", "0.02", "--gradient", "central-difference",
-            "--rank-grid", "8", "--difference-step", "0.5", "--task", "generic").Method).Options;
-        Assert.Equal((LowRankMode.Compact, GradientSource.CentralDifference, 0.02, 8, 0.5, ModelTask.Generic),
-            (o.Mode, o.Gradient, o.LossTolerance, o.RankGrid, o.DifferenceStep, o.Task));
+            "--rank-grid", "8", "--difference-step", "0.5", "--task", "generic", "--order", "largest-first").Method).Options;
+        Assert.Equal((LowRankMode.Compact, GradientSource.CentralDifference, 0.02, 8, 0.5, ModelTask.Generic, LayerOrder.LargestFirst),
+            (o.Mode, o.Gradient, o.LossTolerance, o.RankGrid, o.DifferenceStep, o.Task, o.Order));
     }
 
     [Theory]

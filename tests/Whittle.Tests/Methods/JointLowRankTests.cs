@@ -138,6 +138,21 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
     }
 
     [Fact]
+    public void LargestFirstVisitsTheBiggestLayerFirstAndKeepsTheGuarantee()
+    {
+        var result = Compress(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = 0.01, Order = LayerOrder.LargestFirst });
+        var details = Assert.IsType<JointLowRankDetails>(result.Report.Details);
+        Assert.Equal("largest-first", details.Order);
+        // fc2 (48 → 32, 1,568 parameters) is the largest: it is searched on the original model.
+        var largest = result.Report.Sites.MaxBy(s => s.ParametersBefore)!;
+        Assert.Equal("fc2", largest.Site);
+        Assert.Equal(details.OriginalLoss, Details(largest).LossBefore, 1e-12);
+        Assert.NotEqual(details.OriginalLoss, Details(result.Report.Sites.Single(s => s.Site == "fc1")).LossBefore);
+        Assert.Equal(["fc1", "fc2", "fc3"], result.Report.Sites.Select(s => s.Site));   // reported in graph order
+        Assert.True(CrossEntropy(result.Model, Mlp.Calibration) <= details.Threshold + 1e-6);
+    }
+
+    [Fact]
     public void TheExactLogitLayerGradientAgreesWithCentralDifferencesOfTheMeasuredLoss()
     {
         // Compact decisions do not depend on the predictions, so both runs reach the last layer with the same model.
