@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Low-rank acceptance figures (issue 10), every figure from `whittle compress` and `whittle eval` runs made here:
 #   Fashion-MNIST MLP / VGG / ResNet fixtures — joint low-rank factorization, lossless and compact (tolerance 0 and a
-#     small one), calibrated on the fixtures' 1,000 training images and evaluated on their 2,000 held-out test images;
+#     small one, graph order and largest-first), calibrated on the fixtures' 1,000 training images and evaluated on their 2,000 held-out test images;
 #     plus lossless with selection data the model never trained on (test images 2000–2999, disjoint from the held-out
 #     2,000), where the first-order term can be negative;
 #   GPT-2 / Llama byte-level fixtures — plain SVD, ASVD and whitened SVD at 80 % of the parameters, calibrated on
@@ -11,7 +11,7 @@
 #   scripts/fetch_data.sh && scripts/lowrank_acceptance.sh [OUT]      # OUT defaults to /tmp/whittle-lowrank-acceptance
 #
 # Needs the .NET SDK, fixtures/ (helper/fixtures), data/moby-dick.txt and Debian's python3 (numpy) for the two
-# small data files it cuts. Runs for ~15–30 minutes on 2 cores. Prints Markdown tables (scripts/lowrank_summary.py).
+# small data files it cuts. Runs for ~40 minutes on 2 cores. Prints Markdown tables (scripts/lowrank_summary.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/whittle-lowrank-acceptance}
@@ -51,7 +51,9 @@ for m in mlp vgg resnet; do
                 --repeats "$REPEATS" --json "$OUT/$m.$name.eval.json" >/dev/null; }
     run lossless --mode lossless "${CALIB[@]}"
     run compact --mode compact "${CALIB[@]}"
+    run compact-lf --mode compact --order largest-first "${CALIB[@]}"
     run compact-0.005 --mode compact --loss-tolerance 0.005 "${CALIB[@]}"
+    run compact-0.005-lf --mode compact --loss-tolerance 0.005 --order largest-first "${CALIB[@]}"
     run lossless-unseen --mode lossless "${UNSEEN[@]}"
 done
 

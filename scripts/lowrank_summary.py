@@ -29,7 +29,7 @@ print('| model | run | selection data | params before → after | Δ params | ca
       'held-out accuracy orig → compressed | agreement | latency b1 ms orig → compressed | compress s |')
 print('|---|---|---|---|---|---|---|---|---|---|---|')
 for m in ['mlp', 'vgg', 'resnet']:
-    for run in ['lossless', 'compact', 'compact-0.005', 'lossless-unseen']:
+    for run in ['lossless', 'compact', 'compact-lf', 'compact-0.005', 'compact-0.005-lf', 'lossless-unseen']:
         c = load(f'{m}.{run}.json')
         if c is None:
             continue
@@ -42,7 +42,7 @@ for m in ['mlp', 'vgg', 'resnet']:
         acc = f"{pct(ev.get('reference', {}).get('accuracy'))} → {pct(ev.get('model', {}).get('accuracy'))}"
         seconds = sum(t['seconds'] for t in rep['timings'])
         sel = 'train (fixture calib, 1,000)' if 'unseen' not in run else 'test 2000–2999 (unseen, 1,000)'
-        print(f"| {m} | {d['mode']} tol {d['lossTolerance']} | {sel} | {before:,} → {after:,} | {100 * (after - before) / before:+.1f} % | "
+        print(f"| {m} | {d['mode']}, tol {d['lossTolerance']}, {d.get('order', 'graph')} order | {sel} | {before:,} → {after:,} | {100 * (after - before) / before:+.1f} % | "
               f"{d['originalLoss']:.5f} → {d['finalLoss']:.5f} | {d['layersFactorized']}/{d['layersConsidered']} | {acc} | "
               f"{pct((ev.get('comparison') or {}).get('agreement'))} | "
               f"{'-' if lat is None else f'{lat[1]:.3f} → {lat[0]:.3f}'} | {seconds:.1f} |")
