@@ -5,6 +5,7 @@ using Spectre.Console;
 using Whittle.Cli.Benchmarks;
 using Whittle.IO;
 using Whittle.LinearAlgebra;
+using Whittle.Runtime;
 
 namespace Whittle.Cli.Commands;
 
@@ -16,6 +17,7 @@ internal static class BenchCommand
         var bench = new Command("bench", "Measure the speed of Whittle's kernels.");
         bench.Subcommands.Add(CreateLinalg());
         bench.Subcommands.Add(CreateDecompose());
+        bench.Subcommands.Add(CreateCalibration());
         return bench;
     }
 
@@ -55,6 +57,118 @@ internal static class BenchCommand
             (parse, seed) => DecompositionBenchmark.Cases(parse.GetValue(sizes)!, seed));
     }
 
+    private static Command CreateCalibration()
+    {
+        var models = new Option<FileInfo[]>("--models")
+        {
+            Description = "ONNX models to calibrate (default: the fixture models in tests/Whittle.Tests/Fixtures: "
+                + string.Join(", ", CalibrationBenchmark.FixtureModels) + ").",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var batches = new Option<int>("--batches") { Description = "Batches per pass.", DefaultValueFactory = _ => 8 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Examples per batch.", DefaultValueFactory = _ => 32 };
+        var sequence = new Option<int>("--sequence-length") { Description = "Tokens per example for language models.", DefaultValueFactory = _ => 64 };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads, for both runs (0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
+        var options = SuiteOptions.Create(5, "Seed of the random batches.");
+        var cmd = new Command("calibration",
+            "Time calibration against plain inference: the same seeded batches through an ONNX Runtime session without taps, and through "
+            + "the calibration runner with the taps a compression method asks for (chain activations with R factor or Gram; linear inputs "
+            + "with Gram + RMS and block hidden states for transformers). Reports calibration ÷ plain time.")
+        {
+            models, batches, batchSize, sequence, threads,
+        };
+        options.AddTo(cmd);
+        cmd.SetAction(parse =>
+        {
+            int count = parse.GetValue(batches), size = parse.GetValue(batchSize), length = parse.GetValue(sequence), repeats = parse.GetValue(options.Repeats);
+            if (count < 1 || size < 1 || length < 1) throw new ArgumentException("--batches, --batch-size and --sequence-length must be positive.");
+            var runtime = RuntimeOptions.Default with { IntraOpThreads = parse.GetValue(threads) };
+            var paths = parse.GetValue(models) is { Length: > 0 } given ? [.. given.Select(f => f.FullName)] : CalibrationBenchmark.DefaultModels();
+            var cases = paths.SelectMany(p => CalibrationBenchmark.Cases(p, count, size, length, runtime, parse.GetValue(options.Seed))).ToList();
+            var results = new List<CalibrationMeasurement>();
+            WithProgress(ctx =>
+            {
+                foreach (var c in cases)
+                {
+                    var task = ctx.AddTask($"{c.Model}: {c.Statistics}", maxValue: repeats);
+                    var (plain, calibration) = BenchmarkRunner.MeasurePair(c.Plain, c.Calibrate, repeats, () => task.Increment(1));
+                    results.Add(new CalibrationMeasurement(c, plain, calibration));
+                }
+            });
+            PrintCalibration(results, runtime);
+            WriteJson(parse.GetValue(options.Json), CalibrationJson(results));
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Both runs of one <see cref="CalibrationCase"/>.</summary>
+    private sealed record CalibrationMeasurement(CalibrationCase Case, Timing Plain, Timing Calibration)
+    {
+        /// <summary>Calibration ÷ plain inference, of the median wall times.</summary>
+        public double Ratio => Calibration.Median / Plain.Median;
+
+        /// <summary>Calibration ÷ plain inference, of the median CPU times.</summary>
+        public double CpuRatio => Plain.CpuMedian > 0 ? Calibration.CpuMedian / Plain.CpuMedian : double.NaN;
+    }
+
+    private static void PrintCalibration(IReadOnlyList<CalibrationMeasurement> results, RuntimeOptions runtime)
+    {
+        var table = new Table().Title($"Calibration ÷ plain inference, same batches, ORT intra-op threads {runtime.IntraOpThreads}, {Environment.ProcessorCount} cores");
+        table.AddColumns("model", "taps", "statistics", "batches");
+        foreach (var column in new[] { "plain s", "calibration s", "ratio", "CPU ratio" }) table.AddColumn(new TableColumn(column).RightAligned());
+        static string Ratio(double r) => r <= 1.25 ? $"{r:F2}" : $"[red]{r:F2}[/]";
+        foreach (var r in results)
+        {
+            var c = r.Case;
+            table.AddRow(Markup.Escape(c.Model), Markup.Escape(c.Taps), Markup.Escape(c.Statistics), Markup.Escape($"{c.Batches.Count} × {c.BatchShape}"),
+                $"{r.Plain.Median:F4}", $"{r.Calibration.Median:F4}", Ratio(r.Ratio), Ratio(r.CpuRatio));
+        }
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine("[grey]Medians of wall time (ratio) and of process CPU time (CPU ratio: work done, less distorted by other load); "
+            + "both runs include creating their session. Aim: ratio ≤ 1.25.[/]");
+        double load = LoadAverage();
+        if (load > Environment.ProcessorCount * 0.5)
+            AnsiConsole.MarkupLineInterpolated($"[yellow]The machine was busy (1-minute load average {load:F1} on {Environment.ProcessorCount} cores): wall times are unreliable; rerun when it is quiet.[/]");
+    }
+
+    /// <summary>{"calibration":[{"model":…,"statistics":…,"taps":T,"batches":B,"batch_shape":…,"plain_seconds":S,"calibration_seconds":S,"ratio":R,…}]}</summary>
+    private static JsonObject CalibrationJson(IReadOnlyList<CalibrationMeasurement> results)
+    {
+        var array = new JsonArray();
+        foreach (var r in results)
+            array.Add(new JsonObject
+            {
+                ["model"] = r.Case.Model,
+                ["statistics"] = r.Case.Statistics,
+                ["taps_description"] = r.Case.Taps,
+                ["taps"] = r.Case.Request.Taps.Count,
+                ["batches"] = r.Case.Batches.Count,
+                ["batch_shape"] = r.Case.BatchShape,
+                ["plain_seconds"] = r.Plain.Median,
+                ["plain_min_seconds"] = r.Plain.Min,
+                ["plain_cpu_seconds"] = r.Plain.CpuMedian,
+                ["calibration_seconds"] = r.Calibration.Median,
+                ["calibration_min_seconds"] = r.Calibration.Min,
+                ["calibration_cpu_seconds"] = r.Calibration.CpuMedian,
+                ["ratio"] = r.Ratio,
+                ["cpu_ratio"] = double.IsFinite(r.CpuRatio) ? r.CpuRatio : null,
+            });
+        return new JsonObject { ["calibration"] = array, ["load_average"] = LoadAverage(), ["cores"] = Environment.ProcessorCount };
+    }
+
+    /// <summary>The 1-minute load average (Linux /proc/loadavg), or 0 where it cannot be read.</summary>
+    private static double LoadAverage()
+    {
+        try
+        {
+            var first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.TryParse(first, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double load) ? load : 0;
+        }
+        catch (IOException) { return 0; }
+        catch (UnauthorizedAccessException) { return 0; }
+    }
+
     /// <summary>
     /// A benchmark command: the options every suite shares (--json, --compare, --repeats, --seed) plus
     /// <paramref name="extra"/>; its action times <paramref name="cases"/>, prints them (beside the reference figures
@@ -63,52 +177,71 @@ internal static class BenchCommand
     private static Command CreateSuite(string name, string description, string title, int defaultRepeats, IReadOnlyList<Option> extra,
         Func<ParseResult, uint, IReadOnlyList<BenchmarkCase>> cases, Action<ReferenceFigures, uint>? afterCompare = null)
     {
-        var json = new Option<FileInfo?>("--json") { Description = "Also write the figures as JSON to this file." };
+        var options = SuiteOptions.Create(defaultRepeats, "Seed of the input matrices (the reference script uses the same).");
         var compare = new Option<FileInfo?>("--compare")
         {
             Description = "A JSON file of reference figures in the same schema (scripts/bench_openblas.py) to show side by side.",
         };
-        var repeats = new Option<int>("--repeats") { Description = "Timed runs per case (the median is reported).", DefaultValueFactory = _ => defaultRepeats };
-        var seed = new Option<uint>("--seed") { Description = "Seed of the input matrices (the reference script uses the same).", DefaultValueFactory = _ => 1 };
-
-        var cmd = new Command(name, description) { json, compare, repeats, seed };
+        var cmd = new Command(name, description) { compare };
+        options.AddTo(cmd);
         foreach (var option in extra) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
-            uint s = parse.GetValue(seed);
+            uint s = parse.GetValue(options.Seed);
             var list = cases(parse, s);
             var reference = ReferenceFigures.Load(parse.GetValue(compare));
-            var results = Run(list, parse.GetValue(repeats));
+            var results = Run(list, parse.GetValue(options.Repeats));
             Print(results, reference, title);
             if (reference is not null) afterCompare?.Invoke(reference, s);
-            if (parse.GetValue(json) is { } file)
-            {
-                AtomicFile.WriteAllText(file.FullName, ToJson(results).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                AnsiConsole.MarkupLineInterpolated($"Wrote [blue]{file.FullName}[/]");
-            }
+            WriteJson(parse.GetValue(options.Json), ToJson(results));
             return 0;
         });
         return cmd;
     }
 
+    /// <summary>The options every suite shares: --json, --repeats, --seed.</summary>
+    private sealed record SuiteOptions(Option<FileInfo?> Json, Option<int> Repeats, Option<uint> Seed)
+    {
+        public static SuiteOptions Create(int defaultRepeats, string seedDescription) => new(
+            new Option<FileInfo?>("--json") { Description = "Also write the figures as JSON to this file." },
+            new Option<int>("--repeats") { Description = "Timed runs per case (the median is reported).", DefaultValueFactory = _ => defaultRepeats },
+            new Option<uint>("--seed") { Description = seedDescription, DefaultValueFactory = _ => 1 });
+
+        public void AddTo(Command cmd)
+        {
+            cmd.Options.Add(Json);
+            cmd.Options.Add(Repeats);
+            cmd.Options.Add(Seed);
+        }
+    }
+
+    private static void WriteJson(FileInfo? file, JsonNode root)
+    {
+        if (file is null) return;
+        AtomicFile.WriteAllText(file.FullName, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AnsiConsole.MarkupLineInterpolated($"Wrote [blue]{file.FullName}[/]");
+    }
+
+    /// <summary>Runs <paramref name="work"/> under a Spectre.Console progress display (one bar per task it adds).</summary>
+    private static void WithProgress(Action<ProgressContext> work) =>
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn()).Start(work);
+
     private static List<Measurement> Run(IReadOnlyList<BenchmarkCase> cases, int repeats)
     {
         var results = new List<Measurement>();
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn())
-            .Start(ctx =>
+        WithProgress(ctx =>
+        {
+            foreach (var c in cases)
             {
-                foreach (var c in cases)
+                var task = ctx.AddTask(c.Title, maxValue: c.Sizes.Count);
+                foreach (var n in c.Sizes)
                 {
-                    var task = ctx.AddTask(c.Title, maxValue: c.Sizes.Count);
-                    foreach (var n in c.Sizes)
-                    {
-                        task.Description = $"{c.Title}, n = {n}";
-                        results.Add(BenchmarkRunner.Measure(c, n, repeats));
-                        task.Increment(1);
-                    }
+                    task.Description = $"{c.Title}, n = {n}";
+                    results.Add(BenchmarkRunner.Measure(c, n, repeats));
+                    task.Increment(1);
                 }
-            });
+            }
+        });
         return results;
     }
 

@@ -6,13 +6,18 @@
 //   tensor to rows × features (FeatureAxis) and add it to each requested accumulator. Per tap, the only
 //   activation memory is one batch: a float32 rows buffer of n_b·h (plus the float64 widening some
 //   statistics make), and ORT's output of the batch being run, released once copied. With
-//   OverlapStatistics (default) batch b's statistics run on a worker while ORT runs batch b + 1, so at
-//   that moment a tap holds batch b's rows and ORT batch b + 1's output. Statistics memory per tap is
+//   OverlapStatistics (default) batch b's statistics run on a worker while ORT runs batch b + 1 (the
+//   calling thread takes the taps still waiting once ORT is done), so at that moment a tap holds batch
+//   b's rows and ORT batch b + 1's output. Statistics memory per tap is
 //     Gram      8·h² bytes (+ 8·n_b·h scratch, or 4·h² for Float32Product)
 //     RMS       8·h bytes
-//     R factor  8·h² bytes (+ 8·(h + n_b)·h per batch for the Householder QR of [R; Z_b])
+//     R factor  8·h² bytes (+ 8·(h + n_b)·h for the Householder QR of [R; Z_b], into which the batch is
+//               widened directly; reused from batch to batch)
 //     Sketch    8·s·h bytes (+ 8·(s + h)·n_b scratch)
 //     LastToken 4·S·w bytes for S sequences: grows with the calibration set, bounded by count × width.
+//               A tap asking only for last-token states copies just the b selected rows of each batch.
+//   Speed: statistics of batch b overlap ORT's run of batch b + 1 on another core; a FeatureAxis.Channel
+//   tap asking only for R keeps ORT's N × C × P layout (its columns are contiguous runs there).
 //   Deterministic: the same batches give the same statistics bit for bit (fixed RuntimeOptions); other
 //   batchings of the same rows give the same statistics up to float64 summation order (~1e-15 relative),
 //   provided ORT computes each row the same way at every batch size (true of MatMul/Gemm/Conv on CPU).
@@ -62,7 +67,7 @@ public static class CalibrationRunner
         var modelInputs = new HashSet<string>(session.InputNames, StringComparer.Ordinal);
         int done = 0;
         long samples = 0;
-        Task? pending = null; // the statistics of the previous batch, when they overlap the next batch's inference
+        BatchStatistics? pending = null; // the statistics of the previous batch, when they overlap the next batch's inference
         try
         {
             foreach (var batch in batches)
@@ -74,22 +79,23 @@ public static class CalibrationRunner
                 session.Run(inputs, tapNames, (name, value) =>
                 {
                     // ORT has finished this batch: the rows buffers may be refilled once the previous statistics are done.
-                    if (pending is not null) { var p = pending; pending = null; p.GetAwaiter().GetResult(); }
+                    if (pending is not null) { pending.Finish(); pending = null; }
                     states[tapNames.IndexOf(name)].Capture(value, batch);
                 });
-                if (request.OverlapStatistics) pending = Task.Run(() => { foreach (var st in states) st.Accumulate(); }, cancellationToken);
-                else foreach (var st in states) st.Accumulate();
+                var statistics = new BatchStatistics(states);
+                if (request.OverlapStatistics) pending = statistics.Start(cancellationToken);
+                else statistics.Finish();
                 done++;
                 if (session.InputNames.Count > 0 && inputs.TryGetValue(session.InputNames[0], out var first) && first.Shape.Length > 0)
                     samples += first.Shape[0];
                 progress?.Report(new CalibrationProgress(done, total, samples, clock.Elapsed));
             }
-            if (pending is not null) { var p = pending; pending = null; p.GetAwaiter().GetResult(); }
+            if (pending is not null) { pending.Finish(); pending = null; }
         }
         finally
         {
             // On failure, let a running statistics task finish before the buffers go away; its own error is secondary.
-            try { pending?.Wait(CancellationToken.None); }
+            try { pending?.Abandon(); }
             catch (Exception) when (pending is not null) { }
         }
         var result = states.ToDictionary(s => s.Request.Name, s => s.Finish(), StringComparer.Ordinal);
@@ -127,10 +133,49 @@ public static class CalibrationRunner
         return inputs;
     }
 
+    /// <summary>
+    /// The statistics of one batch, one tap at a time to whichever thread asks: a worker started while ONNX Runtime runs
+    /// the next batch, and the calling thread once that batch is done (it takes the taps left rather than waiting). Each
+    /// tap is accumulated by exactly one thread, so the results are those of a sequential loop.
+    /// </summary>
+    private sealed class BatchStatistics(List<TapState> states)
+    {
+        private int _next = -1;
+        private Task? _worker;
+
+        public BatchStatistics Start(CancellationToken cancellationToken)
+        {
+            _worker = Task.Run(Work, cancellationToken);
+            return this;
+        }
+
+        /// <summary>Accumulates the taps no thread has taken yet, then waits for the worker's last one.</summary>
+        public void Finish()
+        {
+            Work();
+            _worker?.GetAwaiter().GetResult();
+        }
+
+        /// <summary>Stops handing out taps and waits for the worker (after a failure elsewhere).</summary>
+        public void Abandon()
+        {
+            Interlocked.Exchange(ref _next, states.Count);
+            _worker?.Wait(CancellationToken.None);
+        }
+
+        private void Work()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref _next)) < states.Count) states[i].Accumulate();
+        }
+    }
+
     /// <summary>The accumulators of one tap and its reusable rows buffer.</summary>
     private sealed class TapState(TapRequest request)
     {
         private float[] _rows = [];
+        private bool _rowsAreNchw; // a channel tap asking only for R keeps ORT's layout: its columns are contiguous runs there
+        private bool _lastTokensOnly; // the rows buffer holds only each sequence's last-token vector (b × w)
         private int _features = -1;
         private int[]? _firstShape;
         private GramAccumulator? _gram;
@@ -138,7 +183,6 @@ public static class CalibrationRunner
         private TsqrAccumulator<double>? _tsqr;
         private StreamingRowSketch? _sketch;
         private LastTokenAccumulator? _lastToken;
-        private double[] _wide = [];
         private long _rowsSeen;
         private int[] _shape = [];
         private int _batchRows;
@@ -155,8 +199,31 @@ public static class CalibrationRunner
             if (info.ElementDataType != TensorElementType.Float)
                 throw new NotSupportedException($"Tap '{Request.Name}' is {OnnxDataTypes.Name((OnnxDataType)info.ElementDataType)}; statistics need float32 tensors.");
             _shape = [.. info.Shape.Select(d => checked((int)d))];
-            (_batchRows, _) = Reshape(_shape, value.GetTensorDataAsSpan<float>());
+            var data = value.GetTensorDataAsSpan<float>();
+            if (OnlyLastToken)
+            {
+                // Only each sequence's last-token vector is needed: copy those b rows, not all b × L.
+                _batchRows = CheckFeatures(_shape, data.Length);
+                _lastIndex = LastTokens(Request.LastToken!, _shape, batch);
+                _lastTokensOnly = CopyLastTokens(data);
+                if (!_lastTokensOnly) Reshape(_shape, data);
+                return;
+            }
+            _batchRows = Reshape(_shape, data);
             if (Request.LastToken is { } lt) _lastIndex = LastTokens(lt, _shape, batch);
+        }
+
+        private bool OnlyLastToken => Request.LastToken is not null && !Request.Gram && !Request.Rms && !Request.RFactor && Request.Sketch is null;
+
+        /// <summary>Copies row <c>_lastIndex[i]</c> of every sequence i into the rows buffer (b × w); false if an index is out of range.</summary>
+        private bool CopyLastTokens(ReadOnlySpan<float> data)
+        {
+            int b = _shape[0], positions = _shape.Length == 3 ? _shape[1] : 1, w = _features;
+            var last = _lastIndex!;
+            if (last.Any(p => (uint)p >= (uint)positions)) return false; // the full copy lets the accumulator report it
+            if (_rows.Length < b * w) _rows = new float[b * w];
+            for (int i = 0; i < b; i++) data.Slice((i * positions + last[i]) * w, w).CopyTo(_rows.AsSpan(i * w, w));
+            return true;
         }
 
         /// <summary>Feeds the captured batch to every requested statistic.</summary>
@@ -169,14 +236,24 @@ public static class CalibrationRunner
             if (Request.Sketch is { } s) (_sketch ??= new StreamingRowSketch(features, s.Rows, s.Kind, s.Seed)).AddBatch(view);
             if (Request.RFactor)
             {
-                if (_wide.Length < rows * features) _wide = new double[rows * features];
-                for (int i = 0; i < rows * features; i++) _wide[i] = _rows[i];
-                (_tsqr ??= new TsqrAccumulator<double>(features)).AddBatch(new MatrixView<double>(_wide, 0, rows, features, features, 1));
+                // Widened straight into the accumulator's stack, which holds the batch in column layout (features × rows).
+                int n = _shape[0];
+                var source = _rows;
+                bool nchw = _rowsAreNchw;
+                (_tsqr ??= new TsqrAccumulator<double>(features)).AddBatch(rows, (stackT, column0) =>
+                {
+                    var columns = stackT.AsSpan();
+                    int stride = stackT.Cols;
+                    if (nchw) WidenChannels(source, n, features, rows, columns, column0, stride);
+                    else WidenTransposed(source, rows, features, columns, column0, stride);
+                });
             }
             if (_lastIndex is not null)
             {
                 int b = _shape[0], positions = _shape.Length == 3 ? _shape[1] : 1;
-                (_lastToken ??= new LastTokenAccumulator(features)).AddBatch(_rows.AsSpan(0, b * positions * features), b, positions, _lastIndex);
+                _lastToken ??= new LastTokenAccumulator(features);
+                if (_lastTokensOnly) _lastToken.AddBatch(_rows.AsSpan(0, b * features), b, 1, new int[b]);
+                else _lastToken.AddBatch(_rows.AsSpan(0, b * positions * features), b, positions, _lastIndex);
             }
             _rowsSeen += rows;
         }
@@ -191,8 +268,39 @@ public static class CalibrationRunner
             HiddenStates = _lastToken?.States,
         };
 
-        /// <summary>Copies the tensor into the rows buffer as rows × features.</summary>
-        private (int Rows, int Features) Reshape(int[] shape, ReadOnlySpan<float> data)
+        /// <summary>
+        /// The rows × channels matrix of an N × C × P tensor in column layout: column c (at <c>c·stride + column0</c>) is
+        /// the concatenation over n of the contiguous run <c>nchw[(n·C + c)·P …]</c>, widened.
+        /// </summary>
+        private static void WidenChannels(float[] nchw, int n, int channels, int rows, Span<double> columns, int column0, int stride)
+        {
+            int p = n == 0 ? 0 : rows / n;
+            for (int c = 0; c < channels; c++)
+                for (int b = 0; b < n; b++)
+                    GramAccumulator.Widen(nchw.AsSpan((b * channels + c) * p, p), columns.Slice(c * stride + column0 + b * p, p));
+        }
+
+        /// <summary>
+        /// <c>columns[j·stride + column0 + i] = rows[i·features + j]</c>: column by column over blocks of rows, so the
+        /// writes are contiguous and a block's source lines stay in cache from one column to the next.
+        /// </summary>
+        private static void WidenTransposed(float[] source, int rows, int features, Span<double> columns, int column0, int stride)
+        {
+            const int block = 2048;
+            for (int i0 = 0; i0 < rows; i0 += block)
+            {
+                int count = Math.Min(block, rows - i0);
+                for (int j = 0; j < features; j++)
+                {
+                    var to = columns.Slice(j * stride + column0 + i0, count);
+                    var from = source.AsSpan(i0 * features + j);
+                    for (int i = 0; i < to.Length; i++) to[i] = from[i * features];
+                }
+            }
+        }
+
+        /// <summary>Checks the shape against the tap's axis and earlier batches; returns the rows (elements ÷ features).</summary>
+        private int CheckFeatures(int[] shape, int length)
         {
             bool channel = Request.Axis == FeatureAxis.Channel;
             if (shape.Length < (channel ? 2 : 1))
@@ -203,12 +311,20 @@ public static class CalibrationRunner
                     $"Tap '{Request.Name}' has shape {HostTensor.FormatShape(shape)} in this batch, {HostTensor.FormatShape(_firstShape!)} in the first; its feature axis must keep its size.");
             _features = features;
             _firstShape ??= shape;
-            int rows = features == 0 ? 0 : checked(data.Length / features);
+            return features == 0 ? 0 : checked(length / features);
+        }
+
+        /// <summary>Copies the tensor into the rows buffer as rows × features (or, see <see cref="_rowsAreNchw"/>, as it is); returns the rows.</summary>
+        private int Reshape(int[] shape, ReadOnlySpan<float> data)
+        {
+            bool channel = Request.Axis == FeatureAxis.Channel;
+            int rows = CheckFeatures(shape, data.Length), features = _features;
             if (_rows.Length < data.Length) _rows = new float[data.Length];
-            if (!channel)
+            _rowsAreNchw = channel && !Request.Gram && !Request.Rms && Request.Sketch is null;
+            if (!channel || _rowsAreNchw)
             {
                 data.CopyTo(_rows);
-                return (rows, features);
+                return rows;
             }
             // [N, C, P] → [(N·P), C]: row n·P + p, column c.
             int n = shape[0], p = n == 0 || features == 0 ? 0 : data.Length / (n * features);
@@ -219,7 +335,7 @@ public static class CalibrationRunner
                     int dst = b * p * features + c;
                     for (int q = 0; q < p; q++) _rows[dst + q * features] = src[q];
                 }
-            return (rows, features);
+            return rows;
         }
 
         private int[] LastTokens(LastTokenRequest request, int[] shape, IReadOnlyDictionary<string, HostTensor> batch)

@@ -4,6 +4,7 @@
 //   Shapes: batches n_b × h. Sum of squares per feature in float64 (each x widened before squaring),
 //   count of rows as a long. Memory: h doubles.
 
+using System.Numerics;
 using Whittle.LinearAlgebra;
 
 namespace Whittle.Calibration;
@@ -42,12 +43,41 @@ public sealed class FeatureRmsAccumulator
         if (rows.Cols != Features)
             ThrowHelper.ShapeMismatch(nameof(rows), "FeatureRmsAccumulator.AddBatch: every batch needs h columns", $"n×{Features}", $"{rows.Rows}×{rows.Cols}");
         var sums = _sumOfSquares;
-        for (int i = 0; i < rows.Rows; i++)
-            for (int j = 0; j < sums.Length; j++)
-            {
-                double x = rows[i, j];
-                sums[j] += x * x;
-            }
+        if (rows.IsRowMajor)
+        {
+            // Each feature's sum runs over the rows in order, as in the loop below; the lanes are features.
+            for (int i = 0; i < rows.Rows; i++)
+                AddSquares(rows.Array.AsSpan(rows.Offset + i * rows.RowStride, sums.Length), sums);
+        }
+        else
+        {
+            for (int i = 0; i < rows.Rows; i++)
+                for (int j = 0; j < sums.Length; j++)
+                {
+                    double x = rows[i, j];
+                    sums[j] += x * x;
+                }
+        }
         RowsSeen += rows.Rows;
+    }
+
+    /// <summary><c>sums[j] += (double)row[j]²</c>: multiply then add (no fused multiply-add), SIMD across j.</summary>
+    private static void AddSquares(ReadOnlySpan<float> row, Span<double> sums)
+    {
+        int j = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; j <= row.Length - Vector<float>.Count; j += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(row.Slice(j)), out Vector<double> lo, out Vector<double> hi);
+                var s0 = new Vector<double>(sums.Slice(j));
+                var s1 = new Vector<double>(sums.Slice(j + Vector<double>.Count));
+                (s0 + lo * lo).CopyTo(sums.Slice(j));
+                (s1 + hi * hi).CopyTo(sums.Slice(j + Vector<double>.Count));
+            }
+        for (; j < row.Length; j++)
+        {
+            double x = row[j];
+            sums[j] += x * x;
+        }
     }
 }

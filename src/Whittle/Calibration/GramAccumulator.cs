@@ -10,6 +10,7 @@
 //                   sum is float64: about 2× faster, relative error ~ sqrt(n_b)·2⁻²⁴ per batch.
 //   Memory: h² doubles for G, plus one batch widened (n_b·h doubles) or a float32 h × h scratch.
 
+using System.Numerics;
 using Whittle.LinearAlgebra;
 
 namespace Whittle.Calibration;
@@ -68,8 +69,13 @@ public sealed class GramAccumulator
         {
             int n = rows.Rows, h = rows.Cols;
             if (_wide.Length < n * h) _wide = new double[n * h];
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < h; j++) _wide[i * h + j] = rows[i, j];
+            if (rows.IsRowMajor && rows.RowStride == h)
+                Widen(rows.Array.AsSpan(rows.Offset, n * h), _wide.AsSpan(0, n * h));
+            else if (rows.IsRowMajor)
+                for (int i = 0; i < n; i++) Widen(rows.Array.AsSpan(rows.Offset + i * rows.RowStride, h), _wide.AsSpan(i * h, h));
+            else
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < h; j++) _wide[i * h + j] = rows[i, j];
             Blas.Syrk(1.0, new MatrixView<double>(_wide, 0, n, h, h, 1), 1.0, _gram.View);
         }
         else
@@ -81,5 +87,19 @@ public sealed class GramAccumulator
             for (int i = 0; i < g.Length; i++) g[i] += s[i];
         }
         RowsSeen += rows.Rows;
+    }
+
+    /// <summary>float → double, exactly.</summary>
+    internal static void Widen(ReadOnlySpan<float> source, Span<double> destination)
+    {
+        int j = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; j <= source.Length - Vector<float>.Count; j += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(source.Slice(j)), out Vector<double> lo, out Vector<double> hi);
+                lo.CopyTo(destination.Slice(j));
+                hi.CopyTo(destination.Slice(j + Vector<double>.Count));
+            }
+        for (; j < source.Length; j++) destination[j] = source[j];
     }
 }

@@ -27,6 +27,7 @@ namespace Whittle.Decompositions;
 public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private Matrix<T> _r;
+    private Matrix<T>? _stackT;
 
     /// <summary>Starts with no rows for a matrix of <paramref name="columns"/> columns (h).</summary>
     /// <param name="columns">h ≥ 0, the number of columns of every batch.</param>
@@ -55,11 +56,58 @@ public sealed class TsqrAccumulator<T> where T : unmanaged, IFloatingPointIeee75
         if (rows.Cols != Columns)
             ThrowHelper.ShapeMismatch(nameof(rows), "TsqrAccumulator.AddBatch: every batch needs h columns",
                 $"n×{Columns}", $"{rows.Rows}×{rows.Cols}");
-        if (rows.Rows == 0) return;
-        var stacked = new Matrix<T>(_r.Rows + rows.Rows, Columns);
-        _r.View.CopyTo(stacked.Slice(0, 0, _r.Rows, Columns));
-        rows.CopyTo(stacked.Slice(_r.Rows, 0, rows.Rows, Columns));
-        _r = HouseholderQr.Compute<T>(stacked).R;
-        RowsSeen += rows.Rows;
+        // A batch given as a transposed view (columns contiguous) copies fastest.
+        AddBatch(rows.Rows, (stackT, column0) => rows.Transpose().CopyTo(stackT.Slice(0, column0, Columns, rows.Rows)));
+    }
+
+    /// <summary>
+    /// Adds a batch of <paramref name="rows"/> rows that <paramref name="write"/> puts straight into the stack, saving
+    /// a copy: it must set <c>stackT[j, column0 + i] = z_ij</c> for every row i and column j (finite values).
+    /// </summary>
+    internal void AddBatch(int rows, Action<Matrix<T>, int> write)
+    {
+        if (rows == 0) return;
+        // [R; rows] is stacked transposed (h × (p + n_b), row j = column j), the layout Householder QR works in, and
+        // factored in place. The stack is reused while the batch size stays the same (R is copied out of it); every
+        // entry is written below.
+        int stacked = _r.Rows + rows;
+        if (_stackT is null || _stackT.Cols != stacked) _stackT = new Matrix<T>(Columns, stacked, GC.AllocateUninitializedArray<T>(Columns * stacked));
+        var stackT = _stackT;
+        _r.Transpose().CopyTo(stackT.Slice(0, 0, Columns, _r.Rows));
+        write(stackT, _r.Rows);
+        RequireFinite(stackT, _r.Rows);
+        _r = HouseholderQr.FactorTransposed(stackT).R;
+        RowsSeen += rows;
+    }
+
+    private static void RequireFinite(Matrix<T> stackedT, int offset)
+    {
+        for (int j = 0; j < stackedT.Rows; j++)
+        {
+            var column = stackedT.Row(j).Slice(offset);
+            if (AllFinite(column)) continue;
+            for (int i = 0; i < column.Length; i++)
+                if (!T.IsFinite(column[i]))
+                    ThrowHelper.Argument("rows", $"TsqrAccumulator.AddBatch: expected finite values, got {column[i]} at ({i}, {j}) of the batch; remove or replace NaN and infinite entries first.");
+        }
+    }
+
+    /// <summary>Whether every entry is finite: x − x is 0 for finite x and NaN for ±∞ and NaN.</summary>
+    private static bool AllFinite(ReadOnlySpan<T> x)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var bad = Vector<T>.Zero;
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var v = new Vector<T>(x.Slice(i));
+                bad |= ~Vector.Equals(v - v, Vector<T>.Zero);
+            }
+            if (bad != Vector<T>.Zero) return false;
+        }
+        for (; i < x.Length; i++)
+            if (!T.IsFinite(x[i])) return false;
+        return true;
     }
 }

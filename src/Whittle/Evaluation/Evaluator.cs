@@ -94,7 +94,7 @@ public static class Evaluator
             progress?.Report(new EvaluationProgress("quality", b + 1, data.Count));
         }
 
-        var example = data[0].SelectRows([0]);
+        var example = data.FirstExample();
         var modelCost = ModelCost.Measure(model, example, options.Runtime);
         var referenceCost = reference is null ? null : ModelCost.Measure(reference, example, options.Runtime);
         progress?.Report(new EvaluationProgress("size", 1, 1));

@@ -12,27 +12,20 @@ namespace Whittle.Evaluation;
 public sealed record ModelCost(long Parameters, long StoredBytes, double MacsPerExample, int UnknownLayers)
 {
     /// <summary>
-    /// Measures <paramref name="model"/>. MACs come from <see cref="ModelStructure.Analyze"/> on the shapes the graph
-    /// records; when some layer's shapes are missing there, from a <see cref="ShapeProbe"/> run on
-    /// <paramref name="example"/> (one real example), so a symbolic sequence length takes the data's value.
+    /// Measures <paramref name="model"/>: MACs from <see cref="ModelStructure.Analyze"/> with the shapes
+    /// <see cref="AnalysisShapes.Resolve"/> finds for the input shapes of <paramref name="example"/> (the graph's own, else
+    /// an ONNX Runtime probe), so a symbolic sequence length takes the data's value.
     /// </summary>
     /// <param name="model">The model; not modified.</param>
     /// <param name="example">One example of every model input (e.g. <see cref="Data.BatchSet.FirstExample"/>).</param>
     /// <param name="options">Session settings for the probe.</param>
-    /// <exception cref="OnnxModelException">ONNX Runtime cannot run the model.</exception>
     public static ModelCost Measure(OnnxModel model, IReadOnlyDictionary<string, HostTensor> example, RuntimeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(example);
-        options ??= RuntimeOptions.Default;
-        var recorded = GraphShapes.Collect(model.Graph, batchSize: 1);
-        var structure = ModelStructure.Analyze(model, recorded, batchSize: 1);
-        if (structure.Macs.Unknown.Count > 0)
-        {
-            var shapes = new Dictionary<string, int[]>(recorded, StringComparer.Ordinal);
-            foreach (var (name, shape) in ShapeProbe.Run(model, example, options).Shapes) shapes[name] = shape;
-            structure = ModelStructure.Analyze(model, shapes, batchSize: 1);
-        }
+        var given = example.ToDictionary(p => p.Key, p => p.Value.Shape, StringComparer.Ordinal);
+        var shapes = AnalysisShapes.Resolve(model, given, options: options);
+        var structure = ModelStructure.Analyze(model, shapes.Values, batchSize: 1);
         return new ModelCost(structure.Parameters, OnnxModelSummary.Of(model).InitializerBytes, structure.Macs.PerExample, structure.Macs.Unknown.Count);
     }
 }

@@ -93,4 +93,63 @@ public class BenchCommandTests
             dir.Delete(recursive: true);
         }
     }
+
+    [Fact]
+    public void CalibrationTimesPlainAndTappedRunsOnTheFixtureModels()
+    {
+        var dir = Directory.CreateTempSubdirectory("whittle-bench-");
+        try
+        {
+            string json = Path.Combine(dir.FullName, "out.json");
+            string Fixture(string name) => Whittle.Tests.Fixtures.FixtureModelsTests.Fixture(name);
+            var root = new RootCommand { BenchCommand.Create() };
+            int exit = root.Parse(["bench", "calibration", "--models", Fixture("resnet_cifar.onnx"), Fixture("gpt2_tiny.onnx"),
+                "--batches", "2", "--batch-size", "2", "--sequence-length", "8", "--repeats", "1", "--json", json]).Invoke();
+
+            Assert.Equal(0, exit);
+            var rows = JsonNode.Parse(File.ReadAllText(json))!["calibration"]!.AsArray();
+            // The CNN twice (R factor, Gram), the transformer once.
+            Assert.Equal(["resnet_cifar", "resnet_cifar", "gpt2_tiny"], rows.Select(r => r!["model"]!.GetValue<string>()));
+            var resnet = Whittle.Analysis.ModelStructure.Analyze(Whittle.Onnx.OnnxModel.Load(Fixture("resnet_cifar.onnx")));
+            Assert.Equal(resnet.Chains.Count, rows[0]!["taps"]!.GetValue<int>());
+            Assert.Contains("R factor", rows[0]!["statistics"]!.GetValue<string>());
+            Assert.Contains("Gram", rows[1]!["statistics"]!.GetValue<string>());
+            Assert.Equal("input_ids [2,8]", rows[2]!["batch_shape"]!.GetValue<string>());
+            foreach (var r in rows)
+            {
+                double plain = r!["plain_seconds"]!.GetValue<double>(), calibration = r["calibration_seconds"]!.GetValue<double>();
+                Assert.True(plain > 0 && calibration > 0);
+                Assert.Equal(calibration / plain, r["ratio"]!.GetValue<double>(), 1e-12);
+                Assert.Equal(r["calibration_cpu_seconds"]!.GetValue<double>() / r["plain_cpu_seconds"]!.GetValue<double>(), r["cpu_ratio"]!.GetValue<double>(), 1e-12);
+                Assert.Equal(2, r["batches"]!.GetValue<int>());
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void CalibrationRequestsFollowTheStructure()
+    {
+        var gpt2 = Whittle.Onnx.OnnxModel.Load(Whittle.Tests.Fixtures.FixtureModelsTests.Fixture("gpt2_tiny.onnx"));
+        var shapes = Whittle.Analysis.AnalysisShapes.Resolve(gpt2, null, sequenceLength: 8);
+        var s = Whittle.Analysis.ModelStructure.Analyze(gpt2, shapes.Values);
+        var request = Whittle.Cli.Benchmarks.CalibrationBenchmark.TransformerRequest(s);
+        // One tap per distinct linear input (Gram + RMS) and per hidden state (last token); c_attn's input is read once.
+        var inputs = s.LinearSites.Select(l => l.Input).Distinct().ToList();
+        Assert.Equal(inputs.Union(s.HiddenStates).Count(), request.Taps.Count);
+        Assert.All(request.Taps.Where(t => inputs.Contains(t.Name)), t => Assert.True(t.Gram && t.Rms));
+        Assert.All(request.Taps.Where(t => s.HiddenStates.Contains(t.Name)), t => Assert.NotNull(t.LastToken));
+        Assert.Equal(s.Blocks.Count + 1, request.Taps.Count(t => t.LastToken is not null));
+
+        var vgg = Whittle.Onnx.OnnxModel.Load(Whittle.Tests.Fixtures.FixtureModelsTests.Fixture("vgg_cifar.onnx"));
+        var v = Whittle.Analysis.ModelStructure.Analyze(vgg, Whittle.Analysis.AnalysisShapes.Resolve(vgg).Values);
+        var chains = Whittle.Cli.Benchmarks.CalibrationBenchmark.ChainRequest(v, gram: false);
+        Assert.Equal(v.Chains.Select(c => c.Activation), chains.Taps.Select(t => t.Name));
+        Assert.All(chains.Taps, t => Assert.True(t.RFactor && !t.Gram));
+        Assert.Equal(v.Chains.Select(c => c.ChannelAxis == 1), chains.Taps.Select(t => t.Axis == Whittle.Calibration.FeatureAxis.Channel));
+        Assert.Contains(chains.Taps, t => t.Axis == Whittle.Calibration.FeatureAxis.Last); // the classifier's Linear chain
+    }
 }

@@ -28,7 +28,7 @@ public class OnnxCommandTests
 
         string json = dir.File("summary.json");
         Assert.Equal(0, Invoke("inspect", "--model", converted, "--json", json));
-        var s = JsonNode.Parse(File.ReadAllText(json))!;
+        var s = JsonNode.Parse(File.ReadAllText(json))!["summary"]!;
         Assert.Equal("X", s["inputs"]![0]!["name"]!.GetValue<string>());
         Assert.Equal("float[N,64]", s["inputs"]![0]!["type"]!.GetValue<string>());
         Assert.Equal("float[N,32]", s["outputs"]![0]!["type"]!.GetValue<string>());

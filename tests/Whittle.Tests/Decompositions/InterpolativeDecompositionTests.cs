@@ -381,6 +381,13 @@ public class InterpolativeDecompositionTests
         var id = InterpolativeDecompositions.Compute<double>(z, new IdOptions(Rank: 2));
         Assert.Throws<ArgumentException>(() => id.Error(RandomMatrix.Gaussian<double>(10, 4, 1)));
         Assert.Throws<ArgumentException>(() => new TsqrAccumulator<double>(5).AddBatch(RandomMatrix.Gaussian<double>(3, 4, 1)));
+        var bad = RandomMatrix.Gaussian<double>(30, 4, 1);
+        bad[17, 2] = double.PositiveInfinity;
+        var acc = new TsqrAccumulator<double>(4);
+        acc.AddBatch(RandomMatrix.Gaussian<double>(6, 4, 2));
+        var ex = Assert.Throws<ArgumentException>(() => acc.AddBatch(bad));
+        Assert.Contains("(17, 2)", ex.Message);
+        Assert.Equal(6, acc.RowsSeen); // the failed batch changed nothing
     }
 
     [Fact]

@@ -133,6 +133,25 @@ public abstract class VectorKernelTests<T> where T : unmanaged, IFloatingPointIe
     }
 
     [Fact]
+    public void MaxAbsMatchesAScalarLoopAtEveryLength()
+    {
+        foreach (int n in Lengths)
+        {
+            var x = Random(n, 3 * n + 1);
+            T expected = T.Zero;
+            foreach (var v in x) expected = T.Max(expected, T.Abs(v));
+            Assert.Equal(expected, VectorKernels.MaxAbs<T>(x));
+            if (n == 0) continue;
+            x[n - 1] = T.CreateTruncating(-5.0); // the largest entry in the scalar tail, negative
+            Assert.Equal(T.CreateTruncating(5.0), VectorKernels.MaxAbs<T>(x));
+            x[0] = T.NegativeInfinity;
+            Assert.Equal(T.PositiveInfinity, VectorKernels.MaxAbs<T>(x));
+            x[n / 2] = T.NaN;
+            Assert.True(T.IsNaN(VectorKernels.MaxAbs<T>(x)), $"n={n}");
+        }
+    }
+
+    [Fact]
     public void Norm2OfZerosAndInfinity()
     {
         Assert.Equal(T.Zero, VectorKernels.Norm2<T>(new T[100]));

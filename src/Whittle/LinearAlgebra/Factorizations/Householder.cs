@@ -34,7 +34,8 @@ internal static class Householder
         T beta = -T.CopySign(Hypot(alpha, xnorm), alpha);
         T tau = (beta - alpha) / beta;
         T scale = T.One / (alpha - beta);
-        for (int i = 1; i < n; i++) x[i, 0] *= scale;
+        if (x.RowStride == 1) Kernels.VectorKernels.Scale<T>(scale, x.Array.AsSpan(x.Offset + 1, n - 1));
+        else for (int i = 1; i < n; i++) x[i, 0] *= scale;
         x[0, 0] = beta;
         return tau;
     }

@@ -44,8 +44,17 @@ public static class HouseholderQr
     public static HouseholderQr<T> Compute<T>(MatrixView<T> a) where T : unmanaged, IFloatingPointIeee754<T>
     {
         MatrixChecks.RequireFinite(a, nameof(a));
-        int m = a.Rows, n = a.Cols, p = Math.Min(m, n);
-        var factorsT = QrInput.TransposedCopy(a);
+        return FactorTransposed(QrInput.TransposedCopy(a));
+    }
+
+    /// <summary>
+    /// Factors the m × n matrix whose transpose is <paramref name="factorsT"/> (n × m row-major, row j = column j),
+    /// in place: <paramref name="factorsT"/> becomes the factors' storage. For callers that build the transposed
+    /// matrix themselves (streaming TSQR); entries must be finite.
+    /// </summary>
+    internal static HouseholderQr<T> FactorTransposed<T>(Matrix<T> factorsT) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = factorsT.Cols, n = factorsT.Rows, p = Math.Min(m, n);
         var at = factorsT.Transpose(); // m × n view of the working matrix, columns contiguous
         var tau = new T[p];
         for (int j0 = 0; j0 < p; j0 += BlockSize)

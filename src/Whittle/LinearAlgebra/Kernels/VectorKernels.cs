@@ -90,11 +90,33 @@ internal static class VectorKernels
         for (; i < n; i++) Unsafe.Add(ref xr, i) *= a;
     }
 
+    /// <summary>max |x[i]| (0 for an empty span); NaN when an entry is NaN.</summary>
+    public static T MaxAbs<T>(ReadOnlySpan<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = x.Length, i = 0;
+        ref T xr = ref MemoryMarshal.GetReference(x);
+        T max = T.Zero;
+        if (Vector256.IsHardwareAccelerated && n >= Vector256<T>.Count)
+        {
+            int w = Vector256<T>.Count;
+            Vector256<T> m = Vector256<T>.Zero, nan = Vector256<T>.Zero;
+            for (; i <= n - w; i += w)
+            {
+                var v = Vector256.Abs(Vector256.LoadUnsafe(ref xr, (nuint)i));
+                nan |= ~Vector256.Equals(v, v);
+                m = Vector256.MaxNative(m, v); // exact for the non-NaN, non-negative lanes; NaN is tracked apart
+            }
+            if (nan != Vector256<T>.Zero) return T.NaN;
+            for (int k = 0; k < w; k++) max = T.Max(max, m[k]);
+        }
+        for (; i < n; i++) max = T.Max(max, T.Abs(Unsafe.Add(ref xr, i)));
+        return max;
+    }
+
     /// <summary>Euclidean norm, scaled so that it neither overflows nor underflows (like LAPACK's nrm2).</summary>
     public static T Norm2<T>(ReadOnlySpan<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        T maxAbs = T.Zero;
-        foreach (var v in x) maxAbs = T.Max(maxAbs, T.Abs(v));
+        T maxAbs = MaxAbs(x);
         if (maxAbs == T.Zero || !T.IsFinite(maxAbs)) return maxAbs;
         // Fast path: squares of values in this range can neither overflow nor lose all precision.
         T small = T.CreateTruncating(1e-18), large = T.CreateTruncating(1e18);
