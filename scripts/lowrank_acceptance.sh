@@ -9,6 +9,7 @@
 #   ONNX Runtime latency of every factorized model against its original (whittle eval --reference, same run).
 #
 #   scripts/fetch_data.sh && scripts/lowrank_acceptance.sh [OUT]      # OUT defaults to /tmp/whittle-lowrank-acceptance
+#   SECTIONS=text scripts/lowrank_acceptance.sh OUT                   # rerun one part (images, text); REPEATS=100 latency runs
 #
 # Needs the .NET SDK, fixtures/ (helper/fixtures), data/moby-dick.txt and Debian's python3 (numpy) for the two
 # small data files it cuts. Runs for ~40 minutes on 2 cores. Prints Markdown tables (scripts/lowrank_summary.py).
@@ -21,6 +22,7 @@ W() { dotnet run -c Release --no-build --project src/Whittle.Cli -- "$@"; }
 FM=fixtures/fashion-mnist
 TX=fixtures/text
 REPEATS=${REPEATS:-100}
+SECTIONS=${SECTIONS:-images,text}
 
 # Selection data the models never saw: Fashion-MNIST test images 2000–2999 (the held-out set is test images 0–1999).
 /usr/bin/python3 - "$OUT" <<'EOF'
@@ -36,11 +38,7 @@ write('unseen-images-idx3-ubyte.gz', images[2000:3000], 3)
 write('unseen-labels-idx1-ubyte.gz', labels[2000:3000], 1)
 EOF
 
-# The text split of fixtures/text/fixtures.json: train bytes [0, cut), held-out [cut, end).
-CUT=$(/usr/bin/python3 -c "import json; print(json.load(open('$TX/fixtures.json'))['data']['heldout_bytes'][0])")
-head -c "$CUT" data/moby-dick.txt > "$OUT/train.txt"
-tail -c +"$((CUT + 1))" data/moby-dick.txt > "$OUT/heldout.txt"
-
+if [[ ,$SECTIONS, == *,images,* ]]; then
 CALIB=(--calib "$FM/calib-images-idx3-ubyte.gz" --calib-labels "$FM/calib-labels-idx1-ubyte.gz" --calib-count 1000)
 UNSEEN=(--calib "$OUT/unseen-images-idx3-ubyte.gz" --calib-labels "$OUT/unseen-labels-idx1-ubyte.gz" --calib-count 1000)
 HELDOUT=(--eval "$FM/heldout-images-idx3-ubyte.gz" --eval-labels "$FM/heldout-labels-idx1-ubyte.gz")
@@ -56,15 +54,26 @@ for m in mlp vgg resnet; do
     run compact-0.005-lf --mode compact --loss-tolerance 0.005 --order largest-first "${CALIB[@]}"
     run lossless-unseen --mode lossless "${UNSEEN[@]}"
 done
+fi
 
-for m in gpt2 llama; do
-    [ -f "$TX/$m.onnx" ] || { echo "skip $m: $TX/$m.onnx missing" >&2; continue; }
-    for method in svd asvd whitened-svd; do
-        W compress --model "$TX/$m.onnx" --method "$method" --keep-params 0.8 --calib "$OUT/train.txt" --calib-count 256 --window 128 \
-            --eval "$OUT/heldout.txt" --out "$OUT/$m.$method.onnx" --report "$OUT/$m.$method.json" >"$OUT/$m.$method.log" 2>&1
-        W eval --model "$OUT/$m.$method.onnx" --reference "$TX/$m.onnx" --text "$OUT/heldout.txt" --window 128 --count 64 \
-            --repeats "$REPEATS" --json "$OUT/$m.$method.eval.json" >/dev/null
+if [[ ,$SECTIONS, != *,text,* ]]; then
+    :
+elif [ -f "$TX/fixtures.json" ] && [ -f data/moby-dick.txt ]; then
+    # The text split of fixtures/text/fixtures.json: train bytes [0, cut), held-out [cut, end).
+    CUT=$(/usr/bin/python3 -c "import json; print(json.load(open('$TX/fixtures.json'))['data']['heldout_bytes'][0])")
+    head -c "$CUT" data/moby-dick.txt > "$OUT/train.txt"
+    tail -c +"$((CUT + 1))" data/moby-dick.txt > "$OUT/heldout.txt"
+    for m in gpt2 llama; do
+        [ -f "$TX/$m.onnx" ] || { echo "skip $m: $TX/$m.onnx missing" >&2; continue; }
+        for method in svd asvd whitened-svd; do
+            W compress --model "$TX/$m.onnx" --method "$method" --keep-params 0.8 --calib "$OUT/train.txt" --calib-count 256 --window 128 \
+                --eval "$OUT/heldout.txt" --out "$OUT/$m.$method.onnx" --report "$OUT/$m.$method.json" >"$OUT/$m.$method.log" 2>&1
+            W eval --model "$OUT/$m.$method.onnx" --reference "$TX/$m.onnx" --text "$OUT/heldout.txt" --window 128 --count 64 \
+                --repeats "$REPEATS" --json "$OUT/$m.$method.eval.json" >/dev/null
+        done
     done
-done
+else
+    echo "skip the language models: $TX/fixtures.json or data/moby-dick.txt (scripts/fetch_data.sh) missing" >&2
+fi
 
 /usr/bin/python3 scripts/lowrank_summary.py "$OUT"
