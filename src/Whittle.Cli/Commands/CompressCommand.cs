@@ -97,6 +97,8 @@ internal static class CompressCommand
                     var evalData = ModelData.Load(original, new DataSource(evalFile.FullName, parse.GetValue(evalLabels)?.FullName) { WindowLength = parse.GetValue(window) });
                     warnings.AddRange(evalData.Warnings);
                     heldOut = evalData.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(evalCount)));
+                    if (ExampleOverlap.Count(calibration, heldOut) is > 0 and var shared)
+                        warnings.Add($"{shared} of {heldOut.Examples} held-out examples also appear in the calibration data the method selected on: those figures are not held-out.");
                 }
 
                 var job = new CompressionJob(original, calibration) { Seed = s, Runtime = runtime };

@@ -4,7 +4,13 @@ namespace Whittle.Cli.Compress;
 internal static class MethodCatalog
 {
     /// <summary>The entries (stateless).</summary>
-    public static IReadOnlyList<IMethodCli> All { get; } = [new PruningMethodCli(), new CuringCli()];
+    public static IReadOnlyList<IMethodCli> All { get; } =
+    [
+        new PruningMethodCli(),
+        new CuringCli(),
+        new LowRankCli(),
+        new SvdBaselineCli(),
+    ];
 
     /// <summary>The entry that builds <paramref name="name"/>, or null.</summary>
     public static IMethodCli? Find(string name) => All.FirstOrDefault(m => m.Names.Contains(name, StringComparer.OrdinalIgnoreCase));

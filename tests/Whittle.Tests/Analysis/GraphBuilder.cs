@@ -63,7 +63,7 @@ internal sealed class GraphBuilder
         return name;
     }
 
-    /// <summary>Adds a node with one output; attributes are (name, long | long[] | float).</summary>
+    /// <summary>Adds a node with one output; attributes are (name, long | long[] | float | string).</summary>
     public string Node(string op, string name, string[] inputs, params (string Name, object Value)[] attributes)
     {
         string output = name + "_out";
@@ -85,6 +85,7 @@ internal sealed class GraphBuilder
                 case int i: a.Type = AttributeProto.Types.AttributeType.Int; a.I = i; break;
                 case long[] ls: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.Add(ls); break;
                 case float f: a.Type = AttributeProto.Types.AttributeType.Float; a.F = f; break;
+                case string str: a.Type = AttributeProto.Types.AttributeType.String; a.S = Google.Protobuf.ByteString.CopyFromUtf8(str); break;
                 default: throw new ArgumentException($"attribute {an}");
             }
             n.Attribute.Add(a);

@@ -1,0 +1,93 @@
+using System.CommandLine;
+using Whittle.Compression;
+using Whittle.Evaluation;
+using Whittle.Methods;
+
+namespace Whittle.Cli.Compress;
+
+/// <summary><c>whittle compress --method lowrank</c>: the flags of <see cref="JointLowRankOptions"/>, defaults the paper's lossless algorithm.</summary>
+internal sealed class LowRankCli : IMethodCli
+{
+    private static readonly string[] ModeNames = ["lossless", "compact"];
+    private static readonly string[] GradientNames = ["exact", "central-difference"];
+    private static readonly string[] OrderNames = ["graph", "largest-first"];
+    private static readonly string[] TaskNames = ["classifier", "language-model", "generic"];
+
+    private readonly Option<string> _mode = new("--mode")
+    {
+        Description = "lossless: per layer, the lowest measured calibration loss among ranks predicted not to raise it; compact: the smallest rank whose loss stays within the threshold.",
+        DefaultValueFactory = _ => ModeNames[0],
+    };
+
+    private readonly Option<string> _order = new("--order")
+    {
+        Description = "Layer order: graph (input to output, the paper's) or largest-first (the layers with most parameters get the loss headroom first).",
+        DefaultValueFactory = _ => OrderNames[0],
+    };
+
+    private readonly Option<double> _tolerance = new("--loss-tolerance")
+    {
+        Description = "How far (nats per item) a kept layer's calibration loss may exceed the original model's.",
+        DefaultValueFactory = _ => new JointLowRankOptions().LossTolerance,
+    };
+
+    private readonly Option<string> _gradient = new("--gradient")
+    {
+        Description = "First-order term: exact (closed form at a linear layer writing the logits, central differences elsewhere) or central-difference (two passes per candidate everywhere).",
+        DefaultValueFactory = _ => GradientNames[0],
+    };
+
+    private readonly Option<int> _grid = new("--rank-grid")
+    {
+        Description = "Candidate ranks per layer, N: ⌈i·r_max/N⌉ for i = 1..N (r_max the largest parameter-saving rank), equally spaced in parameters.",
+        DefaultValueFactory = _ => JointLowRankOptions.DefaultRankGrid,
+    };
+
+    private readonly Option<double> _step = new("--difference-step")
+    {
+        Description = "Central-difference step h along the factorization error δ: [f(W + hδ) − f(W − hδ)]/2h (1 reuses the candidate's measured loss).",
+        DefaultValueFactory = _ => new JointLowRankOptions().DifferenceStep,
+    };
+
+    private readonly Option<string?> _task = new("--task")
+    {
+        Description = "The model's task, which decides the loss (default: detected): classifier (cross-entropy with --calib-labels), language-model (next-token) or generic (KL to the original).",
+    };
+
+    public LowRankCli()
+    {
+        _mode.AcceptOnlyFromAmong(ModeNames);
+        _gradient.AcceptOnlyFromAmong(GradientNames);
+        _order.AcceptOnlyFromAmong(OrderNames);
+        _task.AcceptOnlyFromAmong(TaskNames);
+    }
+
+    public IReadOnlyList<string> Names { get; } = ["lowrank"];
+
+    public string Description => "Joint low-rank factorization: each layer's rank chosen on the measured calibration loss, lossless or compact (Zhang et al. 2024).";
+
+    public IReadOnlyList<Option> Options => [_mode, _order, _tolerance, _gradient, _grid, _step, _task];
+
+    public bool TakesBudgets => false;
+
+    public ICompressionMethod Create(string name, ParseResult parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        double tolerance = parse.GetValue(_tolerance);
+        if (!(tolerance >= 0) || !double.IsFinite(tolerance)) throw new ArgumentException($"--loss-tolerance {tolerance}: expected a finite tolerance ≥ 0 (nats).");
+        int grid = parse.GetValue(_grid);
+        if (grid < 1) throw new ArgumentException($"--rank-grid {grid}: expected at least 1 candidate rank per layer.");
+        double step = parse.GetValue(_step);
+        if (!(step > 0) || !double.IsFinite(step)) throw new ArgumentException($"--difference-step {step}: expected a positive step (1 reuses the measured loss).");
+        return new JointLowRank(new JointLowRankOptions
+        {
+            Mode = parse.GetValue(_mode) == "compact" ? LowRankMode.Compact : LowRankMode.Lossless,
+            Order = parse.GetValue(_order) == "largest-first" ? LayerOrder.LargestFirst : LayerOrder.Graph,
+            LossTolerance = tolerance,
+            Gradient = parse.GetValue(_gradient) == "central-difference" ? GradientSource.CentralDifference : GradientSource.Exact,
+            RankGrid = grid,
+            DifferenceStep = step,
+            Task = parse.GetValue(_task) is { } t ? DetectedTask.Parse(t) : null,
+        });
+    }
+}

@@ -1,0 +1,52 @@
+using System.CommandLine;
+using Whittle.Compression;
+using Whittle.Methods;
+
+namespace Whittle.Cli.Compress;
+
+/// <summary>
+/// <c>whittle compress --method svd|asvd|whitened-svd</c>: the SVD baselines, with <c>--keep-params F</c> (one uniform ratio
+/// for every layer) or <c>--tolerance ε</c> (per-layer ranks from the relative truncation error).
+/// </summary>
+internal sealed class SvdBaselineCli : IMethodCli
+{
+    private readonly Option<double> _alpha = new("--asvd-alpha")
+    {
+        Description = "ASVD's exponent α: columns scaled by RMS^α before the SVD.",
+        DefaultValueFactory = _ => ActivationAwareSvd.DefaultAlpha,
+    };
+
+    private readonly Option<bool> _noOutputError = new("--no-output-error")
+    {
+        Description = "Do not report each layer's output error on the calibration data (svd then runs no calibration pass).",
+    };
+
+    private readonly Option<bool> _outputLayer = new("--factorize-output-layer")
+    {
+        Description = "Also factorize the layer that writes the model's output (classifier layer, language-model head); by default it is kept.",
+    };
+
+    public IReadOnlyList<string> Names { get; } = ["svd", "asvd", "whitened-svd"];
+
+    public string Description => "Baselines: plain truncated SVD, activation-aware SVD (ASVD) and whitened SVD (SVD-LLM) of every layer, at --keep-params or --tolerance.";
+
+    public IReadOnlyList<Option> Options => [_alpha, _noOutputError, _outputLayer];
+
+    public bool TakesBudgets => true;
+
+    public ICompressionMethod Create(string name, ParseResult parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        var options = new LowRankBaselineOptions { MeasureOutputError = !parse.GetValue(_noOutputError), IncludeOutputLayer = parse.GetValue(_outputLayer) };
+        double alpha = parse.GetValue(_alpha);
+        if (!double.IsFinite(alpha) || alpha < 0) throw new ArgumentException($"--asvd-alpha {alpha}: expected a finite exponent ≥ 0 (ASVD uses 0.5).");
+        if (name != "asvd" && parse.GetResult(_alpha) is { Implicit: false })
+            throw new ArgumentException($"--asvd-alpha applies to --method asvd, not {name}.");
+        return name.ToLowerInvariant() switch
+        {
+            "asvd" => new ActivationAwareSvd(alpha, options),
+            "whitened-svd" => new WhitenedSvd(options),
+            _ => new PlainSvd(options),
+        };
+    }
+}

@@ -1,0 +1,175 @@
+// The loss a rank search measures on the calibration data, and its gradient with respect to the logits (for the exact
+// first-order term at a layer that writes the logits).
+//
+//   cross-entropy             a classifier whose calibration data carry labels: f = mean_i CE(z_i, y_i),
+//                             ∂f/∂z_i = (softmax(z_i) − e_{y_i}) / N.
+//   next-token cross-entropy  a language model: f = mean over positions 0..T−2 of CE(z_{n,p}, id_{n,p+1}),
+//                             ∂f/∂z_{n,p} = (softmax(z_{n,p}) − e_{id_{n,p+1}}) / (N·(T − 1)), zero at the last position.
+//   KL(reference ‖ model)     anything else (or a classifier without labels): f = mean over rows of KL(p_r ‖ softmax(z_r))
+//                             with p_r the original model's softmax, ∂f/∂z_r = (softmax(z_r) − p_r) / rows.
+// The means are over the whole calibration set, so gradients are divided by the total count of items.
+
+using Whittle.Compression;
+using Whittle.Data;
+using Whittle.Evaluation;
+using Whittle.Onnx;
+using Whittle.Runtime;
+
+namespace Whittle.Methods;
+
+/// <summary>Which loss a <see cref="CalibrationObjective"/> measures.</summary>
+internal enum ObjectiveKind
+{
+    CrossEntropy,
+    NextToken,
+    KlToOriginal,
+}
+
+/// <summary>A task loss on the calibration batches, measured on candidate models, with the gradient of its mean w.r.t. the logits.</summary>
+internal sealed class CalibrationObjective
+{
+    private readonly CompressionJob _job;
+    private readonly string? _tokenIds;
+    private IReadOnlyList<HostTensor>? _reference;
+
+    private CalibrationObjective(CompressionJob job, ObjectiveKind kind, TaskLoss loss, DetectedTask task, string? tokenIds, IReadOnlyList<HostTensor>? reference)
+    {
+        _job = job;
+        Kind = kind;
+        Loss = loss;
+        Task = task;
+        _tokenIds = tokenIds;
+        _reference = reference;
+    }
+
+    /// <summary>Which loss.</summary>
+    public ObjectiveKind Kind { get; }
+
+    /// <summary>The loss, bound to the calibration batches.</summary>
+    public TaskLoss Loss { get; }
+
+    /// <summary>The model's task and the output holding its logits.</summary>
+    public DetectedTask Task { get; }
+
+    /// <summary>The output the loss reads.</summary>
+    public string Output => Task.Output;
+
+    /// <summary>Forward passes over the calibration set so far (one per measured model).</summary>
+    public int Passes { get; private set; }
+
+    /// <summary>
+    /// The objective for <paramref name="job"/>: cross-entropy when the task is a classifier and the calibration data
+    /// have labels, next-token cross-entropy for a language model, KL to the original model otherwise.
+    /// </summary>
+    public static CalibrationObjective Create(CompressionJob job, ModelTask? task, List<string> warnings)
+    {
+        var detected = DetectedTask.Detect(job.Model, task);
+        var batches = job.Calibration;
+        switch (detected.Task)
+        {
+            case ModelTask.Classifier when batches.Labels is not null:
+                return new CalibrationObjective(job, ObjectiveKind.CrossEntropy, TaskLoss.CrossEntropy(batches, detected.Output), detected, null, null);
+            case ModelTask.LanguageModel:
+            {
+                string ids = TokenIds(batches[0]);
+                return new CalibrationObjective(job, ObjectiveKind.NextToken, TaskLoss.NextToken(batches, ids, detected.Output), detected, ids, null);
+            }
+            default:
+            {
+                if (detected.Task == ModelTask.Classifier)
+                    warnings.Add("The calibration data have no labels: ranks are chosen on KL(original ‖ compressed) instead of cross-entropy (give --calib-labels).");
+                using var reference = ModelRunner.Create(job.Model, batches, job.Runtime);
+                var loss = TaskLoss.KlToReference(reference, detected.Output);
+                return new CalibrationObjective(job, ObjectiveKind.KlToOriginal, loss, detected, null, null) { Passes = 1 };
+            }
+        }
+    }
+
+    /// <summary>The mean loss of <paramref name="model"/> over the calibration set (one forward pass, in memory).</summary>
+    public double Measure(OnnxModel model)
+    {
+        using var runner = ModelRunner.Create(model, _job.Calibration, _job.Runtime);
+        Passes++;
+        return runner.MeanLoss(Loss);
+    }
+
+    /// <summary>Counts a forward pass made outside <see cref="Measure"/> (a tapped gradient pass).</summary>
+    public void CountPass() => Passes++;
+
+    /// <summary>
+    /// The summed-loss gradient of batch <paramref name="batch"/> with respect to its logits (float64, the logits' layout) and
+    /// the number of items it sums over; the gradient of the mean over the set is the sum over batches divided by the total count.
+    /// </summary>
+    public (double[] Gradient, long Count) LogitGradient(int batch, HostTensor logits)
+    {
+        var z = logits.AsFloats();
+        int classes = logits.Shape[^1];
+        int rows = z.Length / classes;
+        var g = new double[z.Length];
+        long count;
+        switch (Kind)
+        {
+            case ObjectiveKind.CrossEntropy:
+            {
+                var labels = _job.Calibration.Labels![batch].AsInt64();
+                for (int i = 0; i < rows; i++) SoftmaxMinus(z, g, i, classes, labels[i]);
+                count = rows;
+                break;
+            }
+            case ObjectiveKind.NextToken:
+            {
+                var ids = _job.Calibration[batch][_tokenIds!].AsInt64();
+                int n = _job.Calibration[batch][_tokenIds!].Rows, t = ids.Length / n;
+                for (int s = 0; s < n; s++)
+                    for (int p = 0; p < t - 1; p++) SoftmaxMinus(z, g, s * t + p, classes, ids[s * t + p + 1]);
+                count = (long)n * (t - 1);
+                break;
+            }
+            default:
+            {
+                _reference ??= ReferenceOutputs();
+                var p = _reference[batch].AsFloats();
+                var pr = new double[classes];
+                for (int i = 0; i < rows; i++)
+                {
+                    Softmax(z.AsSpan(i * classes, classes), g.AsSpan(i * classes, classes));
+                    Softmax(p.AsSpan(i * classes, classes), pr);
+                    for (int k = 0; k < classes; k++) g[i * classes + k] -= pr[k];
+                }
+                count = rows;
+                break;
+            }
+        }
+        return (g, count);
+    }
+
+    private IReadOnlyList<HostTensor> ReferenceOutputs()
+    {
+        using var reference = ModelRunner.Create(_job.Model, _job.Calibration, _job.Runtime);
+        Passes++;
+        return reference.RunAll(Output);
+    }
+
+    // g[row] = softmax(z[row]) − e_target.
+    private static void SoftmaxMinus(float[] z, double[] g, int row, int classes, long target)
+    {
+        Softmax(z.AsSpan(row * classes, classes), g.AsSpan(row * classes, classes));
+        g[row * classes + target] -= 1;
+    }
+
+    private static void Softmax(ReadOnlySpan<float> logits, Span<double> into)
+    {
+        double lse = LogitMetrics.LogSumExp(logits);
+        for (int k = 0; k < logits.Length; k++) into[k] = Math.Exp(logits[k] - lse);
+    }
+
+    /// <summary>The batch's token ids: <c>input_ids</c>, else its only int64 <c>[N, T]</c> tensor that is not a mask.</summary>
+    private static string TokenIds(InputBatch batch)
+    {
+        if (batch.TryGetValue("input_ids", out var named) && named.ElementType == OnnxDataType.Int64) return "input_ids";
+        var candidates = batch.Where(p => p.Value.ElementType == OnnxDataType.Int64 && p.Value.Rank == 2
+            && !p.Key.Contains("mask", StringComparison.OrdinalIgnoreCase)).Select(p => p.Key).ToList();
+        if (candidates.Count == 1) return candidates[0];
+        throw new InvalidDataException($"{batch.Source ?? "The data"}: a language model reads int64 token ids [N,T] ('input_ids'), but the batch has {batch}.");
+    }
+}

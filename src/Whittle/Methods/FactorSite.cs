@@ -1,0 +1,212 @@
+// The layers low-rank methods factorize, behind one shape: a weight W (m × n) that can be read and replaced by L·R.
+//
+//   linear  y = W x + b, W out × in (SiteWeights), rewritten as two MatMuls (FactorChain).
+//   conv    an ungrouped Cout × Cin × k₁ × … kernel as W = Cout × (Cin·k₁⋯), rewritten as an r-channel convolution
+//           followed by a 1 × 1 convolution (ConvFactorChain).
+// A site is eligible when its weight is float, read directly or through Transpose/Cast/Identity by this node alone (a
+// tied weight, e.g. a language model head sharing the embedding, would gain parameters when factorized), and when some
+// rank saves parameters: c·(m + n) < m·n.
+
+using Whittle.Analysis;
+using Whittle.Compression;
+using Whittle.Decompositions;
+using Whittle.LinearAlgebra;
+using Whittle.Onnx;
+using Whittle.Rewriting;
+
+namespace Whittle.Methods;
+
+/// <summary>One layer a low-rank method can factorize: its weight as an m × n matrix, and how to write factors back.</summary>
+internal abstract class FactorSite
+{
+    private protected FactorSite(string name, int rows, int cols, long biasParameters, string input, string output, int position)
+    {
+        Name = name;
+        Rows = rows;
+        Cols = cols;
+        BiasParameters = biasParameters;
+        Input = input;
+        Output = output;
+        Position = position;
+    }
+
+    /// <summary>The site id (node name).</summary>
+    public string Name { get; }
+
+    /// <summary><c>linear</c> or <c>conv</c>.</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>m: outputs (output channels).</summary>
+    public int Rows { get; }
+
+    /// <summary>n: inputs (input channels × kernel size).</summary>
+    public int Cols { get; }
+
+    /// <summary>Bias elements (kept as they are).</summary>
+    public long BiasParameters { get; }
+
+    /// <summary>The activation the layer reads.</summary>
+    public string Input { get; }
+
+    /// <summary>The layer's output (after its bias).</summary>
+    public string Output { get; }
+
+    /// <summary>Topological position of the node in the original graph.</summary>
+    public int Position { get; }
+
+    /// <summary>Weight and bias elements now.</summary>
+    public long Parameters => (long)Rows * Cols + BiasParameters;
+
+    /// <summary>The full rank, min(m, n).</summary>
+    public int FullRank => Math.Min(Rows, Cols);
+
+    /// <summary>The largest rank whose factors save parameters.</summary>
+    public int MaxSavingRank => LowRank.MaxSavingRank(Rows, Cols);
+
+    /// <summary>Weight and bias elements after factorizing at <paramref name="rank"/>: c·(m + n) + bias.</summary>
+    public long FactorParameters(int rank) => (long)rank * (Rows + Cols) + BiasParameters;
+
+    /// <summary>The factor the graph multiplies the stored weight by (a Gemm's α; 1 otherwise).</summary>
+    public abstract float Scale(OnnxModel model);
+
+    /// <summary>W (m × n), float32, read from <paramref name="model"/>.</summary>
+    public abstract Matrix<float> Weight(OnnxModel model);
+
+    /// <summary>Replaces the layer in <paramref name="model"/> (edited in place) by <c>x ↦ L(R x)</c>.</summary>
+    public abstract void Replace(OnnxModel model, Matrix<float> l, Matrix<float> r);
+
+    /// <summary>Replaces the layer's weight in <paramref name="model"/> (edited in place) by the dense <paramref name="w"/> (m × n).</summary>
+    public abstract void ReplaceDense(OnnxModel model, Matrix<float> w);
+
+    /// <summary>A report entry for a site left alone.</summary>
+    public SiteReport Unchanged(string reason) =>
+        new(Name, "low-rank", FullRank, FullRank) { ParametersBefore = Parameters, ParametersAfter = Parameters, Skipped = reason };
+}
+
+/// <summary>A fully connected layer.</summary>
+internal sealed class LinearFactorSite(LinearSite site, int position)
+    : FactorSite(site.Name, site.OutFeatures, site.InFeatures, site.Bias is null ? 0 : site.OutFeatures, site.Input, site.Output, position)
+{
+    /// <summary>The analysed site.</summary>
+    public LinearSite Site { get; } = site;
+
+    /// <inheritdoc/>
+    public override string Kind => "linear";
+
+    /// <inheritdoc/>
+    public override float Scale(OnnxModel model) =>
+        Site.OpType == "Gemm" ? GraphQuery.Float(SiteWeights.SiteNode(model, Site), "alpha", 1f) : 1f;
+
+    /// <inheritdoc/>
+    public override Matrix<float> Weight(OnnxModel model) => SiteWeights.Weight(model, Site);
+
+    /// <inheritdoc/>
+    public override void Replace(OnnxModel model, Matrix<float> l, Matrix<float> r) => FactorChain.Replace(model, Site, [l, r]);
+
+    /// <inheritdoc/>
+    public override void ReplaceDense(OnnxModel model, Matrix<float> w) => FactorChain.Replace(model, Site, [w]);
+}
+
+/// <summary>An ungrouped convolution.</summary>
+internal sealed class ConvFactorSite(ConvSite site, int position)
+    : FactorSite(site.Name, site.OutChannels, ConvFactorChain.PatchLength(site), site.Bias is null ? 0 : site.OutChannels, site.Input, site.Output, position)
+{
+    /// <summary>The analysed site.</summary>
+    public ConvSite Site { get; } = site;
+
+    /// <inheritdoc/>
+    public override string Kind => "conv";
+
+    /// <inheritdoc/>
+    public override float Scale(OnnxModel model) => 1f;
+
+    /// <inheritdoc/>
+    public override Matrix<float> Weight(OnnxModel model) => ConvFactorChain.Weight(model, Site);
+
+    /// <inheritdoc/>
+    public override void Replace(OnnxModel model, Matrix<float> l, Matrix<float> r) => ConvFactorChain.Replace(model, Site, l, r);
+
+    /// <inheritdoc/>
+    public override void ReplaceDense(OnnxModel model, Matrix<float> w) => ConvFactorChain.ReplaceKernel(model, Site, w);
+}
+
+/// <summary>Finds the sites a low-rank method may factorize, and says why the others are left alone.</summary>
+internal static class FactorSites
+{
+    private static readonly HashSet<string> PassThrough = ["Transpose", "Cast", "Identity"];
+
+    /// <summary>
+    /// Every linear site and (with <paramref name="convolutions"/>) every convolution of <paramref name="structure"/>, in graph
+    /// order: the eligible ones, and a report entry for each one left alone.
+    /// </summary>
+    public static (List<FactorSite> Eligible, List<(int Position, SiteReport Report)> Skipped) Find(OnnxModel model, ModelStructure structure, bool convolutions)
+    {
+        var order = model.Graph.TopologicalOrder();
+        var position = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < order.Count; i++)
+            foreach (var o in order[i].Output) position[o] = i;
+
+        var eligible = new List<FactorSite>();
+        var skipped = new List<(int Position, SiteReport Report)>();
+        foreach (var s in structure.LinearSites)
+        {
+            var site = new LinearFactorSite(s, position.GetValueOrDefault(s.ProductOutput, int.MaxValue));
+            string? reason = s.Weight.Path.Contains("DequantizeLinear") ? $"its weight '{s.Weight.Initializer}' is quantized"
+                : Shared(model, s.Weight.Initializer, s.ProductOutput) ? $"its weight '{s.Weight.Initializer}' is also read elsewhere (tied); factorizing it would add parameters"
+                : site.MaxSavingRank < 1 ? $"no rank saves parameters for a {s.OutFeatures} × {s.InFeatures} weight"
+                : null;
+            if (reason is null) eligible.Add(site);
+            else skipped.Add((site.Position, site.Unchanged(reason)));
+        }
+        foreach (var s in structure.ConvSites)
+        {
+            int at = position.GetValueOrDefault(s.Output, int.MaxValue);
+            if (!convolutions)
+            {
+                skipped.Add((at, Unchanged(s, "convolutions are not factorized (option)")));
+                continue;
+            }
+            string? reason = s.Groups != 1 ? $"grouped convolution (group = {s.Groups})"
+                : s.Weight.Path.Count > 0 ? $"its kernel is reached through {string.Join(" → ", s.Weight.Path)}"
+                : Shared(model, s.Weight.Initializer, s.Output) ? $"its kernel '{s.Weight.Initializer}' is also read elsewhere (tied)"
+                : null;
+            if (reason is not null)
+            {
+                skipped.Add((at, Unchanged(s, reason)));
+                continue;
+            }
+            var site = new ConvFactorSite(s, at);
+            if (site.MaxSavingRank < 1) skipped.Add((at, site.Unchanged($"no rank saves parameters for a {site.Rows} × {site.Cols} kernel")));
+            else eligible.Add(site);
+        }
+        eligible.Sort((a, b) => a.Position.CompareTo(b.Position));
+        return (eligible, [.. skipped.OrderBy(s => s.Position)]);
+    }
+
+    /// <summary>A model to edit: a deep copy of <paramref name="model"/>'s proto (same base directory for external data).</summary>
+    public static OnnxModel Copy(OnnxModel model) => OnnxModel.FromProto(model.Proto.Clone(), model.BaseDirectory);
+
+    private static SiteReport Unchanged(ConvSite s, string reason)
+    {
+        int full = (int)Math.Min(s.OutChannels, s.InChannels / Math.Max(1, s.Groups) * s.Kernel.Aggregate(1L, (a, k) => a * k));
+        return new SiteReport(s.Name, "low-rank", full, full) { ParametersBefore = s.Parameters, ParametersAfter = s.Parameters, Skipped = reason };
+    }
+
+    /// <summary>Whether the weight reaches anything but the node producing <paramref name="product"/> (through pass-through ops).</summary>
+    private static bool Shared(OnnxModel model, string weight, string product)
+    {
+        var graph = model.Graph;
+        string value = weight;
+        for (int depth = 0; depth < 8; depth++)
+        {
+            if (graph.IsGraphOutput(value)) return true;
+            var consumers = graph.Consumers(value);
+            if (consumers.Count != 1) return true;
+            var node = consumers[0];
+            if (node.Output.Contains(product)) return false;
+            if (!PassThrough.Contains(node.OpType) || node.Output.Count != 1) return true;
+            value = node.Output[0];
+        }
+        return true;
+    }
+}

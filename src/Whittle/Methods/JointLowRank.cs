@@ -1,0 +1,312 @@
+// Joint low-rank factorization optimization (METHODS.md §3): choose each layer's rank against the model's measured
+// calibration loss, so that the factorized model loses nothing without fine-tuning.
+//
+// Paper: Zhang, Cheng, Zhang, Liu, Tian, "Lossless Model Compression via Joint Low-Rank Factorization Optimization",
+// arXiv 2412.06867 (no public code); theory in the companion "Compression for Better", arXiv 2412.06868.
+//
+// Algorithm (layer by layer — in graph order, or most parameters first — with the earlier layers already as chosen):
+//   1. f₀ = the original model's calibration loss (CalibrationObjective: cross-entropy with labels, next-token
+//      cross-entropy for a language model, KL to the original otherwise); threshold τ = f₀ + tolerance.
+//   2. For the next layer W (m × n): one SVD W = Σ σ_j u_j v_jᵀ; candidate ranks ⌈i·r_max/N⌉, i = 1..N, all saving
+//      parameters (c·(m + n) < m·n); Ŵ_c = L_c·R_c with L_c = U_c Σ_c^{1/2}, R_c = Σ_c^{1/2} V_cᵀ; δ_c = Ŵ_c − W.
+//   3. Predicted first-order change of each candidate, ⟨∇_W f, δ_c⟩:
+//        exact               at a linear layer that writes the logits: G = α·Σ_t g_t x_tᵀ from one tapped pass (g the
+//                            loss gradient w.r.t. the logits), then Δ[c] = −Σ_{j≥c} σ_j u_jᵀ G v_j for every c at once
+//                            (TruncationLoss.FirstOrderLossChange) — one SVD and one gradient per layer;
+//        central difference  anywhere: [f(W + hδ_c) − f(W − hδ_c)] / 2h, two passes per candidate (h = 1: f(W + δ_c) is
+//                            the candidate's measured loss, so one extra pass).
+//   4. Measured loss f(Ŵ_c): the current model with this layer replaced by its two factors, built in memory and run
+//      through ModelRunner (no file is written).
+//        lossless  among candidates with predicted change ≤ 0, the lowest measured loss, kept if it is ≤ τ;
+//        compact   candidates in ascending rank order, the first whose measured loss is ≤ τ.
+//      No candidate qualifies → the layer stays as it is. The measured loss decides in every case.
+// Every kept model has loss ≤ τ and the final model is the last one kept (or the original), so the final calibration
+// loss is ≤ f₀ + tolerance by construction; the report re-measures it on the tidied graph.
+//
+// (open) choices made here: graph order by default (LayerOrder.LargestFirst as an option); losses measured with earlier layers compressed; the threshold is the original
+// model's loss (not the previous layer's), so gains at one layer can be spent at later ones; candidate grid equally
+// spaced in parameters; exact gradients only where they are closed-form.
+
+using System.Globalization;
+using Whittle.Analysis;
+using Whittle.Compression;
+using Whittle.Decompositions;
+using Whittle.Evaluation;
+using Whittle.LinearAlgebra;
+using Whittle.LinearAlgebra.Factorizations;
+using Whittle.Onnx;
+using Whittle.Rewriting;
+using Whittle.Runtime;
+
+namespace Whittle.Methods;
+
+/// <summary>
+/// Joint low-rank factorization (Zhang et al. 2024): every linear and ungrouped convolution layer is factorized at the rank
+/// its measured calibration loss allows — lossless (best loss among ranks predicted not to hurt) or compact (smallest rank
+/// within the loss threshold).
+/// </summary>
+public sealed class JointLowRank : ICompressionMethod
+{
+    /// <summary>A joint low-rank method with <paramref name="options"/> (null: lossless, exact gradients, 16 candidates).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public JointLowRank(JointLowRankOptions? options = null)
+    {
+        Options = options ?? new JointLowRankOptions();
+        Options.Validate();
+    }
+
+    /// <summary>The options.</summary>
+    public JointLowRankOptions Options { get; }
+
+    /// <inheritdoc/>
+    public string Name => "lowrank";
+
+    /// <summary>The candidate ranks for a layer whose largest parameter-saving rank is <paramref name="maxSavingRank"/>: ⌈i·r_max/N⌉, i = 1..N, distinct, ascending.</summary>
+    public static IReadOnlyList<int> CandidateRanks(int maxSavingRank, int grid)
+    {
+        if (maxSavingRank < 0) ThrowHelper.ArgumentOutOfRange(nameof(maxSavingRank), maxSavingRank, "a non-negative rank");
+        if (grid < 1) ThrowHelper.ArgumentOutOfRange(nameof(grid), grid, "at least one candidate");
+        var ranks = new SortedSet<int>();
+        for (int i = 1; i <= grid; i++)
+        {
+            int c = (int)(((long)i * maxSavingRank + grid - 1) / grid);
+            if (c >= 1) ranks.Add(c);
+        }
+        return [.. ranks];
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>The size follows from the loss test; only <see cref="CompressionBudget.MethodDefault"/> is accepted (several give copies).</remarks>
+    public IReadOnlyList<CompressionResult> Compress(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(budgets);
+        if (budgets.Count == 0 || budgets.Any(b => b is null || b.Kind != BudgetKind.MethodDefault))
+            ThrowHelper.Argument(nameof(budgets), $"lowrank takes no budget (the measured calibration loss decides each rank; use --mode compact for the smallest lossless model, or --loss-tolerance); got {(budgets.Count == 0 ? "none" : string.Join(", ", budgets))}.");
+        var clock = new StageClock();
+        var warnings = new List<string>();
+        var model = job.Model;
+        var example = job.Calibration.FirstExample();
+        var before = clock.Time(Stages.Calibration, () => ModelCost.Measure(model, example, job.Runtime));
+        var structure = job.Structure ?? ModelStructure.Analyze(model);
+        var (sites, skipped) = FactorSites.Find(model, structure, Options.IncludeConvolutions);
+        if (Options.Order == LayerOrder.LargestFirst) sites = [.. sites.OrderByDescending(s => s.Parameters).ThenBy(s => s.Position)];
+        if (sites.Count == 0) warnings.Add($"lowrank: no layer of {model.FilePath ?? "the model"} can be factorized (see the per-site reasons).");
+        if (job.Calibration.Description is null)
+            warnings.Add("lowrank: the calibration data do not say where they came from; make sure held-out figures use other data, since every rank was chosen on these.");
+
+        var objective = clock.Time(Stages.Calibration, () => CalibrationObjective.Create(job, Options.Task, warnings));
+        double original = clock.Time(Stages.Measurement, () => objective.Measure(model));
+        double threshold = original + Options.LossTolerance;
+        var current = FactorSites.Copy(model);
+        double currentLoss = original;
+        var reports = new List<(int Position, SiteReport Report)>(skipped);
+        int factorized = 0;
+
+        for (int i = 0; i < sites.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var site = sites[i];
+            job.Progress?.Report(new CompressionProgress(Stages.Measurement, i, sites.Count, site.Name));
+            var (report, chosen, loss) = SearchLayer(job, objective, site, current, currentLoss, threshold, clock, cancellationToken);
+            reports.Add((site.Position, report));
+            if (chosen is not null)
+            {
+                current = chosen;
+                currentLoss = loss;
+                factorized++;
+            }
+        }
+        job.Progress?.Report(new CompressionProgress(Stages.Measurement, sites.Count, sites.Count));
+
+        clock.Time(Stages.Rewrite, () => FactorChain.Tidy(current));
+        double final = clock.Time(Stages.Measurement, () => objective.Measure(current));
+        var after = clock.Time(Stages.Rewrite, () => ModelCost.Measure(current, example, job.Runtime));
+        var details = new JointLowRankDetails(
+            Options.Mode == LowRankMode.Lossless ? "lossless" : "compact", Options.Order == LayerOrder.Graph ? "graph" : "largest-first", objective.Loss.Name,
+            $"{DetectedTask.Name(objective.Task.Task)} ({objective.Task.Reason})",
+            Options.Gradient == GradientSource.Exact ? "exact where closed-form (a linear layer writing the logits), else central-difference" : "central-difference",
+            Options.DifferenceStep, Options.RankGrid, Options.LossTolerance, original, threshold, final,
+            job.Calibration.Description, job.Calibration.Examples, sites.Count, factorized, objective.Passes);
+        var siteReports = reports.OrderBy(r => r.Position).Select(r => r.Report).ToList();
+        var result = new CompressionReport(Name, budgets[0], siteReports, before, after, clock.Timings) { Details = details, Warnings = warnings };
+        var results = new List<CompressionResult> { new(current, result) };
+        for (int b = 1; b < budgets.Count; b++) results.Add(new(FactorSites.Copy(current), result));
+        return results;
+    }
+
+    /// <summary>One layer: SVD, predictions, measured candidates, the decision. Returns the report, the chosen model (null: unchanged) and its loss.</summary>
+    private (SiteReport Report, OnnxModel? Chosen, double Loss) SearchLayer(CompressionJob job, CalibrationObjective objective, FactorSite site,
+        OnnxModel current, double currentLoss, double threshold, StageClock clock, CancellationToken cancellationToken)
+    {
+        var w = LowRankBaseline.Widen(site.Weight(current));
+        var svd = clock.Time(Stages.Decomposition, () => Svd.Compute<double>(w));
+        var ranks = CandidateRanks(site.MaxSavingRank, Options.RankGrid);
+        bool exact = Options.Gradient == GradientSource.Exact && ExactGradientApplies(site, objective, current);
+        double[]? delta = null;
+        if (exact)
+        {
+            var g = clock.Time(Stages.Calibration, () => ExactGradient(job, objective, (LinearFactorSite)site, current, cancellationToken));
+            delta = clock.Time(Stages.Decomposition, () => TruncationLoss.FirstOrderLossChange(svd, g.View));
+        }
+
+        var predicted = new double?[ranks.Count];
+        var measured = new double?[ranks.Count];
+        double h = Options.DifferenceStep;
+
+        // Measures candidate k (the factorized model, returned) and, for central differences, its predicted change.
+        OnnxModel Evaluate(int k)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int c = ranks[k];
+            var (l, r) = Factors(svd, c);
+            var candidate = clock.Time(Stages.Rewrite, () =>
+            {
+                var m = FactorSites.Copy(current);
+                site.Replace(m, LowRankBaseline.Narrow(l), LowRankBaseline.Narrow(r));
+                FactorChain.Tidy(m);
+                return m;
+            });
+            measured[k] = clock.Time(Stages.Measurement, () => objective.Measure(candidate));
+            if (delta is not null) predicted[k] = delta[c];
+            else
+            {
+                var approx = Blas.Multiply(l.View, r.View);
+                double minus = MeasureDense(objective, site, current, w, approx, -h, clock);
+                double plus = h == 1 ? measured[k]!.Value : MeasureDense(objective, site, current, w, approx, h, clock);
+                predicted[k] = (plus - minus) / (2 * h);
+            }
+            return candidate;
+        }
+
+        int chosen = -1;
+        OnnxModel? best = null;
+        string decision;
+        if (Options.Mode == LowRankMode.Lossless)
+        {
+            for (int k = 0; k < ranks.Count; k++)
+            {
+                if (delta is not null)
+                {
+                    predicted[k] = delta[ranks[k]];
+                    if (predicted[k] > 0) continue;                  // exact prediction: measure only candidates predicted not to hurt
+                }
+                var candidate = Evaluate(k);
+                if (predicted[k] <= 0 && measured[k] <= threshold && (chosen < 0 || measured[k] < measured[chosen]))
+                {
+                    chosen = k;
+                    best = candidate;
+                }
+            }
+            int eligible = Enumerable.Range(0, ranks.Count).Count(k => predicted[k] <= 0);
+            decision = chosen >= 0
+                ? $"lowest measured loss among the {eligible} candidates with predicted change ≤ 0"
+                : eligible == 0 ? "left alone: no candidate has predicted change ≤ 0"
+                : $"left alone: none of the {eligible} candidates with predicted change ≤ 0 has loss ≤ {Format(threshold)}";
+        }
+        else
+        {
+            for (int k = 0; k < ranks.Count && chosen < 0; k++)
+            {
+                var candidate = Evaluate(k);
+                if (measured[k] <= threshold)
+                {
+                    chosen = k;
+                    best = candidate;
+                }
+            }
+            decision = chosen >= 0
+                ? (chosen == 0 ? "smallest candidate rank; its loss is within the threshold" : $"smallest candidate rank with loss ≤ {Format(threshold)}; rank {ranks[chosen - 1]} exceeds it")
+                : $"left alone: no candidate rank has loss ≤ {Format(threshold)}";
+            if (delta is not null)
+                for (int k = 0; k < ranks.Count; k++) predicted[k] ??= delta[ranks[k]];
+        }
+
+        double after = chosen >= 0 ? measured[chosen]!.Value : currentLoss;
+        var candidates = ranks.Select((c, k) => new RankCandidate(c, site.FactorParameters(c), predicted[k], measured[k],
+            measured[k] - currentLoss, k == chosen)).ToList();
+        var details = new JointLowRankSiteDetails(site.Kind, site.Rows, site.Cols, site.MaxSavingRank, exact ? "exact" : "central-difference",
+            currentLoss, after, candidates, decision);
+        int rank = chosen >= 0 ? ranks[chosen] : site.FullRank;
+        var report = new SiteReport(site.Name, "low-rank", site.FullRank, rank)
+        {
+            ParametersBefore = site.Parameters,
+            ParametersAfter = chosen >= 0 ? site.FactorParameters(rank) : site.Parameters,
+            ErrorEstimate = chosen >= 0 ? LowRankBaseline.TruncationError(svd.S, rank) : null,
+            Skipped = chosen >= 0 ? null : decision,
+            Details = details,
+        };
+        return (report, best, after);
+    }
+
+    /// <summary>The loss of the current model with the layer's weight replaced by the dense <c>W + s·(Ŵ − W)</c>.</summary>
+    private static double MeasureDense(CalibrationObjective objective, FactorSite site, OnnxModel current, Matrix<double> w, Matrix<double> approx,
+        double s, StageClock clock)
+    {
+        var perturbed = clock.Time(Stages.Rewrite, () =>
+        {
+            var dense = new Matrix<float>(w.Rows, w.Cols);
+            for (int i = 0; i < w.Rows; i++)
+                for (int j = 0; j < w.Cols; j++) dense[i, j] = (float)(w[i, j] + s * (approx[i, j] - w[i, j]));
+            var m = FactorSites.Copy(current);
+            site.ReplaceDense(m, dense);
+            FactorChain.Tidy(m);
+            return m;
+        });
+        return clock.Time(Stages.Measurement, () => objective.Measure(perturbed));
+    }
+
+    /// <summary>Whether the closed-form gradient applies: a linear layer (x·W form) whose output is the logits the loss reads.</summary>
+    private static bool ExactGradientApplies(FactorSite site, CalibrationObjective objective, OnnxModel model) =>
+        site is LinearFactorSite { Site.WeightIsLeftOperand: false } l && l.Output == objective.Output && model.Graph.IsGraphOutput(l.Output);
+
+    /// <summary>
+    /// <c>∇_W f = α·Σ_t g_t x_tᵀ / count</c> (m × n) for a linear layer writing the logits: one pass of the current model
+    /// tapping the layer's input; g from the loss's closed-form logit gradient.
+    /// </summary>
+    private static Matrix<double> ExactGradient(CompressionJob job, CalibrationObjective objective, LinearFactorSite site, OnnxModel current,
+        CancellationToken cancellationToken)
+    {
+        int m = site.Rows, n = site.Cols;
+        var gradient = new Matrix<double>(m, n);
+        long total = 0;
+        using var session = TappedSession.Create(current, [site.Input], job.Runtime);
+        objective.CountPass();
+        for (int b = 0; b < job.Calibration.Count; b++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var outputs = session.Run(job.Calibration[b], [site.Input, objective.Output]);
+            var x = outputs[site.Input].AsFloats();
+            var (g, count) = objective.LogitGradient(b, outputs[objective.Output]);
+            total += count;
+            int rows = g.Length / m;
+            if (x.Length != (long)rows * n)
+                ThrowHelper.ShapeMismatch(nameof(site), $"Layer '{site.Name}': input rows against logit rows", $"{rows}×{n} inputs", $"{x.Length} values");
+            var xd = new double[x.Length];
+            for (int i = 0; i < x.Length; i++) xd[i] = x[i];
+            var gv = new MatrixView<double>(g, 0, rows, m, m, 1);
+            var xv = new MatrixView<double>(xd, 0, rows, n, n, 1);
+            Blas.Gemm(1.0, gv.Transpose(), xv, 1.0, gradient.View);          // G += gᵀ·X
+        }
+        double scale = site.Scale(current) / Math.Max(1, total);
+        foreach (ref double v in gradient.AsSpan()) v *= scale;
+        return gradient;
+    }
+
+    /// <summary>L = U_c Σ_c^{1/2} (m × c), R = Σ_c^{1/2} V_cᵀ (c × n).</summary>
+    private static (Matrix<double> L, Matrix<double> R) Factors(SvdResult<double> svd, int c)
+    {
+        int m = svd.U.Rows, n = svd.Vt.Cols;
+        var l = svd.U.Slice(0, 0, m, c).ToMatrix();
+        var r = svd.Vt.Slice(0, 0, c, n).ToMatrix();
+        for (int j = 0; j < c; j++)
+        {
+            double root = Math.Sqrt(svd.S[j]);
+            for (int i = 0; i < m; i++) l[i, j] *= root;
+            foreach (ref double v in r.Row(j)) v *= root;
+        }
+        return (l, r);
+    }
+
+    private static string Format(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,316 @@
+// The SVD baselines of METHODS.md §4 on one engine: every linear (and ungrouped convolution) site is factorized as
+// W ≈ L·R at a rank that saves parameters, by plain truncated SVD, activation-aware SVD or whitened SVD.
+//
+// Pipeline
+//   1. Sites: every eligible linear site and ungrouped convolution in graph order (FactorSites; tied or quantized
+//      weights and layers with no parameter-saving rank are left alone, with the reason in the report). The layer
+//      writing a graph output (classifier layer, language-model head) is kept unless IncludeOutputLayer is set.
+//   2. Calibration (when the decomposition or the output-error report needs it): the Gram G = XᵀX of every site's
+//      inputs — linear inputs through CalibrationRunner, convolution im2col patches through ConvPatchGram.
+//   3. Decomposition, once per site at its largest parameter-saving rank r_max = ⌈mn/(m + n)⌉ − 1; every budget's
+//      rank-c factors are prefixes of these (the c leading columns of L and rows of R).
+//   4. Ranks per budget:
+//        --keep-params F   one uniform ratio ρ for every site: c = clamp(⌊ρ·mn/(m + n)⌋, 1, r_max), i.e. each site keeps
+//                          the fraction ρ of its weight parameters (rounded down to a whole rank); ρ is the largest ratio
+//                          (bisection) for which the whole model keeps at most F of its parameters — tensors that are
+//                          not factorized (embeddings, norms, biases, skipped sites) count in full.
+//        --tolerance ε     per site the smallest c whose relative truncation error sqrt(Σ_{j≥c} σ_j² / Σ_j σ_j²) ≤ ε,
+//                          σ those of the decomposed matrix (W, W·D or W·S: for whitened SVD this is the relative output
+//                          error on the calibration data); a site is left alone when that c saves no parameters.
+//   5. Rewrite a copy of the graph (FactorChain / ConvFactorChain), measure sizes, report per site the rank, the
+//      truncation error, the weight error ‖W − LR‖_F/‖W‖_F, the calibration output error ‖(W − LR)Xᵀ‖_F/‖WXᵀ‖_F and the
+//      parameters before and after.
+
+using System.Globalization;
+using Whittle.Analysis;
+using Whittle.Compression;
+using Whittle.Decompositions;
+using Whittle.Evaluation;
+using Whittle.LinearAlgebra;
+using Whittle.Onnx;
+
+namespace Whittle.Methods;
+
+/// <summary>Options shared by the SVD baselines. Immutable.</summary>
+public sealed record LowRankBaselineOptions
+{
+    /// <summary>Factorize ungrouped convolutions too (as an r-channel convolution and a 1 × 1 convolution); default true.</summary>
+    public bool IncludeConvolutions { get; init; } = true;
+
+    /// <summary>
+    /// Report each site's output error on the calibration data (needs the inputs' Gram matrices: one calibration pass,
+    /// n² doubles per distinct site input); default true. Whitened SVD and ASVD collect the Gram matrices anyway.
+    /// </summary>
+    public bool MeasureOutputError { get; init; } = true;
+
+    /// <summary>
+    /// Factorize the layer that writes a graph output (a classifier's last layer, a language model's head) too; default
+    /// false: ASVD and SVD-LLM compress the blocks and keep the head, and a uniform ratio would otherwise cut a 10-class
+    /// classifier layer to a few ranks while saving almost nothing.
+    /// </summary>
+    public bool IncludeOutputLayer { get; init; }
+}
+
+/// <summary>What a baseline did to one site (<see cref="SiteReport.Details"/>).</summary>
+/// <param name="Layer"><c>linear</c> or <c>conv</c>.</param>
+/// <param name="OutFeatures">m (output channels for a convolution).</param>
+/// <param name="InFeatures">n (Cin·kernel for a convolution).</param>
+/// <param name="MaxSavingRank">The largest rank that saves parameters.</param>
+/// <param name="Decomposition">The decomposition path (<c>svd</c>, <c>asvd</c>, <c>whitened-cholesky</c>, <c>whitened-eigen</c>).</param>
+/// <param name="WeightError"><c>‖W − LR‖_F / ‖W‖_F</c>.</param>
+public sealed record LowRankSiteDetails(string Layer, int OutFeatures, int InFeatures, int MaxSavingRank, string Decomposition, double WeightError);
+
+/// <summary>Method-wide facts of a baseline run (<see cref="CompressionReport.Details"/>).</summary>
+/// <param name="Decomposition">The method (<c>svd</c>, <c>asvd</c>, <c>whitened-svd</c>).</param>
+/// <param name="Rule">How ranks were chosen: <c>uniform ratio ρ = …</c> or <c>tolerance ε = …</c>.</param>
+/// <param name="Ratio">The uniform ratio ρ (fraction of each site's weight parameters kept), or null for a tolerance budget.</param>
+/// <param name="Alpha">ASVD's exponent α, or null.</param>
+/// <param name="CalibrationRows">Rows of the calibration inputs behind the Gram matrices (largest over sites), or null when none were collected.</param>
+public sealed record LowRankBaselineDetails(string Decomposition, string Rule, double? Ratio, double? Alpha, long? CalibrationRows);
+
+/// <summary>
+/// The shared engine of the SVD baselines (<see cref="PlainSvd"/>, <see cref="ActivationAwareSvd"/>, <see cref="WhitenedSvd"/>):
+/// sites, calibration, one decomposition per site, ranks per budget, rewrite and report. Budgets: keep-parameters (uniform
+/// ratio) or tolerance.
+/// </summary>
+public abstract class LowRankBaseline : ICompressionMethod
+{
+    private protected LowRankBaseline(LowRankBaselineOptions? options) => Options = options ?? new LowRankBaselineOptions();
+
+    /// <summary>The options.</summary>
+    public LowRankBaselineOptions Options { get; }
+
+    /// <inheritdoc/>
+    public abstract string Name { get; }
+
+    /// <summary>Whether the decomposition needs the inputs' Gram matrix (or the RMS derived from it).</summary>
+    private protected abstract bool NeedsInputs { get; }
+
+    /// <summary>ASVD's α, for the report; null otherwise.</summary>
+    private protected virtual double? Alpha => null;
+
+    /// <summary>The rank-<paramref name="rank"/> factors of <paramref name="w"/> (m × n) given its inputs' statistics (null when not collected).</summary>
+    private protected abstract LowRankFactors<double> Factorize(Matrix<double> w, SiteGram? inputs, int rank);
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException">A budget other than keep-parameters or tolerance, or a keep-parameters budget out of reach.</exception>
+    public IReadOnlyList<CompressionResult> Compress(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(budgets);
+        if (budgets.Count == 0 || budgets.Any(b => b is null || b.Kind is not (BudgetKind.KeepParameters or BudgetKind.Tolerance)))
+            ThrowHelper.Argument(nameof(budgets), $"{Name} takes keep-parameters budgets (a uniform ratio) or tolerances (per-layer ranks from the relative truncation error); got {(budgets.Count == 0 ? "none" : string.Join(", ", budgets))}.");
+        var clock = new StageClock();
+        var model = job.Model;
+        var example = job.Calibration.FirstExample();
+        var before = clock.Time(Stages.Calibration, () => ModelCost.Measure(model, example, job.Runtime));
+        var structure = job.Structure ?? ModelStructure.Analyze(model);
+        var (sites, skipped) = FactorSites.Find(model, structure, Options.IncludeConvolutions);
+        if (!Options.IncludeOutputLayer)
+            foreach (var s in sites.Where(s => model.Graph.IsGraphOutput(s.Output)).ToList())
+            {
+                sites.Remove(s);
+                skipped.Add((s.Position, s.Unchanged($"it writes the graph output '{s.Output}'; the output layer is kept (include it with IncludeOutputLayer)")));
+            }
+        var warnings = new List<string>();
+        if (sites.Count == 0) warnings.Add($"{Name}: no layer of {model.FilePath ?? "the model"} can be factorized (see the per-site reasons).");
+
+        Dictionary<string, SiteGram> inputs = [];
+        if (NeedsInputs || Options.MeasureOutputError)
+        {
+            List<(FactorSite Site, string Reason)> unavailable = [];
+            inputs = clock.Time(Stages.Calibration, () => SiteStatistics.Collect(job, sites, out unavailable, cancellationToken));
+            if (NeedsInputs)
+                foreach (var (site, reason) in unavailable)
+                {
+                    skipped.Add((site.Position, site.Unchanged($"{Name} needs the layer's input statistics, and {reason}")));
+                    sites.Remove(site);
+                }
+        }
+
+        // One decomposition per site at its largest saving rank; budgets take prefixes.
+        var decomposed = new List<Decomposed>();
+        clock.Time(Stages.Decomposition, () =>
+        {
+            for (int i = 0; i < sites.Count; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var s = sites[i];
+                job.Progress?.Report(new CompressionProgress(Stages.Decomposition, i, sites.Count, s.Name));
+                var w = Widen(s.Weight(model));
+                var stats = inputs.GetValueOrDefault(s.Name);
+                decomposed.Add(new Decomposed(s, w, stats, Factorize(w, stats, s.MaxSavingRank)));
+            }
+            job.Progress?.Report(new CompressionProgress(Stages.Decomposition, sites.Count, sites.Count));
+        });
+
+        var results = new List<CompressionResult>();
+        foreach (var budget in budgets)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            double? ratio = null;
+            int?[] ranks;
+            if (budget.Kind == BudgetKind.KeepParameters)
+            {
+                var (r, chosen) = UniformRatioRanks([.. sites.Select(s => (s.Rows, s.Cols))], before.Parameters, budget.Value, Name);
+                ratio = r;
+                ranks = [.. chosen.Select(c => (int?)c)];
+            }
+            else
+            {
+                ranks = [.. decomposed.Select(d => ToleranceRank(d.Factors.SingularValues, budget.Value, d.Site.MaxSavingRank))];
+            }
+
+            var reports = new List<(int Position, SiteReport Report)>();
+            var compressed = FactorSites.Copy(model);
+            clock.Time(Stages.Rewrite, () =>
+            {
+                for (int i = 0; i < decomposed.Count; i++)
+                {
+                    var d = decomposed[i];
+                    if (ranks[i] is not { } c)
+                    {
+                        reports.Add((d.Site.Position, d.Site.Unchanged(
+                            $"no parameter-saving rank (≤ {d.Site.MaxSavingRank}) meets tolerance {budget.Value.ToString("G4", CultureInfo.InvariantCulture)}")));
+                        continue;
+                    }
+                    var (l, r) = Prefix(d.Factors, c);
+                    d.Site.Replace(compressed, Narrow(l), Narrow(r));
+                    reports.Add((d.Site.Position, Report(d, l, r, c)));
+                }
+                Rewriting.FactorChain.Tidy(compressed);
+            });
+            var after = clock.Time(Stages.Rewrite, () => ModelCost.Measure(compressed, example, job.Runtime));
+            var siteReports = reports.Concat(skipped).OrderBy(r => r.Position).Select(r => r.Report).ToList();
+            string rule = ratio is { } rho
+                ? $"uniform ratio ρ = {rho.ToString("F4", CultureInfo.InvariantCulture)} of each site's weight parameters, for {budget}"
+                : $"tolerance ε = {budget.Value.ToString("G4", CultureInfo.InvariantCulture)} on the relative truncation error";
+            var details = new LowRankBaselineDetails(Name, rule, ratio, Alpha, inputs.Count == 0 ? null : inputs.Values.Max(g => g.Rows));
+            var report = new CompressionReport(Name, budget, siteReports, before, after, clock.Timings) { Details = details, Warnings = [.. warnings] };
+            results.Add(new CompressionResult(compressed, report));
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// The uniform-ratio ranks for a keep-parameters budget: the largest ρ ∈ (0, 1] (bisection to 1e-9) such that
+    /// factorizing every site at <c>c = clamp(⌊ρ·mn/(m + n)⌋, 1, r_max)</c> keeps at most <paramref name="keep"/> of
+    /// <paramref name="totalParameters"/>.
+    /// </summary>
+    /// <param name="sites">Each site's m × n.</param>
+    /// <param name="totalParameters">The model's parameters before (everything counts, factorized or not).</param>
+    /// <param name="keep">F, the fraction of the model's parameters to keep.</param>
+    /// <param name="method">For the error message.</param>
+    /// <returns>ρ and one rank per site.</returns>
+    /// <exception cref="ArgumentException">Even rank 1 everywhere keeps more than F (the message gives the smallest reachable fraction).</exception>
+    internal static (double Ratio, int[] Ranks) UniformRatioRanks(IReadOnlyList<(int Rows, int Cols)> sites, long totalParameters, double keep, string method)
+    {
+        double target = keep * totalParameters;
+        long Kept(double rho)
+        {
+            long kept = totalParameters;
+            foreach (var (m, n) in sites) kept -= (long)m * n - (long)RankAt(rho, m, n) * (m + n);
+            return kept;
+        }
+        if (Kept(0) > target)
+            ThrowHelper.Argument(nameof(keep), $"{method}: keeping {keep.ToString("G4", CultureInfo.InvariantCulture)} of the parameters is out of reach; "
+                + $"rank 1 at every factorizable layer keeps {(Kept(0) / (double)Math.Max(1, totalParameters)).ToString("F4", CultureInfo.InvariantCulture)}.");
+        double lo = 0, hi = 1;
+        if (Kept(hi) <= target) lo = hi;
+        else
+            while (hi - lo > 1e-9)
+            {
+                double mid = 0.5 * (lo + hi);
+                if (Kept(mid) <= target) lo = mid;
+                else hi = mid;
+            }
+        return (lo, [.. sites.Select(s => RankAt(lo, s.Rows, s.Cols))]);
+    }
+
+    /// <summary>
+    /// The smallest rank c whose relative truncation error <c>sqrt(Σ_{j≥c} σ_j² / Σ_j σ_j²)</c> is at most
+    /// <paramref name="epsilon"/> (at least 1), or null when it exceeds <paramref name="maxRank"/>.
+    /// </summary>
+    internal static int? ToleranceRank(IReadOnlyList<double> singularValues, double epsilon, int maxRank)
+    {
+        double total = singularValues.Sum(s => s * s);
+        if (total == 0) return Math.Min(1, maxRank) is > 0 and var one ? one : null;
+        double tail = total;
+        for (int c = 0; c <= singularValues.Count; c++)
+        {
+            if (Math.Sqrt(Math.Max(0, tail) / total) <= epsilon)
+            {
+                int rank = Math.Max(1, c);
+                return rank <= maxRank ? rank : null;
+            }
+            if (c < singularValues.Count) tail -= singularValues[c] * singularValues[c];
+        }
+        return null;
+    }
+
+    /// <summary>The relative truncation error at rank <paramref name="rank"/>: sqrt(Σ_{j≥c} σ_j² / Σ_j σ_j²).</summary>
+    internal static double TruncationError(IReadOnlyList<double> singularValues, int rank)
+    {
+        double total = 0, tail = 0;
+        for (int j = 0; j < singularValues.Count; j++)
+        {
+            double s2 = singularValues[j] * singularValues[j];
+            total += s2;
+            if (j >= rank) tail += s2;
+        }
+        return total > 0 ? Math.Sqrt(tail / total) : 0;
+    }
+
+    private static int RankAt(double rho, int m, int n)
+    {
+        int max = LowRank.MaxSavingRank(m, n);
+        long c = (long)Math.Floor(rho * ((double)m * n / (m + n)));
+        return (int)Math.Clamp(c, 1, max);
+    }
+
+    private SiteReport Report(Decomposed d, Matrix<double> l, Matrix<double> r, int rank)
+    {
+        var approx = Blas.Multiply(l.View, r.View);
+        double weightError = MatrixNorms.Frobenius(d.W.View) is > 0 and var norm ? MatrixNorms.FrobeniusDistance(d.W.View, approx.View) / norm : 0;
+        return new SiteReport(d.Site.Name, "low-rank", d.Site.FullRank, rank)
+        {
+            ParametersBefore = d.Site.Parameters,
+            ParametersAfter = d.Site.FactorParameters(rank),
+            ErrorEstimate = TruncationError(d.Factors.SingularValues, rank),
+            MeasuredError = Options.MeasureOutputError ? d.Inputs?.OutputError(d.W.View, approx.View) : null,
+            Details = new LowRankSiteDetails(d.Site.Kind, d.Site.Rows, d.Site.Cols, d.Site.MaxSavingRank, PathName(d.Factors.Method), weightError),
+        };
+    }
+
+    private static string PathName(LowRankMethod method) => method switch
+    {
+        LowRankMethod.ActivationAware => "asvd",
+        LowRankMethod.WhitenedCholesky => "whitened-cholesky",
+        LowRankMethod.WhitenedEigen => "whitened-eigen",
+        _ => "svd",
+    };
+
+    /// <summary>The rank-c prefix of factors computed at a higher rank: L[:, :c], R[:c, :].</summary>
+    internal static (Matrix<double> L, Matrix<double> R) Prefix(LowRankFactors<double> f, int rank) =>
+        (f.L.Slice(0, 0, f.L.Rows, rank).ToMatrix(), f.R.Slice(0, 0, rank, f.R.Cols).ToMatrix());
+
+    internal static Matrix<double> Widen(Matrix<float> m)
+    {
+        var w = new Matrix<double>(m.Rows, m.Cols);
+        var src = m.AsSpan();
+        var dst = w.AsSpan();
+        for (int i = 0; i < src.Length; i++) dst[i] = src[i];
+        return w;
+    }
+
+    internal static Matrix<float> Narrow(Matrix<double> m)
+    {
+        var w = new Matrix<float>(m.Rows, m.Cols);
+        var src = m.AsSpan();
+        var dst = w.AsSpan();
+        for (int i = 0; i < src.Length; i++) dst[i] = (float)src[i];
+        return w;
+    }
+
+    private sealed record Decomposed(FactorSite Site, Matrix<double> W, SiteGram? Inputs, LowRankFactors<double> Factors);
+}

@@ -1,0 +1,253 @@
+using Whittle.Analysis;
+using Whittle.Compression;
+using Whittle.Data;
+using Whittle.Decompositions;
+using Whittle.LinearAlgebra;
+using Whittle.LinearAlgebra.Factorizations;
+using Whittle.Methods;
+using Whittle.Onnx;
+using Whittle.Rewriting;
+using Whittle.Runtime;
+using Whittle.Tests.Analysis;
+
+namespace Whittle.Tests.Methods;
+
+public class LowRankBaselineTests(TrainedMlpFixture fixture) : IClassFixture<TrainedMlpFixture>
+{
+    private const int In = 24, Out = 16, Rows = 32, Batches = 4;
+
+    private TrainedMlp Mlp => fixture.Mlp;
+
+    private static long Parameters(OnnxModel model) => model.Proto.Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
+
+    private static IReadOnlyList<CompressionResult> Run(ICompressionMethod method, OnnxModel model, BatchSet calibration, params CompressionBudget[] budgets) =>
+        method.Compress(new CompressionJob(model, calibration), budgets);
+
+    public static TheoryData<string> Methods => new() { "svd", "asvd", "whitened-svd" };
+
+    private static ICompressionMethod Method(string name) => name switch
+    {
+        "asvd" => new ActivationAwareSvd(),
+        "whitened-svd" => new WhitenedSvd(),
+        _ => new PlainSvd(),
+    };
+
+    /// <summary>For models whose only layer writes the output.</summary>
+    private static readonly LowRankBaselineOptions WithOutputLayer = new() { IncludeOutputLayer = true };
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void KeepParametersGivesOneUniformRatioThatMeetsTheBudgetAndNoLargerRatioDoes(string name)
+    {
+        double[] keeps = [0.3, 0.5, 0.8];
+        var results = Run(Method(name), Mlp.Model, Mlp.Calibration, [.. keeps.Select(CompressionBudget.KeepParameters)]);
+        var sites = ModelStructure.Analyze(Mlp.Model).LinearSites.Where(s => s.Name != "fc3").ToList();
+        long total = Parameters(Mlp.Model);
+        for (int b = 0; b < keeps.Length; b++)
+        {
+            var r = results[b];
+            Assert.True(Parameters(r.Model) <= keeps[b] * total, $"{name} keep {keeps[b]}: {Parameters(r.Model)} of {total}");
+            Assert.Equal(Parameters(r.Model), r.Report.After.Parameters);
+            double rho = Assert.IsType<LowRankBaselineDetails>(r.Report.Details).Ratio!.Value;
+
+            // Every site at the same ratio, a parameter-saving rank: c = clamp(⌊ρ·mn/(m+n)⌋, 1, r_max), computed here.
+            int Rank(double ratio, LinearSite s) =>
+                (int)Math.Clamp(Math.Floor(ratio * s.OutFeatures * s.InFeatures / (s.OutFeatures + s.InFeatures)), 1, (s.OutFeatures * s.InFeatures - 1) / (s.OutFeatures + s.InFeatures));
+            foreach (var s in sites)
+            {
+                var report = r.Report.Sites.Single(x => x.Site == s.Name);
+                Assert.Null(report.Skipped);
+                Assert.Equal(Rank(rho, s), report.NewSize);
+                Assert.True(report.NewSize * (s.OutFeatures + s.InFeatures) < s.OutFeatures * s.InFeatures);
+                Assert.Equal((long)report.NewSize * (s.OutFeatures + s.InFeatures) + s.OutFeatures, report.ParametersAfter);
+            }
+            // The output layer is kept by default.
+            Assert.Contains("output layer is kept", r.Report.Sites.Single(x => x.Site == "fc3").Skipped);
+            // The ratio is the largest that meets the budget.
+            long Kept(double ratio) => total - sites.Sum(s => (long)s.OutFeatures * s.InFeatures - (long)Rank(ratio, s) * (s.OutFeatures + s.InFeatures));
+            Assert.True(rho >= 1 || Kept(rho + 2e-9) > keeps[b] * total, $"ratio {rho} is not the largest for keep {keeps[b]}");
+        }
+    }
+
+    [Fact]
+    public void AnUnreachableBudgetIsAnErrorThatSaysWhatIsReachable()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Run(new PlainSvd(), Mlp.Model, Mlp.Calibration, CompressionBudget.KeepParameters(0.01)));
+        Assert.Contains("out of reach", e.Message);
+        Assert.Contains("rank 1", e.Message);
+        Assert.Throws<ArgumentException>(() => Run(new PlainSvd(), Mlp.Model, Mlp.Calibration, CompressionBudget.KeepMacs(0.5)));
+    }
+
+    [Fact]
+    public void ToleranceGivesEachLayerTheSmallestRankWithinItsTruncationError()
+    {
+        const double epsilon = 0.2;
+        var r = Assert.Single(Run(new PlainSvd(WithOutputLayer), Mlp.Model, Mlp.Calibration, CompressionBudget.Tolerance(epsilon)));
+        foreach (var s in ModelStructure.Analyze(Mlp.Model).LinearSites)
+        {
+            var w = SiteWeights.Weight(Mlp.Model, s);
+            var sigma = Svd.SingularValues<double>(Matrix<double>.Create(w.Rows, w.Cols, (i, j) => w[i, j]));
+            double Error(int c) => Math.Sqrt(sigma.Skip(c).Sum(x => x * x) / sigma.Sum(x => x * x));
+            int needed = Enumerable.Range(1, sigma.Length).First(c => Error(c) <= epsilon);
+            var report = r.Report.Sites.Single(x => x.Site == s.Name);
+            if (needed <= LowRank.MaxSavingRank(s.OutFeatures, s.InFeatures))
+            {
+                Assert.Equal(needed, report.NewSize);
+                Assert.Equal(Error(needed), report.ErrorEstimate!.Value, 1e-9);
+                Assert.True(Assert.IsType<LowRankSiteDetails>(report.Details).WeightError <= epsilon + 1e-6);
+            }
+            else
+            {
+                Assert.NotNull(report.Skipped);
+                Assert.Equal(report.OldSize, report.NewSize);
+            }
+        }
+    }
+
+    /// <summary>x [Rows, In] → x·B + b, B random; calibration inputs strongly correlated (x = z·A, A with decaying column scales).</summary>
+    private static (OnnxModel Model, BatchSet Calibration) CorrelatedLinear()
+    {
+        var g = new GraphBuilder();
+        var x = g.Input("x", Rows, In);
+        g.Initializer(OnnxTensors.FromMatrix("B", RandomMatrix.Gaussian<float>(In, Out, seed: 21), OnnxDataType.Float));
+        g.Initializer(OnnxTensors.FromArray<float>("b", RandomMatrix.Gaussian<float>(1, Out, seed: 22).AsSpan(), [Out], OnnxDataType.Float));
+        var y = g.Shape(g.Node("MatMul", "fc", [x, "B"]), Rows, Out);
+        g.Output(g.Shape(g.Node("Add", "fc_bias", [y, "b"]), Rows, Out));
+        var mixing = RandomMatrix.Gaussian<float>(In, In, seed: 23);
+        for (int j = 0; j < In; j++) for (int i = 0; i < In; i++) mixing[i, j] *= MathF.Pow(0.7f, i);
+        var batches = Enumerable.Range(0, Batches).Select(b =>
+            new InputBatch("x", HostTensor.Float(Blas.Multiply<float>(RandomMatrix.Gaussian<float>(Rows, In, seed: 30 + b), mixing).AsSpan().ToArray(), Rows, In), "correlated")).ToList();
+        return (g.Build(), new BatchSet(batches, description: "correlated"));
+    }
+
+    /// <summary>Σ‖ŷ − y‖² / Σ‖y − b‖² over the calibration batches, from ORT (for y = W x + b this is the layer's relative output error, squared).</summary>
+    private static double OutputError(OnnxModel original, OnnxModel compressed, BatchSet batches, float[] bias)
+    {
+        using var a = TappedSession.Create(original, []);
+        using var c = TappedSession.Create(compressed, []);
+        double num = 0, den = 0;
+        foreach (var batch in batches)
+        {
+            var y = a.Run(batch)[a.OutputNames[0]].AsFloats();
+            var z = c.Run(batch)[c.OutputNames[0]].AsFloats();
+            for (int i = 0; i < y.Length; i++)
+            {
+                num += (double)(z[i] - y[i]) * (z[i] - y[i]);
+                double v = y[i] - bias[i % bias.Length];
+                den += v * v;
+            }
+        }
+        return Math.Sqrt(num / den);
+    }
+
+    [Fact]
+    public void WhitenedSvdHasTheSmallestCalibrationOutputErrorAtEqualRankAndReportsIt()
+    {
+        var (model, calibration) = CorrelatedLinear();
+        var bias = model.Graph.GetInitializer("b").ToArray<float>();
+        var budget = CompressionBudget.KeepParameters(0.5);
+        var plain = Assert.Single(Run(new PlainSvd(WithOutputLayer), model, calibration, budget));
+        var asvd = Assert.Single(Run(new ActivationAwareSvd(options: WithOutputLayer), model, calibration, budget));
+        var whitened = Assert.Single(Run(new WhitenedSvd(WithOutputLayer), model, calibration, budget));
+        int rank = plain.Report.Sites[0].NewSize;
+        Assert.Equal(rank, whitened.Report.Sites[0].NewSize);
+        Assert.Equal(rank, asvd.Report.Sites[0].NewSize);
+
+        double ePlain = OutputError(model, plain.Model, calibration, bias);
+        double eAsvd = OutputError(model, asvd.Model, calibration, bias);
+        double eWhitened = OutputError(model, whitened.Model, calibration, bias);
+        Assert.True(eWhitened <= ePlain, $"whitened {eWhitened} > plain {ePlain}");
+        Assert.True(eWhitened <= eAsvd, $"whitened {eWhitened} > asvd {eAsvd}");
+        Assert.True(eWhitened < 0.8 * ePlain, $"whitening should matter on correlated inputs: {eWhitened} vs {ePlain}");
+        // The reported output errors are the ones measured in ORT; for whitened SVD it is also the truncation error.
+        Assert.Equal(ePlain, plain.Report.Sites[0].MeasuredError!.Value, 1e-4);
+        Assert.Equal(eWhitened, whitened.Report.Sites[0].MeasuredError!.Value, 1e-4);
+        Assert.Equal(eWhitened, whitened.Report.Sites[0].ErrorEstimate!.Value, 1e-4);
+        Assert.Equal("whitened-cholesky", Assert.IsType<LowRankSiteDetails>(whitened.Report.Sites[0].Details).Decomposition);
+    }
+
+    [Fact]
+    public void AsvdWithAlphaZeroIsPlainSvd()
+    {
+        var (model, calibration) = CorrelatedLinear();
+        var budget = CompressionBudget.KeepParameters(0.6);
+        var plain = Assert.Single(Run(new PlainSvd(WithOutputLayer), model, calibration, budget));
+        var asvd = Assert.Single(Run(new ActivationAwareSvd(alpha: 0, WithOutputLayer), model, calibration, budget));
+        var bias = model.Graph.GetInitializer("b").ToArray<float>();
+        Assert.Equal(OutputError(model, plain.Model, calibration, bias), OutputError(model, asvd.Model, calibration, bias), 1e-6);
+        Assert.Equal(0, Assert.IsType<LowRankBaselineDetails>(asvd.Report.Details).Alpha);
+    }
+
+    [Fact]
+    public void ConvolutionsAreFactorizedToAnRChannelConvAndA1x1ConvAndWhiteningUsesThePatches()
+    {
+        // x [4, 3, 10, 10] smooth images (box-blurred noise: neighbouring patch entries correlate) → Conv 3 → 8, 3 × 3, pad 1.
+        var g = new GraphBuilder();
+        var x = g.Input("x", 4, 3, 10, 10);
+        g.Output(g.Conv("conv", x, 3, 8, 3, [4, 8, 10, 10], pad: 1));
+        var model = g.Build();
+        model.Graph.ReplaceInitializer(OnnxTensors.FromMatrix("conv.weight", RandomMatrix.Gaussian<float>(8, 27, seed: 40), OnnxDataType.Float, [8, 3, 3, 3]));
+        var noise = RandomMatrix.Gaussian<float>(1, 4 * 3 * 12 * 12, seed: 41).AsSpan();
+        var images = new float[4 * 3 * 10 * 10];
+        for (int p = 0; p < 12; p++)
+            for (int i = 0; i < 10; i++)
+                for (int j = 0; j < 10; j++)
+                {
+                    float s = 0;
+                    for (int di = 0; di < 3; di++) for (int dj = 0; dj < 3; dj++) s += noise[(p * 12 + i + di) * 12 + j + dj];
+                    images[(p * 10 + i) * 10 + j] = s / 9;
+                }
+        var calibration = new BatchSet([new InputBatch("x", HostTensor.Float(images, 4, 3, 10, 10), "smooth")], description: "smooth");
+        var bias = model.Graph.GetInitializer("conv.bias").ToArray<float>();
+
+        var budget = CompressionBudget.KeepParameters(0.5);
+        var plain = Assert.Single(Run(new PlainSvd(WithOutputLayer), model, calibration, budget));
+        var whitened = Assert.Single(Run(new WhitenedSvd(WithOutputLayer), model, calibration, budget));
+        foreach (var r in new[] { plain, whitened })
+        {
+            Assert.Equal(2, r.Model.Graph.Nodes.Count(n => n.OpType == "Conv"));
+            Assert.Equal("conv", Assert.IsType<LowRankSiteDetails>(r.Report.Sites[0].Details).Layer);
+            Assert.True(Parameters(r.Model) <= 0.5 * Parameters(model));
+        }
+        // Per-channel bias: ŷ − y over the NCHW output, bias indexed by channel.
+        double Error(OnnxModel compressed)
+        {
+            using var a = TappedSession.Create(model, []);
+            using var c = TappedSession.Create(compressed, []);
+            var y = a.Run(calibration[0])[a.OutputNames[0]].AsFloats();
+            var z = c.Run(calibration[0])[c.OutputNames[0]].AsFloats();
+            double num = 0, den = 0;
+            for (int i = 0; i < y.Length; i++)
+            {
+                num += (double)(z[i] - y[i]) * (z[i] - y[i]);
+                double v = y[i] - bias[i / 100 % 8];
+                den += v * v;
+            }
+            return Math.Sqrt(num / den);
+        }
+        double ePlain = Error(plain.Model), eWhitened = Error(whitened.Model);
+        Assert.True(eWhitened <= ePlain, $"whitened {eWhitened} > plain {ePlain}");
+        Assert.Equal(eWhitened, whitened.Report.Sites[0].MeasuredError!.Value, 1e-4);
+        Assert.Equal(ePlain, plain.Report.Sites[0].MeasuredError!.Value, 1e-4);
+    }
+
+    [Fact]
+    public void TiedWeightsAreLeftAloneWithTheReason()
+    {
+        // Two MatMuls read the same weight: factorizing either would add parameters.
+        var g = new GraphBuilder();
+        var x = g.Input("x", Rows, In);
+        var w = g.Weight("shared", In, In);
+        var h = g.Shape(g.Node("MatMul", "first", [x, w]), Rows, In);
+        g.Output(g.Shape(g.Node("MatMul", "second", [h, w]), Rows, In));
+        var model = g.Build();
+        var calibration = new BatchSet([new InputBatch("x", RandomModelsInput(), "random")]);
+        var r = Assert.Single(Run(new PlainSvd(), model, calibration, CompressionBudget.Tolerance(0.5)));
+        Assert.Equal(2, r.Report.Sites.Count);
+        Assert.All(r.Report.Sites, s => Assert.Contains("tied", s.Skipped));
+        Assert.Contains(r.Report.Warnings, w => w.Contains("no layer"));
+        Assert.Equal(Parameters(model), Parameters(r.Model));
+    }
+
+    private static HostTensor RandomModelsInput() => HostTensor.Float(RandomMatrix.Gaussian<float>(Rows, In, seed: 50).AsSpan().ToArray(), Rows, In);
+}
