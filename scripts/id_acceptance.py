@@ -142,7 +142,7 @@ def main():
             for targets in ("fc", "heads", "fc,heads"):
                 for method in ("id", "magnitude"):
                     r = compress(args.out, f"{name}-{method}-{targets.replace(',', '+')}", model, method, args.text_train, ["--keep-params", "0.8"], heldout,
-                                 extra=["--targets", targets, "--window", "128"], calib_count=256)
+                                 extra=["--prune", targets, "--window", "128"], calib_count=256)
                     lines += rows(f"{method} {targets}", r)
             table(f"{name} (byte-level, Moby Dick)", lines, text=True)
 

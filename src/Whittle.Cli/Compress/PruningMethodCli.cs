@@ -21,7 +21,7 @@ internal sealed class PruningMethodCli : IMethodCli
         DefaultValueFactory = _ => PruningOptions.Default.GreedyFactor,
     };
 
-    private readonly Option<string> Targets = new("--targets")
+    private readonly Option<string> Targets = new("--prune")
     {
         Description = "What may be pruned, comma-separated: fc (fully connected neurons, also ffn), conv (convolution channels), heads (attention heads), all.",
         DefaultValueFactory = _ => "all",
@@ -114,9 +114,9 @@ internal sealed class PruningMethodCli : IMethodCli
                 "conv" or "channels" => PruningTargets.Convolution,
                 "heads" or "attention" => PruningTargets.AttentionHeads,
                 "all" => PruningTargets.All,
-                _ => throw new ArgumentException($"--targets {text}: '{item}' is not a target; use fc (or ffn), conv, heads or all, comma-separated."),
+                _ => throw new ArgumentException($"--prune {text}: '{item}' is not a target; use fc (or ffn), conv, heads or all, comma-separated."),
             };
-        if (targets == PruningTargets.None) throw new ArgumentException($"--targets '{text}' names no target; use fc, conv, heads or all.");
+        if (targets == PruningTargets.None) throw new ArgumentException($"--prune '{text}' names no target; use fc, conv, heads or all.");
         return targets;
     }
 

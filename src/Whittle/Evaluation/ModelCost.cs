@@ -23,9 +23,12 @@ public sealed record ModelCost(long Parameters, long StoredBytes, double MacsPer
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(example);
-        var given = example.ToDictionary(p => p.Key, p => p.Value.Shape, StringComparer.Ordinal);
-        var shapes = AnalysisShapes.Resolve(model, given, options: options);
-        var structure = ModelStructure.Analyze(model, shapes.Values, batchSize: 1);
+        // A model with a fixed batch axis runs at that batch; MACs are still per example.
+        var declared = Data.ModelInput.FromModel(model);
+        int batch = declared.Select(i => i.Shape is [{ Value: { } b }, ..] ? (int)b : 1).DefaultIfEmpty(1).Max();
+        var given = example.ToDictionary(p => p.Key, p => p.Value.Shape is [_, .. var rest] ? (int[])[batch, .. rest] : p.Value.Shape, StringComparer.Ordinal);
+        var shapes = AnalysisShapes.Resolve(model, given, batchSize: batch, options: options);
+        var structure = ModelStructure.Analyze(model, shapes.Values, batchSize: batch);
         return new ModelCost(structure.Parameters, OnnxModelSummary.Of(model).InitializerBytes, structure.Macs.PerExample, structure.Macs.Unknown.Count);
     }
 }

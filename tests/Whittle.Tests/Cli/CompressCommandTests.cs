@@ -37,4 +37,14 @@ public class CompressCommandTests
         Assert.Equal(Path.Combine("dir", "model.macs-0.5.onnx"), CompressRun.OutputPath(out1, CompressionBudget.KeepMacs(0.5), several: true));
         Assert.Equal(Path.Combine("dir", "model.tol-0.01.onnx"), CompressRun.OutputPath(out1, CompressionBudget.Tolerance(0.01), several: true));
     }
+
+    [Fact]
+    public void EveryFlagNameBelongsToOneMethodOrToTheCommand()
+    {
+        var command = CompressCommand.Create();
+        var names = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).ToList();
+        var repeated = names.GroupBy(n => n).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        Assert.True(repeated.Count == 0, $"flags defined twice: {string.Join(", ", repeated)}");
+        Assert.All(MethodCatalog.All.SelectMany(m => m.Names), n => Assert.Same(MethodCatalog.All.Single(m => m.Names.Contains(n)), MethodCatalog.Find(n)));
+    }
 }

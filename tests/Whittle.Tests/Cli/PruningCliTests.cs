@@ -46,7 +46,7 @@ public sealed class PruningCliTests : IDisposable
         var (model, calib) = Inputs();
         string output = Path.Combine(_dir, "out.onnx"), report = Path.Combine(_dir, "report.json");
         var (exit, stdout, err) = Run("--model", model, "--method", method, "--calib", calib, "--out", output, "--report", report,
-            "--keep-params", "0.7,0.4", "--targets", "fc", "--schedule", "greedy", "--greedy-factor", "0.8", "--batch-size", "16");
+            "--keep-params", "0.7,0.4", "--prune", "fc", "--schedule", "greedy", "--greedy-factor", "0.8", "--batch-size", "16");
         Assert.True(exit == 0, $"exit {exit}: {err}{stdout}");
         foreach (string label in new[] { "params-0.7", "params-0.4" })
         {
@@ -63,7 +63,7 @@ public sealed class PruningCliTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--targets", "fc,wings", "'wings' is not a target")]
+    [InlineData("--prune", "fc,wings", "'wings' is not a target")]
     [InlineData("--greedy-factor", "1.2", "--greedy-factor 1.2")]
     [InlineData("--schedule", "random", "random")]
     public void BadFlagsAreOneLine(string flag, string value, string message)
