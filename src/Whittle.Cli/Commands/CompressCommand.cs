@@ -176,47 +176,9 @@ internal static class CompressCommand
         if (value < 1) throw new ArgumentException($"{flag} {value}: expected a positive number.");
     }
 
-    internal static string Fraction(double part, double whole) => whole > 0 ? (part / whole).ToString("F3", CultureInfo.InvariantCulture) : "-";
-
-    private static string Percent(double? v) => v is { } x ? (100 * x).ToString("F2", CultureInfo.InvariantCulture) + " %" : "-";
-
-    private static void Print(IAnsiConsole io, string method, IReadOnlyList<CompressedModel> results)
-    {
-        bool evaluated = results.Any(r => r.Evaluation is not null);
-        var lm = results.FirstOrDefault(r => r.Evaluation is not null)?.Evaluation?.Task.Task == ModelTask.LanguageModel;
-        var table = new Table().Title(Markup.Escape($"whittle compress --method {method}"))
-            .AddColumn("budget").AddColumn("file").AddColumn(new TableColumn("params kept").RightAligned()).AddColumn(new TableColumn("MACs kept").RightAligned());
-        if (evaluated)
-        {
-            table.AddColumn(new TableColumn(lm ? "perplexity (orig.)" : "accuracy (orig.)").RightAligned());
-            table.AddColumn(new TableColumn("agreement").RightAligned()).AddColumn(new TableColumn("KL").RightAligned());
-            table.AddColumn(new TableColumn("latency b1").RightAligned());
-        }
-        table.AddColumn(new TableColumn("compress s").RightAligned());
-        foreach (var r in results)
-        {
-            var row = new List<string>
-            {
-                r.Budget.ToString(), Path.GetFileName(r.File),
-                Fraction(r.Report.After.Parameters, r.Report.Before.Parameters), Fraction(r.Report.After.MacsPerExample, r.Report.Before.MacsPerExample),
-            };
-            if (evaluated)
-            {
-                var e = r.Evaluation;
-                row.Add(e is null ? "-" : lm
-                    ? $"{e.Model.Perplexity?.ToString("F3", CultureInfo.InvariantCulture)} ({e.Reference?.Perplexity?.ToString("F3", CultureInfo.InvariantCulture)})"
-                    : $"{Percent(e.Model.Accuracy)} ({Percent(e.Reference?.Accuracy)})");
-                row.Add(Percent(e?.Comparison?.Agreement));
-                row.Add(e?.Comparison?.MeanKl?.ToString("G3", CultureInfo.InvariantCulture) ?? "-");
-                row.Add(e is { Model.Latency.Count: > 0, Reference.Latency.Count: > 0 }
-                    ? (e.Model.Latency[0].MedianMilliseconds / e.Reference.Latency[0].MedianMilliseconds).ToString("F2", CultureInfo.InvariantCulture) + "×"
-                    : "-");
-            }
-            row.Add(r.Report.Timings.Sum(t => t.Seconds).ToString("F1", CultureInfo.InvariantCulture));
-            table.AddRow([.. row.Select(Markup.Escape)]);
-        }
-        io.Write(table);
-    }
+    private static void Print(IAnsiConsole io, string method, IReadOnlyList<CompressedModel> results) =>
+        io.Write(ResultsTable.Create($"whittle compress --method {method}",
+            [.. results.Select(r => new ResultRow(null, method, r.Budget.ToString(), Path.GetFileName(r.File), r.Report, r.Evaluation))]));
 
     private static void WriteChart(string path, string method, string modelName, IReadOnlyList<CompressedModel> results)
     {

@@ -82,7 +82,7 @@ internal static class CompressRun
                     EvaluationReport? figures = null;
                     if (evaluation is not null)
                     {
-                        var eval = Task($"evaluate {budget.Label}", 1);
+                        var eval = Task($"evaluate {Path.GetFileName(file)}", 1);
                         var saved = OnnxModel.Load(file);
                         figures = Evaluator.Evaluate(saved, job.Model, evaluation, evaluationOptions,
                             new SyncProgress<EvaluationProgress>(p => { if (p.Stage == "quality") { eval.MaxValue = Math.Max(p.Total, 1); eval.Value = p.Done; } }),
