@@ -10,6 +10,7 @@ root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(CompressCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
 
 try
 {
