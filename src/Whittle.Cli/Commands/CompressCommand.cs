@@ -57,7 +57,7 @@ internal static class CompressCommand
 
         int Execute(ParseResult parse, CancellationToken cancellationToken)
         {
-            var io = console ?? AnsiConsole.Console;
+            var io = console ?? ResultsTable.Widened(AnsiConsole.Console);
             var err = error ?? Console.Error;
             try
             {

@@ -49,7 +49,7 @@ internal static class DemoCommand
 
         int Execute(ParseResult parse, CancellationToken cancellationToken)
         {
-            var io = console ?? Wide(AnsiConsole.Console);
+            var io = console ?? ResultsTable.Widened(AnsiConsole.Console);
             var err = error ?? Console.Error;
             string target = parse.GetValue(output)!.FullName;
             try
@@ -143,11 +143,4 @@ internal static class DemoCommand
 
     private static string Machine() =>
         $"{Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, {RuntimeInformation.FrameworkDescription}";
-
-    /// <summary>A redirected console (a pipe or a file) is 80 columns to Spectre; the table needs more.</summary>
-    private static IAnsiConsole Wide(IAnsiConsole console)
-    {
-        if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, 160);
-        return console;
-    }
 }

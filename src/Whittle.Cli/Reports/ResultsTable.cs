@@ -20,10 +20,12 @@ internal sealed record ResultRow(string? Model, string Method, string Setting, s
 /// </summary>
 internal static class ResultsTable
 {
-    /// <summary>Builds the table; columns without a value in any row (model, file, evaluation) are left out.</summary>
+    /// <summary>Builds the table; columns without a value in any row (model, file, evaluation) are left out, and so is the
+    /// method column when every row has the same (the title says it).</summary>
     public static Table Create(string title, IReadOnlyList<ResultRow> rows)
     {
         bool models = rows.Any(r => r.Model is not null), files = rows.Any(r => r.File is not null);
+        bool methods = rows.Select(r => r.Method).Distinct().Count() > 1;
         bool evaluated = rows.Any(r => r.Evaluation is not null);
         var tasks = rows.Select(r => r.Evaluation?.Task.Task).OfType<ModelTask>().Distinct().ToList();
         string quality = tasks switch
@@ -35,7 +37,8 @@ internal static class ResultsTable
 
         var table = new Table().Title(Markup.Escape(title));
         if (models) table.AddColumn("model");
-        table.AddColumn("method").AddColumn("budget");
+        if (methods) table.AddColumn("method");
+        table.AddColumn("budget");
         if (files) table.AddColumn("file");
         table.AddColumn(Right("params kept")).AddColumn(Right("MACs kept"));
         if (evaluated) table.AddColumn(Right(quality)).AddColumn(Right("agreement")).AddColumn(Right("KL")).AddColumn(Right("latency"));
@@ -45,7 +48,7 @@ internal static class ResultsTable
         {
             var cells = new List<string>();
             if (models) cells.Add(r.Model ?? "");
-            cells.Add(r.Method);
+            if (methods) cells.Add(r.Method);
             cells.Add(r.Setting);
             if (files) cells.Add(r.File ?? "");
             cells.Add(Fraction(r.Report.After.Parameters, r.Report.Before.Parameters));
@@ -62,6 +65,16 @@ internal static class ResultsTable
             table.AddRow([.. cells.Select(Markup.Escape)]);
         }
         return table;
+    }
+
+    /// <summary>
+    /// <paramref name="console"/>, at least 160 columns wide when the output is redirected (Spectre gives a pipe or a file
+    /// 80 columns, which wraps every cell of a results table).
+    /// </summary>
+    public static IAnsiConsole Widened(IAnsiConsole console)
+    {
+        if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, 160);
+        return console;
     }
 
     /// <summary>Median batch-1 latency of the model over the original's, or null when either was not timed.</summary>
