@@ -11,10 +11,12 @@ the rest. Tokens are UTF-8 bytes (vocab 256, no BOS). Writes:
   fixtures/text/gpt2.onnx    GPT-2-style (hf_models.GPT2LMHeadModel): d 128, 4 layers, 8 heads, 256 positions, tied head
   fixtures/text/llama.onnx   Llama-style (hf_models.LlamaForCausalLM): d 128, 6 layers, 8 query / 4 KV heads, SwiGLU 352
   fixtures/text/heldout-excerpt.txt   ~16 KB of the held-out text (public domain), for the offline demo
+  fixtures/text/calib-excerpt.txt     ~16 KB of the training text just before the cut: calibration without the corpus
   fixtures/text/fixtures.json         split offsets, settings, parameters, timings, reference figures
   fixtures/hf/{gpt2,llama}/{config.json, model.safetensors, reference.npz}  the same trained weights in
                              Hugging Face layout, with logits computed by PyTorch for 2 x 32 held-out bytes
   fixtures/hf/fixtures.json  (entries gpt2, llama; make_hf_bert_fixture.py adds bert)
+  data/checkpoints/NAME.pt   training state every 100 steps (not committed): a killed run resumes from it
 
 ONNX: input `input_ids` int64 [N, T], output `logits` float32 [N, T, 256], N and T dynamic, T <= 256.
 Figures come from running the exported graph (fixture_lib.OnnxReference, float32).
@@ -60,7 +62,7 @@ MODELS = {
     "llama": (hf_models.LlamaForCausalLM, LLAMA_CONFIG),
 }
 
-TRAINING = dict(steps=800, batch=8, seq=256, peak_lr=3e-3, min_lr=3e-4, warmup=50, weight_decay=0.1,
+TRAINING = dict(steps=2000, batch=8, seq=256, peak_lr=3e-3, min_lr=3e-4, warmup=50, weight_decay=0.1,
                 betas=(0.9, 0.95), grad_clip=1.0)
 
 
@@ -71,9 +73,11 @@ def lr_at(step, s):
     return s["min_lr"] + 0.5 * (s["peak_lr"] - s["min_lr"]) * (1 + math.cos(math.pi * p))
 
 
-def train(model, data, s, seed):
+def train(model, data, s, seed, checkpoint):
     """AdamW (weight decay on matrices only), linear warmup + cosine decay; every step a batch of random
-    windows of seq + 1 bytes from the training text (seeded)."""
+    windows of seq + 1 bytes from the training text (seeded). Every 100 steps the whole state (model, optimizer,
+    sampler) goes to `checkpoint`, and a run with the same settings resumes from it on the same trajectory.
+    Returns (log, wall seconds, CPU seconds), summed over resumed segments."""
     gen = torch.Generator().manual_seed(seed)
     tokens = torch.from_numpy(np.frombuffer(data, dtype=np.uint8).astype(np.int64))
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -81,9 +85,17 @@ def train(model, data, s, seed):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": s["weight_decay"]}, {"params": other, "weight_decay": 0.0}],
                             lr=s["peak_lr"], betas=s["betas"])
     offsets = torch.arange(s["seq"] + 1)
-    log, run, timer = [], 0.0, fl.Timer()
+    log, run, timer, start, before, before_cpu = [], 0.0, fl.Timer(), 0, 0.0, 0.0
+    if os.path.exists(checkpoint):
+        state = torch.load(checkpoint)
+        if state["settings"] == repr(s) and state["seed"] == seed:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            gen.set_state(state["gen"])
+            log, start, before, before_cpu = state["log"], state["step"], state["seconds"], state["cpu_seconds"]
+            print(f"  resuming at step {start} from {fl.rel(checkpoint)}", flush=True)
     model.train()
-    for step in range(s["steps"]):
+    for step in range(start, s["steps"]):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, s)
         starts = torch.randint(0, len(tokens) - s["seq"] - 1, (s["batch"],), generator=gen)
@@ -96,12 +108,18 @@ def train(model, data, s, seed):
         opt.step()
         run += float(loss)
         if (step + 1) % 100 == 0:
-            log.append({"step": step + 1, "train_loss_last100": run / 100, "seconds": timer.seconds()})
+            seconds, cpu = round(before + timer.seconds(), 1), round(before_cpu + timer.cpu_seconds(), 1)
+            log.append({"step": step + 1, "train_loss_last100": run / 100, "seconds": seconds, "cpu_seconds": cpu})
             print(f"  step {step + 1}: loss {run / 100:.4f} ({run / 100 / math.log(2):.3f} bits/byte), "
-                  f"{timer.seconds()} s", flush=True)
+                  f"{seconds} s ({cpu} CPU s)", flush=True)
             run = 0.0
+            os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
+            torch.save({"settings": repr(s), "seed": seed, "model": model.state_dict(), "opt": opt.state_dict(),
+                        "gen": gen.get_state(), "log": log, "step": step + 1, "seconds": seconds, "cpu_seconds": cpu},
+                       checkpoint + ".tmp")
+            os.replace(checkpoint + ".tmp", checkpoint)
     model.eval()
-    return log
+    return log, round(before + timer.seconds(), 1), round(before_cpu + timer.cpu_seconds(), 1)
 
 
 def export(model, path):
@@ -149,6 +167,10 @@ def main():
     excerpt = text[ex_start:ex_end]
     with open(os.path.join(text_dir, "heldout-excerpt.txt"), "wb") as f:
         f.write(excerpt)
+    # Training text for calibration without the corpus (the demo, tests): the last ~16 KB before the cut.
+    cal_start = text.index(b"\n", cut - 16384) + 1
+    with open(os.path.join(text_dir, "calib-excerpt.txt"), "wb") as f:
+        f.write(text[cal_start:cut])
     ref_offsets = [0, 4096]  # reference.npz rows: held-out bytes [o, o + 32)
     ref_ids = torch.stack([torch.from_numpy(np.frombuffer(heldout[o:o + 32], dtype=np.uint8).astype(np.int64))
                            for o in ref_offsets])
@@ -163,6 +185,9 @@ def main():
         "excerpt": {"file": "heldout-excerpt.txt", "bytes": [ex_start, ex_end], "length": ex_end - ex_start,
                     "how": "the first bytes of the held-out text, cut just past the first '\\n' at or after "
                            "16384 bytes", "sha256": fl.sha256_file(os.path.join(text_dir, "heldout-excerpt.txt"))},
+        "calibration_excerpt": {"file": "calib-excerpt.txt", "bytes": [cal_start, cut], "length": cut - cal_start,
+                                "how": "the end of the training text: from just past the first '\\n' at or after "
+                                       "cut - 16384 bytes to the cut", "sha256": fl.sha256_file(os.path.join(text_dir, "calib-excerpt.txt"))},
         "tokens": "UTF-8 bytes, vocab 256, no BOS",
         "perplexity_convention": f"non-overlapping windows of T = {EVAL_T} tokens from the start of the text, "
                                  "incomplete tail dropped; each window predicts its tokens 1..T-1 from the prefix; "
@@ -177,9 +202,8 @@ def main():
         model = make(cfg)
         params = sum(p.numel() for p in model.parameters())
         print(f"{name}: {params} parameters, training ({settings})", flush=True)
-        timer = fl.Timer()
-        log = train(model, train_bytes, settings, seed)
-        train_seconds, train_cpu_seconds = timer.seconds(), timer.cpu_seconds()
+        checkpoint = os.path.join(fl.REPO, "data", "checkpoints", name + ".pt")
+        log, train_seconds, train_cpu_seconds = train(model, train_bytes, settings, seed, checkpoint)
 
         path = os.path.join(text_dir, name + ".onnx")
         renamed, shared = export(model, path)
