@@ -48,6 +48,24 @@ public class HfImportTests(ITestOutputHelper output)
         Assert.InRange(error, 0, 1e-4);
     }
 
+    /// <summary>The trained byte-level fixtures (fixtures/hf, written by scripts/train_text_fixtures.py from the same weights as fixtures/text).</summary>
+    [Theory]
+    [InlineData("llama", "LlamaForCausalLM")]
+    [InlineData("gpt2", "GPT2LMHeadModel")]
+    public void TrainedFixture_MatchesPyTorchReference(string fixture, string architecture)
+    {
+        string dir = Whittle.Tests.Fixtures.RepoFixtures.Path("hf", fixture);
+        var result = HfImporter.Import(dir);
+        Assert.Equal(architecture, result.Architecture);
+        var reference = Npz.Read(Path.Combine(dir, "reference.npz"));
+        var (ids, shape) = Ints(reference["input_ids"]);
+        var (logits, logitShape) = LanguageModelRunner.Run(result.Model, [("input_ids", ids, shape)])["logits"];
+        Assert.Equal(reference["logits"].Shape.Select(d => (long)d), logitShape);
+        double error = RelativeError(logits, reference["logits"].AsSpan<float>().ToArray());
+        output.WriteLine($"trained {fixture}: logits relative error {error:E2}");
+        Assert.InRange(error, 0, 1e-4);
+    }
+
     [Fact]
     public void Bert_MatchesPyTorchReference_WithPaddingAndTokenTypes()
     {
