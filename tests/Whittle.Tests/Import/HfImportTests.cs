@@ -34,17 +34,21 @@ public class HfImportTests(ITestOutputHelper output)
     [InlineData("llama", "LlamaForCausalLM")]
     [InlineData("qwen2", "Qwen2ForCausalLM")]
     [InlineData("gpt2", "GPT2LMHeadModel")]
-    public void LanguageModel_MatchesPyTorchReference(string fixture, string architecture)
+    public void LanguageModel_MatchesPyTorchReference(string fixture, string architecture) =>
+        AssertImportMatchesReference(Fixture(fixture), architecture, fixture);
+
+    /// <summary>Imports <paramref name="dir"/> and checks its logits on reference.npz's ids to 1e-4 relative.</summary>
+    private void AssertImportMatchesReference(string dir, string architecture, string label)
     {
-        var result = HfImporter.Import(Fixture(fixture));
+        var result = HfImporter.Import(dir);
         Assert.Equal(architecture, result.Architecture);
         Assert.Equal(TokenizerMetadata.LanguageModelTask, TokenizerMetadata.ReadTask(result.Model));
-        var reference = Npz.Read(Path.Combine(Fixture(fixture), "reference.npz"));
+        var reference = Npz.Read(Path.Combine(dir, "reference.npz"));
         var (ids, shape) = Ints(reference["input_ids"]);
         var (logits, logitShape) = LanguageModelRunner.Run(result.Model, [("input_ids", ids, shape)])["logits"];
         Assert.Equal(reference["logits"].Shape.Select(d => (long)d), logitShape);
         double error = RelativeError(logits, reference["logits"].AsSpan<float>().ToArray());
-        output.WriteLine($"{fixture}: logits relative error {error:E2}");
+        output.WriteLine($"{label}: logits relative error {error:E2}");
         Assert.InRange(error, 0, 1e-4);
     }
 
@@ -52,19 +56,8 @@ public class HfImportTests(ITestOutputHelper output)
     [Theory]
     [InlineData("llama", "LlamaForCausalLM")]
     [InlineData("gpt2", "GPT2LMHeadModel")]
-    public void TrainedFixture_MatchesPyTorchReference(string fixture, string architecture)
-    {
-        string dir = Whittle.Tests.Fixtures.RepoFixtures.Path("hf", fixture);
-        var result = HfImporter.Import(dir);
-        Assert.Equal(architecture, result.Architecture);
-        var reference = Npz.Read(Path.Combine(dir, "reference.npz"));
-        var (ids, shape) = Ints(reference["input_ids"]);
-        var (logits, logitShape) = LanguageModelRunner.Run(result.Model, [("input_ids", ids, shape)])["logits"];
-        Assert.Equal(reference["logits"].Shape.Select(d => (long)d), logitShape);
-        double error = RelativeError(logits, reference["logits"].AsSpan<float>().ToArray());
-        output.WriteLine($"trained {fixture}: logits relative error {error:E2}");
-        Assert.InRange(error, 0, 1e-4);
-    }
+    public void TrainedFixture_MatchesPyTorchReference(string fixture, string architecture) =>
+        AssertImportMatchesReference(Whittle.Tests.Fixtures.RepoFixtures.Path("hf", fixture), architecture, "trained " + fixture);
 
     [Fact]
     public void Bert_MatchesPyTorchReference_WithPaddingAndTokenTypes()
