@@ -266,9 +266,12 @@ public static class LowRank
 
     // ------------------------------------------------------------------ helpers
 
-    // L = U_c·Σ_c^{1/2} (m × c), R = Σ_c^{1/2}·V_cᵀ (c × n).
-    private static (Matrix<T> L, Matrix<T> R) Split<T>(SvdResult<T> svd, int rank) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>The rank-<paramref name="rank"/> factors of an SVD, split evenly: L = U_c·Σ_c^{1/2} (m × c), R = Σ_c^{1/2}·V_cᵀ (c × n).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="rank"/> is negative or above the number of singular values.</exception>
+    public static (Matrix<T> L, Matrix<T> R) Split<T>(SvdResult<T> svd, int rank) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        ArgumentNullException.ThrowIfNull(svd);
+        if (rank < 0 || rank > svd.S.Length) ThrowHelper.ArgumentOutOfRange(nameof(rank), rank, $"a rank in [0, {svd.S.Length}]");
         int m = svd.U.Rows, n = svd.Vt.Cols;
         var l = svd.U.Slice(0, 0, m, rank).ToMatrix();
         var r = svd.Vt.Slice(0, 0, rank, n).ToMatrix();

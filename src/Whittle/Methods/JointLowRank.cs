@@ -159,7 +159,7 @@ public sealed class JointLowRank : ICompressionMethod
         {
             cancellationToken.ThrowIfCancellationRequested();
             int c = ranks[k];
-            var (l, r) = Factors(svd, c);
+            var (l, r) = LowRank.Split(svd, c);
             var candidate = clock.Time(Stages.Rewrite, () =>
             {
                 var m = FactorSites.Copy(current);
@@ -291,21 +291,6 @@ public sealed class JointLowRank : ICompressionMethod
         double scale = site.Scale(current) / Math.Max(1, total);
         foreach (ref double v in gradient.AsSpan()) v *= scale;
         return gradient;
-    }
-
-    /// <summary>L = U_c Σ_c^{1/2} (m × c), R = Σ_c^{1/2} V_cᵀ (c × n).</summary>
-    private static (Matrix<double> L, Matrix<double> R) Factors(SvdResult<double> svd, int c)
-    {
-        int m = svd.U.Rows, n = svd.Vt.Cols;
-        var l = svd.U.Slice(0, 0, m, c).ToMatrix();
-        var r = svd.Vt.Slice(0, 0, c, n).ToMatrix();
-        for (int j = 0; j < c; j++)
-        {
-            double root = Math.Sqrt(svd.S[j]);
-            for (int i = 0; i < m; i++) l[i, j] *= root;
-            foreach (ref double v in r.Row(j)) v *= root;
-        }
-        return (l, r);
     }
 
     private static string Format(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
