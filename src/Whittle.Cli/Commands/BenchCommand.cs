@@ -1,15 +1,17 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spectre.Console;
 using Whittle.Cli.Benchmarks;
+using Whittle.Import;
 using Whittle.IO;
 using Whittle.LinearAlgebra;
 using Whittle.Runtime;
 
 namespace Whittle.Cli.Commands;
 
-/// <summary><c>whittle bench …</c>: speed figures for the parts of Whittle that must be fast.</summary>
+/// <summary><c>whittle bench …</c>: speed figures for the parts of Whittle that must be fast, and the inputs for measuring them.</summary>
 internal static class BenchCommand
 {
     public static Command Create()
@@ -18,7 +20,107 @@ internal static class BenchCommand
         bench.Subcommands.Add(CreateLinalg());
         bench.Subcommands.Add(CreateDecompose());
         bench.Subcommands.Add(CreateCalibration());
+        bench.Subcommands.Add(CreateCheckpoint());
         return bench;
+    }
+
+    /// <summary>The files <c>bench checkpoint</c> writes into its folder.</summary>
+    internal static readonly string[] CheckpointFiles = ["config.json", "model.safetensors", "calib.npy"];
+
+    private static Command CreateCheckpoint()
+    {
+        var preset = new Option<string>("--preset")
+        {
+            Description = "The model's shape: " + string.Join(", ", SyntheticLlamaShape.Presets.Select(p =>
+                $"{p.Key} ({p.Value.ParameterCount / 1e6:F0}M parameters)")) + ".",
+            Required = true,
+        };
+        preset.AcceptOnlyFromAmong([.. SyntheticLlamaShape.Presets.Keys]);
+        var output = new Option<DirectoryInfo>("--out") { Description = "The checkpoint folder to write (created if missing).", Required = true };
+        var seed = new Option<int>("--seed") { Description = "Seed of the weights and of the calibration token ids.", DefaultValueFactory = _ => 0 };
+        var sequences = new Option<int>("--calib-sequences") { Description = "Sequences of random token ids in calib.npy (0: no calib.npy).", DefaultValueFactory = _ => 64 };
+        var length = new Option<int>("--calib-length") { Description = "Tokens per calibration sequence.", DefaultValueFactory = _ => 128 };
+        var force = new Option<bool>("--force") { Description = "Replace config.json, model.safetensors and calib.npy if the folder already has them." };
+        var cmd = new Command("checkpoint",
+            "Write a Hugging Face Llama checkpoint with seeded random weights and real shapes (bf16 model.safetensors, config.json) and "
+            + "calib.npy of random token ids, for memory and time benchmarks without a download. Import it with 'whittle import hf'.")
+        {
+            preset, output, seed, sequences, length, force,
+        };
+        cmd.SetAction((parse, cancellationToken) => Task.FromResult(Execute(parse, cancellationToken)));
+        return cmd;
+
+        int Execute(ParseResult parse, CancellationToken cancellationToken)
+        {
+            string name = parse.GetValue(preset)!, folder = parse.GetValue(output)!.FullName;
+            var shape = SyntheticLlamaShape.Presets[name];
+            int calibSequences = parse.GetValue(sequences), calibLength = parse.GetValue(length), s = parse.GetValue(seed);
+            if (calibSequences < 0 || (calibSequences > 0 && calibLength < 1))
+                throw new ArgumentException($"--calib-sequences {calibSequences} --calib-length {calibLength}: expected a count ≥ 0 and a positive length.");
+            var existing = CheckpointFiles.Where(f => File.Exists(Path.Combine(folder, f))).ToList();
+            if (existing.Count > 0 && !parse.GetValue(force))
+                throw new IOException($"--out {folder}: already holds {string.Join(", ", existing)}; choose another folder or pass --force to replace them.");
+
+            var clock = Stopwatch.StartNew();
+            SyntheticCheckpointFiles files;
+            try
+            {
+                files = WriteCheckpoint(folder, shape, s, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                Console.Error.WriteLine($"cancelled: no model.safetensors was written to {folder}.");
+                return 130;
+            }
+            double weightsSeconds = clock.Elapsed.TotalSeconds;
+            string? calib = null;
+            if (calibSequences > 0)
+            {
+                calib = Path.Combine(folder, "calib.npy");
+                SyntheticCheckpoint.WriteTokenIds(calib, calibSequences, calibLength, shape.Vocab, s);
+            }
+            double seconds = clock.Elapsed.TotalSeconds;
+            long peak = Process.GetCurrentProcess().PeakWorkingSet64;
+
+            var table = new Table().Title($"{name}: {shape.ParameterCount:N0} parameters, random bf16 weights (seed {s})");
+            table.AddColumns("file", "contents");
+            table.AddColumn(new TableColumn("size").RightAligned());
+            table.AddRow(Markup.Escape(files.ConfigPath), Markup.Escape(
+                $"LlamaForCausalLM: dim {shape.Dim}, {shape.Layers} layers, {shape.Heads} heads ({shape.KvHeads} KV), FFN {shape.Ffn}, vocab {shape.Vocab}"),
+                InspectCommand.FormatBytes(new FileInfo(files.ConfigPath).Length));
+            table.AddRow(Markup.Escape(files.WeightsPath), $"{shape.Tensors().Count} tensors, BF16", InspectCommand.FormatBytes(files.WeightsBytes));
+            if (calib is not null)
+                table.AddRow(Markup.Escape(calib), $"input_ids: int64 [{calibSequences}, {calibLength}]", InspectCommand.FormatBytes(new FileInfo(calib).Length));
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLineInterpolated(
+                $"Wrote in {seconds:F1} s ({files.WeightsBytes / (double)(1 << 20) / Math.Max(weightsSeconds, 1e-9):F0} MiB/s for the weights); peak working set {InspectCommand.FormatBytes(peak)}.");
+            return 0;
+        }
+    }
+
+    /// <summary>Writes the checkpoint under a progress bar counting bytes.</summary>
+    private static SyntheticCheckpointFiles WriteCheckpoint(string folder, SyntheticLlamaShape shape, int seed, CancellationToken cancellationToken)
+    {
+        SyntheticCheckpointFiles? files = null;
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new DownloadedColumn(), new ElapsedTimeColumn()).Start(ctx =>
+        {
+            long total = shape.ParameterCount * 2;
+            var task = ctx.AddTask("model.safetensors", maxValue: total);
+            var progress = new CallbackProgress<SyntheticCheckpointProgress>(p =>
+            {
+                task.Description = Markup.Escape(p.Tensor);
+                task.Value = p.BytesWritten;
+            });
+            files = SyntheticCheckpoint.Write(folder, shape, seed, progress, cancellationToken);
+            task.Description = "model.safetensors";
+        });
+        return files!;
+    }
+
+    /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool).</summary>
+    private sealed class CallbackProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
     }
 
     private static Command CreateLinalg()
