@@ -80,22 +80,29 @@ internal static class BenchCommand
                 SyntheticCheckpoint.WriteTokenIds(calib, calibSequences, calibLength, shape.Vocab, s);
             }
             double seconds = clock.Elapsed.TotalSeconds;
-            long peak = Process.GetCurrentProcess().PeakWorkingSet64;
-
-            var table = new Table().Title($"{name}: {shape.ParameterCount:N0} parameters, random bf16 weights (seed {s})");
-            table.AddColumns("file", "contents");
-            table.AddColumn(new TableColumn("size").RightAligned());
-            table.AddRow(Markup.Escape(files.ConfigPath), Markup.Escape(
-                $"LlamaForCausalLM: dim {shape.Dim}, {shape.Layers} layers, {shape.Heads} heads ({shape.KvHeads} KV), FFN {shape.Ffn}, vocab {shape.Vocab}"),
-                InspectCommand.FormatBytes(new FileInfo(files.ConfigPath).Length));
-            table.AddRow(Markup.Escape(files.WeightsPath), $"{shape.Tensors().Count} tensors, BF16", InspectCommand.FormatBytes(files.WeightsBytes));
-            if (calib is not null)
-                table.AddRow(Markup.Escape(calib), $"input_ids: int64 [{calibSequences}, {calibLength}]", InspectCommand.FormatBytes(new FileInfo(calib).Length));
-            AnsiConsole.Write(table);
-            AnsiConsole.MarkupLineInterpolated(
-                $"Wrote in {seconds:F1} s ({files.WeightsBytes / (double)(1 << 20) / Math.Max(weightsSeconds, 1e-9):F0} MiB/s for the weights); peak working set {InspectCommand.FormatBytes(peak)}.");
+            PrintCheckpoint(AnsiConsole.Console, name, shape, s, files, calib, seconds, weightsSeconds, Process.GetCurrentProcess().PeakWorkingSet64);
             return 0;
         }
+    }
+
+    /// <summary>What <c>bench checkpoint</c> wrote: each file with its contents and size, the time taken and the peak working set.</summary>
+    internal static void PrintCheckpoint(IAnsiConsole io, string name, SyntheticLlamaShape shape, int seed, SyntheticCheckpointFiles files, string? calib,
+        double seconds, double weightsSeconds, long peakWorkingSet)
+    {
+        var table = new Table().Title(Markup.Escape($"{name}: {shape.ParameterCount:N0} parameters, random bf16 weights (seed {seed})"));
+        table.AddColumns("file", "contents");
+        table.AddColumn(new TableColumn("size").RightAligned());
+        void Row(string file, string contents) => table.AddRow(Markup.Escape(file), Markup.Escape(contents), InspectCommand.FormatBytes(new FileInfo(file).Length));
+        Row(files.ConfigPath, $"LlamaForCausalLM: dim {shape.Dim}, {shape.Layers} layers, {shape.Heads} heads ({shape.KvHeads} KV), FFN {shape.Ffn}, vocab {shape.Vocab}");
+        Row(files.WeightsPath, $"{shape.Tensors().Count} tensors, BF16");
+        if (calib is not null)
+        {
+            var ids = Npy.Read(calib);
+            Row(calib, $"input_ids: int64 [{string.Join(", ", ids.Shape)}]");
+        }
+        io.Write(table);
+        io.MarkupLineInterpolated(
+            $"Wrote in {seconds:F1} s ({files.WeightsBytes / (double)(1 << 20) / Math.Max(weightsSeconds, 1e-9):F0} MiB/s for the weights); peak working set {InspectCommand.FormatBytes(peakWorkingSet)}.");
     }
 
     /// <summary>Writes the checkpoint under a progress bar counting bytes.</summary>

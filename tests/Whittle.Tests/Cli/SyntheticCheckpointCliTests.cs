@@ -1,5 +1,7 @@
 using System.CommandLine;
+using Spectre.Console;
 using Whittle.Cli.Commands;
+using Whittle.Import;
 
 namespace Whittle.Tests.Cli;
 
@@ -37,5 +39,31 @@ public sealed class SyntheticCheckpointCliTests : IDisposable
     {
         Assert.Throws<ArgumentException>(() => Invoke("bench", "checkpoint", "--preset", "llama-134m", "--out", _dir, "--calib-sequences", "-1"));
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dir));
+    }
+
+    [Fact]
+    public void Summary_ListsEveryFileWithItsSize_TimeAndPeakWorkingSet()
+    {
+        var shape = new SyntheticLlamaShape(32, 1, 2, 2, 64, 50);
+        var files = SyntheticCheckpoint.Write(_dir, shape, seed: 1);
+        string calib = Path.Combine(_dir, "calib.npy");
+        SyntheticCheckpoint.WriteTokenIds(calib, 3, 5, shape.Vocab, 1);
+        var output = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 300;
+
+        BenchCommand.PrintCheckpoint(console, "tiny", shape, 1, files, calib, seconds: 2.5, weightsSeconds: 2.0, peakWorkingSet: 3L << 20);
+
+        string text = output.ToString();
+        Assert.Contains($"tiny: {shape.ParameterCount:N0} parameters", text);
+        Assert.Contains(files.WeightsPath, text);
+        Assert.Contains("12 tensors, BF16", text);
+        Assert.Contains("input_ids: int64 [3, 5]", text);
+        Assert.Contains(InspectCommand.FormatBytes(files.WeightsBytes), text);
+        Assert.Contains("Wrote in 2.5 s", text);
+        Assert.Contains("peak working set 3.0 MiB", text);
     }
 }
