@@ -11,14 +11,14 @@ namespace Whittle.Cli.Benchmarks;
 /// </summary>
 /// <param name="Model">The model's file name without extension.</param>
 /// <param name="Taps">Which values are tapped, in words.</param>
-/// <param name="Statistics">What the taps collect, in words.</param>
-/// <param name="Request">The calibration request.</param>
+/// <param name="StatisticNames">What the taps collect, in words.</param>
+/// <param name="Statistics">Makes fresh statistics for one pass.</param>
 /// <param name="Batches">The batches (built untimed, shared by both runs).</param>
 /// <param name="BatchShape">The first input's shape per batch, as text.</param>
 /// <param name="Plain">Creates a session without taps and runs every batch (fetching the model's outputs, no copies).</param>
 /// <param name="Calibrate">One <see cref="CalibrationRunner.Run"/> pass over the batches.</param>
-internal sealed record CalibrationCase(string Model, string Taps, string Statistics, CalibrationRequest Request, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Batches,
-    string BatchShape, Action Plain, Action Calibrate);
+internal sealed record CalibrationCase(string Model, string Taps, string StatisticNames, Func<IReadOnlyList<IBatchStatistic>> Statistics,
+    IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Batches, string BatchShape, Action Plain, Action Calibrate);
 
 /// <summary>
 /// The cases of <c>whittle bench calibration</c>. Taps follow <see cref="ModelStructure"/>, as the compression
@@ -55,47 +55,38 @@ internal static class CalibrationBenchmark
         var data = Batches(model, shapes, batches, seed);
         string name = Path.GetFileNameWithoutExtension(path);
         string shape = $"{shapes.Inputs[0].Name} [{string.Join(",", shapes.Inputs[0].Shape)}]";
-        var requests = new List<(string Taps, string Statistics, CalibrationRequest Request)>();
+        var cases = new List<(string Taps, string Statistics, Func<IReadOnlyList<IBatchStatistic>> Make)>();
         if (structure.Blocks.Count > 0)
         {
-            var request = TransformerRequest(structure);
-            int hidden = request.Taps.Count(t => t.LastToken is not null), inputs = request.Taps.Count(t => t.Gram);
-            requests.Add(($"{inputs} linear inputs, {hidden} hidden states", "Gram + RMS; last token", request));
+            int inputs = structure.LinearSites.Select(l => l.Input).Distinct().Count(), hidden = structure.HiddenStates.Distinct().Count();
+            cases.Add(($"{inputs} linear inputs, {hidden} hidden states", "Gram + RMS; last token", () => TransformerStatistics(structure)));
         }
         else if (structure.Chains.Count > 0)
         {
             string taps = $"{structure.Chains.Select(c => c.Activation).Distinct().Count()} chain activations";
-            requests.Add((taps, "R factor", ChainRequest(structure, gram: false)));
-            requests.Add((taps, "Gram", ChainRequest(structure, gram: true)));
+            cases.Add((taps, "R factor", () => ChainStatistics(structure, gram: false)));
+            cases.Add((taps, "Gram", () => ChainStatistics(structure, gram: true)));
         }
         else throw new InvalidDataException($"{path}: no transformer blocks and no prunable chains, so no method would calibrate it.");
-        return [.. requests.Select(r =>
-        {
-            var request = r.Request with { Runtime = runtime };
-            return new CalibrationCase(name, r.Taps, r.Statistics, request, data, shape,
-                () => RunPlain(model, data, runtime),
-                () => CalibrationRunner.Run(model, request, data));
-        })];
+        return [.. cases.Select(c => new CalibrationCase(name, c.Taps, c.Statistics, c.Make, data, shape,
+            () => RunPlain(model, data, runtime),
+            () => CalibrationRunner.Run(model, c.Make(), data, runtime)))];
     }
 
-    /// <summary>Every linear site's input with Gram + RMS, every hidden state with last-token collection (one tap per value).</summary>
-    public static CalibrationRequest TransformerRequest(ModelStructure s)
-    {
-        var taps = new Dictionary<string, TapRequest>(StringComparer.Ordinal);
-        foreach (var site in s.LinearSites) taps.TryAdd(site.Input, new TapRequest(site.Input) { Gram = true, Rms = true });
-        foreach (var h in s.HiddenStates)
-            taps[h] = taps.TryGetValue(h, out var t) ? t with { LastToken = new LastTokenRequest() } : new TapRequest(h) { LastToken = new LastTokenRequest() };
-        return new CalibrationRequest([.. taps.Values]);
-    }
+    /// <summary>Every distinct linear input with Gram + RMS, every hidden state with last-token collection.</summary>
+    public static IReadOnlyList<IBatchStatistic> TransformerStatistics(ModelStructure s) =>
+    [
+        .. s.LinearSites.Select(l => l.Input).Distinct().SelectMany(i => new IBatchStatistic[] { new GramStatistic(i), new RmsStatistic(i) }),
+        .. s.HiddenStates.Distinct().Select(h => new LastTokenStatistic(h)),
+    ];
 
     /// <summary>Every chain's activation with the R factor (or the Gram), on the chain's channel axis.</summary>
-    public static CalibrationRequest ChainRequest(ModelStructure s, bool gram) => new(
-        [.. s.Chains.DistinctBy(c => c.Activation).Select(c => new TapRequest(c.Activation)
+    public static IReadOnlyList<IBatchStatistic> ChainStatistics(ModelStructure s, bool gram) =>
+        [.. s.Chains.DistinctBy(c => c.Activation).Select(c =>
         {
-            Axis = c.ChannelAxis == 1 ? FeatureAxis.Channel : FeatureAxis.Last,
-            RFactor = !gram,
-            Gram = gram,
-        })]);
+            var axis = c.ChannelAxis == 1 ? FeatureAxis.Channel : FeatureAxis.Last;
+            return gram ? (IBatchStatistic)new GramStatistic(c.Activation, axis) : new RFactorStatistic(c.Activation, axis);
+        })];
 
     private static void RunPlain(OnnxModel model, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> batches, RuntimeOptions runtime)
     {

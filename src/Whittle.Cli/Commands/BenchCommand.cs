@@ -199,7 +199,7 @@ internal static class BenchCommand
             {
                 foreach (var c in cases)
                 {
-                    var task = ctx.AddTask($"{c.Model}: {c.Statistics}", maxValue: repeats);
+                    var task = ctx.AddTask($"{c.Model}: {c.StatisticNames}", maxValue: repeats);
                     var (plain, calibration) = BenchmarkRunner.MeasurePair(c.Plain, c.Calibrate, repeats, () => task.Increment(1));
                     results.Add(new CalibrationMeasurement(c, plain, calibration));
                 }
@@ -230,7 +230,7 @@ internal static class BenchCommand
         foreach (var r in results)
         {
             var c = r.Case;
-            table.AddRow(Markup.Escape(c.Model), Markup.Escape(c.Taps), Markup.Escape(c.Statistics), Markup.Escape($"{c.Batches.Count} × {c.BatchShape}"),
+            table.AddRow(Markup.Escape(c.Model), Markup.Escape(c.Taps), Markup.Escape(c.StatisticNames), Markup.Escape($"{c.Batches.Count} × {c.BatchShape}"),
                 $"{r.Plain.Median:F4}", $"{r.Calibration.Median:F4}", Ratio(r.Ratio), Ratio(r.CpuRatio));
         }
         AnsiConsole.Write(table);
@@ -249,9 +249,9 @@ internal static class BenchCommand
             array.Add(new JsonObject
             {
                 ["model"] = r.Case.Model,
-                ["statistics"] = r.Case.Statistics,
+                ["statistics"] = r.Case.StatisticNames,
                 ["taps_description"] = r.Case.Taps,
-                ["taps"] = r.Case.Request.Taps.Count,
+                ["taps"] = r.Case.Statistics().SelectMany(x => x.Reads).Distinct().Count(),
                 ["batches"] = r.Case.Batches.Count,
                 ["batch_shape"] = r.Case.BatchShape,
                 ["plain_seconds"] = r.Plain.Median,

@@ -43,11 +43,23 @@ internal static class CompressCommand
         var evalLabels = new Option<FileInfo?>("--eval-labels") { Description = "Labels of the held-out samples." };
         var evalCount = new Option<int?>("--eval-count") { Description = "Evaluate on the first N held-out samples (default: all)." };
         var chart = new Option<FileInfo?>("--chart") { Description = "The quality-versus-size chart (PNG) with --eval; default OUT-NAME.curve.png." };
+        var mode = new Option<string>("--calibration")
+        {
+            Description = "Where each segment's calibration activations come from: sequential (the model as compressed so far: each block is calibrated on "
+                + "the outputs of the compressed blocks before it) or parallel (the original model).",
+            DefaultValueFactory = _ => "sequential",
+        };
+        mode.AcceptOnlyFromAmong("sequential", "parallel");
+        var cacheMiB = new Option<int>("--boundary-cache-mib")
+        {
+            Description = "MiB of block-boundary activations kept in memory; beyond them they go to a temporary file (deleted on every exit).",
+            DefaultValueFactory = _ => 1024,
+        };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
         var cmd = new Command("compress", "Compress a model without fine-tuning: one model per budget, a report, and with --eval a quality-versus-size curve.")
         {
             model, method, calib, calibLabels, calibCount, batchSize, window, output, reportFile, seed, keepMacs, keepParams, tolerance,
-            eval, evalLabels, evalCount, chart, threads,
+            eval, evalLabels, evalCount, chart, mode, cacheMiB, threads,
         };
         foreach (var entry in MethodCatalog.All)
             foreach (var option in entry.Options) cmd.Options.Add(option);
@@ -71,6 +83,7 @@ internal static class CompressCommand
                 Positive(parse.GetValue(calibCount), "--calib-count");
                 Positive(parse.GetValue(batchSize), "--batch-size");
                 if (parse.GetValue(evalCount) is { } ec) Positive(ec, "--eval-count");
+                if (parse.GetValue(cacheMiB) < 0) throw new ArgumentException($"--boundary-cache-mib {parse.GetValue(cacheMiB)}: expected 0 or more MiB.");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads {parse.GetValue(threads)}: expected 0 (ORT's choice) or a positive thread count.");
                 var budgets = Budgets(parse.GetValue(keepMacs), parse.GetValue(keepParams), parse.GetValue(tolerance));
                 if (!entry.TakesBudgets && budgets.Count > 0)
@@ -101,7 +114,13 @@ internal static class CompressCommand
                         warnings.Add($"{shared} of {heldOut.Examples} held-out examples also appear in the calibration data the method selected on: those figures are not held-out.");
                 }
 
-                var job = new CompressionJob(original, calibration) { Seed = s, Runtime = runtime };
+                var job = new CompressionJob(original, calibration)
+                {
+                    Seed = s,
+                    Runtime = runtime,
+                    Mode = parse.GetValue(mode) == "parallel" ? CalibrationMode.Parallel : CalibrationMode.Sequential,
+                    BoundaryCacheBytes = (long)parse.GetValue(cacheMiB) << 20,
+                };
                 var results = CompressRun.Run(io, compressor, job, budgets, outPath, heldOut, new EvaluationOptions { Runtime = runtime }, cancellationToken);
                 warnings.AddRange(results.SelectMany(r => r.Report.Warnings));
 

@@ -1,4 +1,4 @@
-using Whittle.Evaluation;
+using Whittle.Analysis;
 
 namespace Whittle.Compression;
 
@@ -23,8 +23,14 @@ public sealed record CompressionReport(
     /// <summary>Method-wide findings (CURing's angular distances, the ID's global tolerance), a method-specific record; or null.</summary>
     public object? Details { get; init; }
 
+    /// <summary>How calibration ran (mode, segments, spilled bytes), or null.</summary>
+    public CalibrationReport? Calibration { get; init; }
+
     /// <summary>Things the user should know (overlapping selection and evaluation data, sites skipped for lack of shapes).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>The most bytes the process held resident during any stage.</summary>
+    public long PeakWorkingSetBytes => Timings.Count == 0 ? 0 : Timings.Max(t => t.PeakWorkingSetBytes);
 
     /// <summary>The same report with <paramref name="timing"/> appended (e.g. the writing time the caller measured).</summary>
     public CompressionReport WithTiming(StageTiming timing) => this with { Timings = [.. Timings, timing] };
@@ -56,7 +62,11 @@ public sealed record SiteReport(string Site, string Kind, int OldSize, int NewSi
     public object? Details { get; init; }
 }
 
-/// <summary>Wall time of one stage.</summary>
+/// <summary>Wall time and peak working set of one stage.</summary>
 /// <param name="Stage">The stage (<see cref="Stages"/>).</param>
 /// <param name="Seconds">Seconds.</param>
-public sealed record StageTiming(string Stage, double Seconds);
+public sealed record StageTiming(string Stage, double Seconds)
+{
+    /// <summary>The most bytes the process held resident during the stage (0 when not measured).</summary>
+    public long PeakWorkingSetBytes { get; init; }
+}

@@ -11,6 +11,7 @@
 //      (LatencyMeter), after warm-up; median of the timed runs.
 //   Deterministic figures for a fixed RuntimeOptions (except latency).
 
+using Whittle.Analysis;
 using Whittle.Data;
 using Whittle.Onnx;
 using Whittle.Runtime;

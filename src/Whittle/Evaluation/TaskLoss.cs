@@ -94,6 +94,19 @@ public abstract class TaskLoss
         return new KlLoss(reference.Batches, output, outputs);
     }
 
+    /// <summary>KL(reference ‖ model) against reference logits already computed, one tensor per batch of <paramref name="batches"/>.</summary>
+    /// <exception cref="InvalidDataException">A reference tensor is not float32 logits with a class axis last, or the counts differ.</exception>
+    public static TaskLoss KlToReference(BatchSet batches, IReadOnlyList<HostTensor> reference, string? output = null)
+    {
+        ArgumentNullException.ThrowIfNull(batches);
+        ArgumentNullException.ThrowIfNull(reference);
+        if (reference.Count != batches.Count) throw new InvalidDataException($"{reference.Count} reference outputs for {batches.Count} batches.");
+        foreach (var o in reference)
+            if (o.ElementType != OnnxDataType.Float || o.Rank == 0 || o.Shape[^1] < 1)
+                throw new InvalidDataException($"The reference's {LogitShapes.Describe(output ?? "output")} is {o}; KL needs float32 logits with a class axis last.");
+        return new KlLoss(batches, output, reference);
+    }
+
     private sealed class CrossEntropyLoss(BatchSet batches, string? output) : TaskLoss(batches, output)
     {
         public override string Name => "cross-entropy";

@@ -3,6 +3,7 @@
 // in practice are approximated better. For a convolution the features are the im2col patch entries (channel × kernel
 // offset), whose RMS comes from the patch Gram matrix.
 
+using Whittle.Calibration;
 using Whittle.Decompositions;
 using Whittle.LinearAlgebra;
 
@@ -28,10 +29,13 @@ public sealed class ActivationAwareSvd : LowRankBaseline
     /// <inheritdoc/>
     public override string Name => "asvd";
 
-    private protected override bool NeedsInputs => true;
+    /// <inheritdoc/>
+    protected override bool NeedsInputs => true;
 
-    private protected override double? Alpha => AlphaExponent;
+    /// <inheritdoc/>
+    protected override double? Alpha => AlphaExponent;
 
-    private protected override LowRankFactors<double> Factorize(Matrix<double> w, SiteGram? inputs, int rank) =>
+    /// <inheritdoc/>
+    protected override LowRankFactors<double> Factorize(Matrix<double> w, GramMatrix? inputs, int rank) =>
         LowRank.ActivationAware<double>(w, inputs!.Rms(), rank, AlphaExponent);
 }

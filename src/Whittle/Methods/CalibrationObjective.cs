@@ -13,6 +13,7 @@ using Whittle.Compression;
 using Whittle.Data;
 using Whittle.Evaluation;
 using Whittle.Onnx;
+using Whittle.Calibration;
 using Whittle.Runtime;
 
 namespace Whittle.Methods;
@@ -28,13 +29,13 @@ internal enum ObjectiveKind
 /// <summary>A task loss on the calibration batches, measured on candidate models, with the gradient of its mean w.r.t. the logits.</summary>
 internal sealed class CalibrationObjective
 {
-    private readonly CompressionJob _job;
+    private readonly CompressionRun _run;
     private readonly string? _tokenIds;
-    private IReadOnlyList<HostTensor>? _reference;
+    private readonly IReadOnlyList<HostTensor>? _reference;
 
-    private CalibrationObjective(CompressionJob job, ObjectiveKind kind, TaskLoss loss, DetectedTask task, string? tokenIds, IReadOnlyList<HostTensor>? reference)
+    private CalibrationObjective(CompressionRun run, ObjectiveKind kind, TaskLoss loss, DetectedTask task, string? tokenIds, IReadOnlyList<HostTensor>? reference)
     {
-        _job = job;
+        _run = run;
         Kind = kind;
         Loss = loss;
         Task = task;
@@ -58,39 +59,44 @@ internal sealed class CalibrationObjective
     public int Passes { get; private set; }
 
     /// <summary>
-    /// The objective for <paramref name="job"/>: cross-entropy when the task is a classifier and the calibration data
+    /// The objective for <paramref name="run"/>: cross-entropy when the task is a classifier and the calibration data
     /// have labels, next-token cross-entropy for a language model, KL to the original model otherwise.
     /// </summary>
-    public static CalibrationObjective Create(CompressionJob job, ModelTask? task, List<string> warnings)
+    public static CalibrationObjective Create(CompressionRun run, ModelTask? task, List<string> warnings)
     {
-        var detected = DetectedTask.Detect(job.Model, task);
-        var batches = job.Calibration;
+        var detected = DetectedTask.Detect(run.Original, task);
+        var batches = run.Calibration;
         switch (detected.Task)
         {
             case ModelTask.Classifier when batches.Labels is not null:
-                return new CalibrationObjective(job, ObjectiveKind.CrossEntropy, TaskLoss.CrossEntropy(batches, detected.Output), detected, null, null);
+                return new CalibrationObjective(run, ObjectiveKind.CrossEntropy, TaskLoss.CrossEntropy(batches, detected.Output), detected, null, null);
             case ModelTask.LanguageModel:
             {
                 string ids = TokenIds(batches[0]);
-                return new CalibrationObjective(job, ObjectiveKind.NextToken, TaskLoss.NextToken(batches, ids, detected.Output), detected, ids, null);
+                return new CalibrationObjective(run, ObjectiveKind.NextToken, TaskLoss.NextToken(batches, ids, detected.Output), detected, ids, null);
             }
             default:
             {
                 if (detected.Task == ModelTask.Classifier)
                     warnings.Add("The calibration data have no labels: ranks are chosen on KL(original ‖ compressed) instead of cross-entropy (give --calib-labels).");
-                using var reference = ModelRunner.Create(job.Model, batches, job.Runtime);
-                var loss = TaskLoss.KlToReference(reference, detected.Output);
-                return new CalibrationObjective(job, ObjectiveKind.KlToOriginal, loss, detected, null, null) { Passes = 1 };
+                // The original's logits of every batch, kept for the KL of every candidate.
+                var outputs = new OutputCapture(detected.Output);
+                run.Survey(run.Original, step =>
+                {
+                    if (step.Segment.Produced.Contains(detected.Output)) step.Calibrate(outputs);
+                });
+                var reference = outputs.Finish();
+                var loss = TaskLoss.KlToReference(batches, reference, detected.Output);
+                return new CalibrationObjective(run, ObjectiveKind.KlToOriginal, loss, detected, null, reference) { Passes = 1 };
             }
         }
     }
 
-    /// <summary>The mean loss of <paramref name="model"/> over the calibration set (one forward pass, in memory).</summary>
+    /// <summary>The mean loss of <paramref name="model"/> over the calibration set (one pass, segment by segment).</summary>
     public double Measure(OnnxModel model)
     {
-        using var runner = ModelRunner.Create(model, _job.Calibration, _job.Runtime);
         Passes++;
-        return runner.MeanLoss(Loss);
+        return _run.Loss(model, Loss).Mean;
     }
 
     /// <summary>Counts a forward pass made outside <see cref="Measure"/> (a tapped gradient pass).</summary>
@@ -111,15 +117,15 @@ internal sealed class CalibrationObjective
         {
             case ObjectiveKind.CrossEntropy:
             {
-                var labels = _job.Calibration.Labels![batch].AsInt64();
+                var labels = _run.Calibration.Labels![batch].AsInt64();
                 for (int i = 0; i < rows; i++) SoftmaxMinus(z, g, i, classes, labels[i]);
                 count = rows;
                 break;
             }
             case ObjectiveKind.NextToken:
             {
-                var ids = _job.Calibration[batch][_tokenIds!].AsInt64();
-                int n = _job.Calibration[batch][_tokenIds!].Rows, t = ids.Length / n;
+                var ids = _run.Calibration[batch][_tokenIds!].AsInt64();
+                int n = _run.Calibration[batch][_tokenIds!].Rows, t = ids.Length / n;
                 for (int s = 0; s < n; s++)
                     for (int p = 0; p < t - 1; p++) SoftmaxMinus(z, g, s * t + p, classes, ids[s * t + p + 1]);
                 count = (long)n * (t - 1);
@@ -127,8 +133,7 @@ internal sealed class CalibrationObjective
             }
             default:
             {
-                _reference ??= ReferenceOutputs();
-                var p = _reference[batch].AsFloats();
+                var p = _reference![batch].AsFloats();
                 var pr = new double[classes];
                 for (int i = 0; i < rows; i++)
                 {
@@ -143,11 +148,16 @@ internal sealed class CalibrationObjective
         return (g, count);
     }
 
-    private IReadOnlyList<HostTensor> ReferenceOutputs()
+    /// <summary>Copies of one output, batch by batch.</summary>
+    private sealed class OutputCapture(string output) : IBatchStatistic<IReadOnlyList<HostTensor>>
     {
-        using var reference = ModelRunner.Create(_job.Model, _job.Calibration, _job.Runtime);
-        Passes++;
-        return reference.RunAll(Output);
+        private readonly List<HostTensor> _outputs = [];
+
+        public IReadOnlyCollection<string> Reads { get; } = [output];
+
+        public void AddBatch(StatisticBatch batch) => _outputs.Add(HostTensor.Float(batch[output].Span.ToArray(), batch[output].Shape));
+
+        public IReadOnlyList<HostTensor> Finish() => _outputs;
     }
 
     // g[row] = softmax(z[row]) − e_target.

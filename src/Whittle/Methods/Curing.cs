@@ -1,11 +1,12 @@
 // CURing: CUR decomposition of selected transformer weights, without fine-tuning (METHODS.md §1).
 //
 // Pipeline, for a stack of L transformer blocks (the structure analysis finds them on the residual stream):
-//   1. Calibration. One pass of the original model collects every block boundary's hidden state at each
-//      sequence's last real token and, at the input of every target matrix the selection may pick, the per-feature
-//      RMS a_j and the Gram matrix G = XᵀX (for the activation core and the output error). When the Gram matrices
-//      of all eligible blocks would not fit in OnePassStatisticsBytes, a second pass collects them for the
-//      chosen blocks only.
+//   1. Calibration. A survey of the original model, segment by segment, collects every block boundary's hidden
+//      state at each sequence's last real token. Then the pass over the blocks: at the input of every target matrix
+//      of a chosen block, the per-feature RMS a_j and the Gram matrix G = XᵀX (for the activation core and the output
+//      error) — in sequential mode on the activations of the blocks already compressed, in parallel mode on the
+//      original's (collected in the survey itself while the Gram matrices of all eligible blocks fit in
+//      OnePassStatisticsBytes).
 //   2. Layer selection. d_l = arccos(cos(h_{l−1}, h_l))/π averaged over sequences; blocks 0 and L − 1 are never
 //      chosen; the N smallest distances win (or the N blocks before the last, or a given list).
 //   3. Which matrices. The target roles (q, k, gate by default) of each chosen block; for a plain MLP "gate" is its
@@ -28,11 +29,9 @@ using Whittle.Calibration;
 using Whittle.Compression;
 using Whittle.Data;
 using Whittle.Decompositions;
-using Whittle.Evaluation;
 using Whittle.LinearAlgebra;
 using Whittle.Onnx;
 using Whittle.Rewriting;
-using Whittle.Runtime;
 
 namespace Whittle.Methods;
 
@@ -67,71 +66,83 @@ public sealed class Curing : ICompressionMethod
 
     /// <inheritdoc/>
     /// <remarks>CURing takes no budget: the size follows from <see cref="CuringOptions.Layers"/> and <see cref="CuringOptions.MaxRank"/>.</remarks>
-    public IReadOnlyList<CompressionResult> Compress(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken = default)
+    public BudgetKinds Budgets => BudgetKinds.MethodDefault;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<CompressionResult> Compress(CompressionRun run, IReadOnlyList<CompressionBudget> budgets)
     {
-        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(budgets);
-        if (budgets.Count == 0 || budgets.Any(b => b is null || b.Kind != BudgetKind.MethodDefault))
-            ThrowHelper.Argument(nameof(budgets), $"CURing takes no budget (its size follows from the block count and the maximum rank); got {(budgets.Count == 0 ? "none" : string.Join(", ", budgets))}.");
-        var clock = new StageClock();
         var warnings = new List<string>();
-        var model = job.Model;
-        var example = job.Calibration.FirstExample();
-        var structure = job.Structure
-            ?? clock.Time(Stages.Calibration, () => ModelStructure.Analyze(model, ShapeProbe.Run(model, example, job.Runtime).Shapes, batchSize: 1));
+        var model = run.Original;
+        var structure = run.Structure;
         var blocks = structure.Blocks;
         int count = BlockCount(blocks.Count, model, warnings);
-        string? mask = MaskInput(job.Calibration);
+        string? mask = MaskInput(run.Calibration);
 
-        // 1. Calibration: hidden states at every block boundary and, in the same pass, the statistics of every target the
-        //    selection may pick (those of the known blocks, or of all eligible blocks while their Gram matrices fit in
-        //    OnePassStatisticsBytes); otherwise a second pass collects those of the chosen blocks.
+        // 1. Survey: hidden states at every block boundary; in parallel mode also the statistics of every target the
+        //    selection may pick, while their Gram matrices fit in OnePassStatisticsBytes.
         var boundaries = Boundaries(blocks);
         var known = Options.Selection.Kind == LayerSelectionKind.Angular ? null : SelectBlocks(new double[blocks.Count], count, Options.Selection);
         var candidates = Targets(structure, known ?? [.. Enumerable.Range(1, blocks.Count - 2)], out var missing);
-        bool onePass = known is not null || StatisticsBytes(candidates) <= Options.OnePassStatisticsBytes;
-        var first = clock.Time(Stages.Calibration, () => Calibrate(job, HiddenStateTaps(boundaries, mask), onePass ? candidates : [], cancellationToken));
+        bool parallel = run.Mode == CalibrationMode.Parallel;
+        bool onePass = parallel && (known is not null || StatisticsBytes(candidates) <= Options.OnePassStatisticsBytes);
+        var hidden = boundaries.Distinct().ToDictionary(b => b, b => new LastTokenStatistic(b, mask), StringComparer.Ordinal);
+        var statistics = new Dictionary<string, InputStatistics>(StringComparer.Ordinal);
+        var pending = new HashSet<string>(hidden.Keys, StringComparer.Ordinal);
+        run.Survey(model, step =>
+        {
+            var here = pending.Where(b => step.Segment.Inputs.Contains(b) || step.Segment.Produced.Contains(b)).ToList();
+            pending.ExceptWith(here);
+            var inputs = onePass ? Inputs(candidates.Where(t => step.Holds(t.Site.Name))) : [];
+            step.Calibrate([.. here.Select(b => hidden[b]), .. inputs.Values.SelectMany(i => i.Statistics)]);
+            foreach (var (name, i) in inputs) statistics[name] = i;
+        });
 
         // 2. Layer selection by angular distance.
-        var states = boundaries.Select(b => first[b].HiddenStates!).ToList();
+        var states = boundaries.Select(b => hidden[b].Finish()).ToList();
         var distances = AngularDistances(states);
         var chosen = known ?? SelectBlocks(distances, count, Options.Selection);
 
         // 3. Which matrices: the targets of the chosen blocks.
         var targets = candidates.Where(t => chosen.Contains(t.Block)).ToList();
         warnings.AddRange(missing.Where(m => chosen.Contains(m.Block)).Select(m => m.Message));
-        var statistics = onePass ? first : clock.Time(Stages.Calibration, () => Calibrate(job, [], targets, cancellationToken));
 
-        // 4–7. Rank, WANDA scores, DEIM indices, C, U, R.
-        var decomposed = new List<Decomposed>();
+        // 4–8. Per segment: statistics of its targets (unless surveyed), rank, WANDA scores, DEIM indices, C, U, R; rewrite.
+        var compressed = run.Copy();
         var reports = new List<SiteReport>();
-        clock.Time(Stages.Decomposition, () =>
+        int done = 0;
+        run.Pass([compressed], step =>
         {
-            for (int i = 0; i < targets.Count; i++)
+            var here = targets.Where(t => step.Holds(t.Site.Name)).ToList();
+            if (here.Count == 0) return;
+            if (!onePass)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var t = targets[i];
-                job.Progress?.Report(new CompressionProgress(Stages.Decomposition, i, targets.Count, $"block {t.Block} {BlockRoles.Name(t.Role)}"));
-                var d = Decompose(model, t, statistics[t.Site.Input], job.Seed);
+                var inputs = Inputs(here);
+                step.Calibrate([.. inputs.Values.SelectMany(i => i.Statistics)]);
+                foreach (var (name, i) in inputs) statistics[name] = i;
+            }
+            var decomposed = new List<Decomposed>();
+            foreach (var t in here)
+            {
+                run.CancellationToken.ThrowIfCancellationRequested();
+                run.Report(Stages.Decomposition, done++, targets.Count, $"block {t.Block} {BlockRoles.Name(t.Role)}");
+                var d = run.Time(Stages.Decomposition, () => Decompose(step.Source, t, statistics[t.Site.Input], run.Seed));
                 if (d.Factors is null) warnings.Add($"{d.Report.Site}: {d.Report.Skipped}");
                 else decomposed.Add(d);
                 reports.Add(d.Report);
             }
-            job.Progress?.Report(new CompressionProgress(Stages.Decomposition, targets.Count, targets.Count));
+            foreach (var target in step.Targets) run.Time(Stages.Rewrite, () => Rewrite(target.Model, step.Source, decomposed));
         });
-
-        // 8. Rewrite a copy of the graph: x → R → U → C for every decomposed matrix.
-        var compressed = clock.Time(Stages.Rewrite, () => Rewrite(model, decomposed));
-        var before = ModelCost.Measure(model, example, job.Runtime);
-        var after = ModelCost.Measure(compressed, example, job.Runtime);
+        run.Time(Stages.Rewrite, () => FactorChain.Tidy(compressed));
 
         var details = new CuringDetails(
             [.. blocks.Select((b, l) => new BlockDistance(l, boundaries[l], boundaries[l + 1], distances[l], l > 0 && l < blocks.Count - 1, chosen.Contains(l)))],
             chosen, Options.Selection.ToString(), DeimName(Options.Deim), CoreName(Options.Core), Options.MaxRank,
             [.. Options.Targets.Select(BlockRoles.Name)], states[0].Rows, mask);
-        var report = new CompressionReport(Name, budgets[0], reports, before, after, clock.Timings) { Details = details, Warnings = warnings };
-        var results = new List<CompressionResult> { new(compressed, report) };
-        for (int b = 1; b < budgets.Count; b++) results.Add(new(Clone(compressed), report));
+        var result = run.Result(budgets[0], compressed, reports, details, warnings);
+        var results = new List<CompressionResult> { result };
+        for (int b = 1; b < budgets.Count; b++) results.Add(new(Clone(compressed), result.Report));
         return results;
     }
 
@@ -234,25 +245,21 @@ public sealed class Curing : ICompressionMethod
 
     // ------------------------------------------------------------------ 1. calibration
 
-    private static List<TapRequest> HiddenStateTaps(IEnumerable<string> boundaries, string? mask) =>
-        [.. boundaries.Distinct().Select(b => new TapRequest(b) { LastToken = new LastTokenRequest { MaskInput = mask } })];
-
     private bool NeedsGram => Options.MeasureOutputError || Options.Core == CurCore.Activation;
 
     /// <summary>Bytes of the statistics kept for <paramref name="targets"/>: per distinct input, RMS and (where needed) the float64 Gram matrix.</summary>
     private long StatisticsBytes(IEnumerable<Target> targets) =>
         targets.Select(t => t.Site).DistinctBy(s => s.Input).Sum(s => 8L * s.InFeatures * ((NeedsGram ? s.InFeatures : 0) + 1));
 
-    /// <summary>One pass: <paramref name="taps"/> plus RMS (and the Gram matrix where wanted) at every target's input.</summary>
-    private CalibrationResult Calibrate(CompressionJob job, List<TapRequest> taps, IReadOnlyList<Target> targets, CancellationToken cancellationToken)
+    /// <summary>The statistics of one target input: per-feature RMS, and the Gram matrix where the core or the output error needs it.</summary>
+    private sealed record InputStatistics(RmsStatistic Rms, GramStatistic? Gram)
     {
-        var requests = taps.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        foreach (var input in targets.Select(t => t.Site.Input).Distinct())
-            requests[input] = (requests.TryGetValue(input, out var tap) ? tap : new TapRequest(input)) with { Rms = true, Gram = NeedsGram };
-        var request = new CalibrationRequest([.. requests.Values]) { Runtime = job.Runtime, ExpectedBatches = job.Calibration.Count };
-        var progress = job.Progress is { } p ? new Forward<CalibrationProgress>(c => p.Report(new CompressionProgress(Stages.Calibration, c.Batches, c.TotalBatches))) : null;
-        return CalibrationRunner.Run(job.Model, request, job.Calibration, progress, cancellationToken);
+        public IEnumerable<IBatchStatistic> Statistics => Gram is null ? [Rms] : [Rms, Gram];
     }
+
+    /// <summary>Fresh statistics for every distinct input of <paramref name="targets"/>.</summary>
+    private Dictionary<string, InputStatistics> Inputs(IEnumerable<Target> targets) =>
+        targets.Select(t => t.Site.Input).Distinct().ToDictionary(i => i, i => new InputStatistics(new RmsStatistic(i), NeedsGram ? new GramStatistic(i) : null), StringComparer.Ordinal);
 
     // ------------------------------------------------------------------ 3. which matrices
 
@@ -343,7 +350,7 @@ public sealed class Curing : ICompressionMethod
 
     // ------------------------------------------------------------------ 4–7. rank, scores, DEIM, factors
 
-    private Decomposed Decompose(OnnxModel model, Target t, TapStatistics statistics, int seed)
+    private Decomposed Decompose(OnnxModel model, Target t, InputStatistics statistics, int seed)
     {
         var full = SiteWeights.Weight(model, t.Site);
         int m = t.Rows, n = full.Cols;
@@ -362,9 +369,9 @@ public sealed class Curing : ICompressionMethod
         if (r < 1)
             return new Decomposed(t, null, report with { Skipped = $"no rank saves parameters for a {m}×{n} matrix (break-even rank 0)" });
 
-        var gram = statistics.Gram;
+        var gram = statistics.Gram?.Finish().Gram;
         var cur = DeimCur.Compute(w.View, new DeimCurOptions(r, Options.Deim, Options.Core, seed),
-            Options.Core == CurCore.Activation ? gram!.View : null, statistics.Rms);
+            Options.Core == CurCore.Activation ? gram!.View : null, statistics.Rms.Finish().Rms());
         double? outputError = gram is null ? null : OutputError(w, cur.Reconstruct(), gram);
         var details = new CurSiteDetails(t.Block, BlockRoles.Name(t.Role), t.Site.Name, t.RowOffset, m, n, r, breakEven,
             cur.Rows, cur.Cols, cur.RelativeError(w.View), outputError, cur.ParameterCount);
@@ -411,9 +418,9 @@ public sealed class Curing : ICompressionMethod
 
     // ------------------------------------------------------------------ 8. rewrite
 
-    private static OnnxModel Rewrite(OnnxModel model, IReadOnlyList<Decomposed> decomposed)
+    /// <summary>Replaces every decomposed matrix of <paramref name="copy"/> (edited in place) by x → R → U → C; <paramref name="source"/> holds the weights before.</summary>
+    private static void Rewrite(OnnxModel copy, OnnxModel source, IReadOnlyList<Decomposed> decomposed)
     {
-        var copy = Clone(model);
         foreach (var group in decomposed.GroupBy(d => d.Target.Site.Name))
         {
             var site = group.First().Target.Site;
@@ -424,7 +431,7 @@ public sealed class Curing : ICompressionMethod
                 continue;
             }
             // Row blocks of a fused projection: decomposed ones as C·U·R, the rest as their slice of W.
-            var w = SiteWeights.Weight(model, site);
+            var w = SiteWeights.Weight(source, site);
             var blocks = new List<IReadOnlyList<Matrix<float>>>();
             int at = 0;
             foreach (var p in parts)
@@ -436,8 +443,6 @@ public sealed class Curing : ICompressionMethod
             if (at < site.OutFeatures) blocks.Add([w.SliceRows(at, site.OutFeatures - at).ToMatrix()]);
             RowBlockChains.Replace(copy, site, blocks);
         }
-        FactorChain.Tidy(copy);
-        return copy;
     }
 
     private static OnnxModel Clone(OnnxModel model) => OnnxModel.FromProto(model.Proto.Clone(), model.BaseDirectory);
@@ -455,10 +460,4 @@ public sealed class Curing : ICompressionMethod
         CurCore.Activation => "activation",
         _ => "diag",
     };
-
-    /// <summary>Forwards progress synchronously (System.Progress would post to the thread pool and reorder reports).</summary>
-    private sealed class Forward<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

@@ -42,8 +42,11 @@ public sealed class InterpolativePruning : ICompressionMethod
 
     /// <inheritdoc/>
     /// <remarks>Budgets: <see cref="BudgetKind.KeepMacs"/>, <see cref="BudgetKind.KeepParameters"/> or <see cref="BudgetKind.Tolerance"/> (ε itself).</remarks>
-    public IReadOnlyList<CompressionResult> Compress(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken = default) =>
-        new StructuredPruning(Name, Options, f => Path(f, Options.Proxy), correction: true).Run(job, budgets, cancellationToken);
+    public BudgetKinds Budgets => BudgetKinds.KeepMacs | BudgetKinds.KeepParameters | BudgetKinds.Tolerance;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<CompressionResult> Compress(CompressionRun run, IReadOnlyList<CompressionBudget> budgets) =>
+        new StructuredPruning(Name, Options, f => Path(f, Options.Proxy), correction: true).Run(run, budgets);
 
     /// <summary>The ID path of a unit: CPQR over columns (neurons, channels) or over column groups (heads).</summary>
     internal static IUnitPath Path(UnitFactor factor, ErrorProxy proxy) =>

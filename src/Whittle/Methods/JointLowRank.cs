@@ -36,7 +36,7 @@ using Whittle.LinearAlgebra;
 using Whittle.LinearAlgebra.Factorizations;
 using Whittle.Onnx;
 using Whittle.Rewriting;
-using Whittle.Runtime;
+using Whittle.Calibration;
 
 namespace Whittle.Methods;
 
@@ -77,38 +77,35 @@ public sealed class JointLowRank : ICompressionMethod
 
     /// <inheritdoc/>
     /// <remarks>The size follows from the loss test; only <see cref="CompressionBudget.MethodDefault"/> is accepted (several give copies).</remarks>
-    public IReadOnlyList<CompressionResult> Compress(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken = default)
+    public BudgetKinds Budgets => BudgetKinds.MethodDefault;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<CompressionResult> Compress(CompressionRun run, IReadOnlyList<CompressionBudget> budgets)
     {
-        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(budgets);
-        if (budgets.Count == 0 || budgets.Any(b => b is null || b.Kind != BudgetKind.MethodDefault))
-            ThrowHelper.Argument(nameof(budgets), $"lowrank takes no budget (the measured calibration loss decides each rank; use --mode compact for the smallest lossless model, or --loss-tolerance); got {(budgets.Count == 0 ? "none" : string.Join(", ", budgets))}.");
-        var clock = new StageClock();
         var warnings = new List<string>();
-        var model = job.Model;
-        var example = job.Calibration.FirstExample();
-        var before = clock.Time(Stages.Calibration, () => ModelCost.Measure(model, example, job.Runtime));
-        var structure = job.Structure ?? ModelStructure.Analyze(model);
-        var (sites, skipped) = FactorSites.Find(model, structure, Options.IncludeConvolutions);
+        var model = run.Original;
+        var (sites, skipped) = FactorSites.Find(model, run.Structure, Options.IncludeConvolutions);
         if (Options.Order == LayerOrder.LargestFirst) sites = [.. sites.OrderByDescending(s => s.Parameters).ThenBy(s => s.Position)];
         if (sites.Count == 0) warnings.Add($"lowrank: no layer of {model.FilePath ?? "the model"} can be factorized (see the per-site reasons).");
-        if (job.Calibration.Description is null)
+        if (run.Calibration.Description is null)
             warnings.Add("lowrank: the calibration data do not say where they came from; make sure held-out figures use other data, since every rank was chosen on these.");
 
-        var objective = clock.Time(Stages.Calibration, () => CalibrationObjective.Create(job, Options.Task, warnings));
-        double original = clock.Time(Stages.Measurement, () => objective.Measure(model));
+        var objective = run.Time(Stages.Calibration, () => CalibrationObjective.Create(run, Options.Task, warnings));
+        double original = run.Time(Stages.Measurement, () => objective.Measure(model));
         double threshold = original + Options.LossTolerance;
-        var current = FactorSites.Copy(model);
+        var current = run.Copy();
         double currentLoss = original;
-        var reports = new List<(int Position, SiteReport Report)>(skipped);
+        var reports = skipped.Select(s => (s.Position, Report: s.Unchanged())).ToList();
         int factorized = 0;
 
         for (int i = 0; i < sites.Count; i++)
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            run.CancellationToken.ThrowIfCancellationRequested();
             var site = sites[i];
-            job.Progress?.Report(new CompressionProgress(Stages.Measurement, i, sites.Count, site.Name));
-            var (report, chosen, loss) = SearchLayer(job, objective, site, current, currentLoss, threshold, clock, cancellationToken);
+            run.Report(Stages.Measurement, i, sites.Count, site.Name);
+            var (report, chosen, loss) = SearchLayer(run, objective, site, current, currentLoss, threshold);
             reports.Add((site.Position, report));
             if (chosen is not null)
             {
@@ -117,28 +114,28 @@ public sealed class JointLowRank : ICompressionMethod
                 factorized++;
             }
         }
-        job.Progress?.Report(new CompressionProgress(Stages.Measurement, sites.Count, sites.Count));
+        run.Report(Stages.Measurement, sites.Count, sites.Count);
 
-        clock.Time(Stages.Rewrite, () => FactorChain.Tidy(current));
-        double final = clock.Time(Stages.Measurement, () => objective.Measure(current));
-        var after = clock.Time(Stages.Rewrite, () => ModelCost.Measure(current, example, job.Runtime));
+        run.Time(Stages.Rewrite, () => FactorChain.Tidy(current));
+        double final = run.Time(Stages.Measurement, () => objective.Measure(current));
         var details = new JointLowRankDetails(
             Options.Mode == LowRankMode.Lossless ? "lossless" : "compact", Options.Order == LayerOrder.Graph ? "graph" : "largest-first", objective.Loss.Name,
             $"{DetectedTask.Name(objective.Task.Task)} ({objective.Task.Reason})",
             Options.Gradient == GradientSource.Exact ? "exact where closed-form (a linear layer writing the logits), else central-difference" : "central-difference",
             Options.DifferenceStep, Options.RankGrid, Options.LossTolerance, original, threshold, final,
-            job.Calibration.Description, job.Calibration.Examples, sites.Count, factorized, objective.Passes);
-        var siteReports = reports.OrderBy(r => r.Position).Select(r => r.Report).ToList();
-        var result = new CompressionReport(Name, budgets[0], siteReports, before, after, clock.Timings) { Details = details, Warnings = warnings };
-        var results = new List<CompressionResult> { new(current, result) };
-        for (int b = 1; b < budgets.Count; b++) results.Add(new(FactorSites.Copy(current), result));
+            run.Calibration.Description, run.Calibration.Examples, sites.Count, factorized, objective.Passes);
+        var result = run.Result(budgets[0], current, reports.OrderBy(r => r.Position).Select(r => r.Report), details, warnings);
+        var results = new List<CompressionResult> { result };
+        for (int b = 1; b < budgets.Count; b++) results.Add(new(FactorSites.Copy(current), result.Report));
         return results;
     }
 
     /// <summary>One layer: SVD, predictions, measured candidates, the decision. Returns the report, the chosen model (null: unchanged) and its loss.</summary>
-    private (SiteReport Report, OnnxModel? Chosen, double Loss) SearchLayer(CompressionJob job, CalibrationObjective objective, FactorSite site,
-        OnnxModel current, double currentLoss, double threshold, StageClock clock, CancellationToken cancellationToken)
+    private (SiteReport Report, OnnxModel? Chosen, double Loss) SearchLayer(CompressionRun run, CalibrationObjective objective, FactorSite site,
+        OnnxModel current, double currentLoss, double threshold)
     {
+        var clock = run.Clock;
+        var cancellationToken = run.CancellationToken;
         var w = LowRankBaseline.Widen(site.Weight(current));
         var svd = clock.Time(Stages.Decomposition, () => Svd.Compute<double>(w));
         var ranks = CandidateRanks(site.MaxSavingRank, Options.RankGrid);
@@ -146,7 +143,7 @@ public sealed class JointLowRank : ICompressionMethod
         double[]? delta = null;
         if (exact)
         {
-            var g = clock.Time(Stages.Calibration, () => ExactGradient(job, objective, (LinearFactorSite)site, current, cancellationToken));
+            var g = clock.Time(Stages.Calibration, () => ExactGradient(run, objective, (LinearFactorSite)site, current));
             delta = clock.Time(Stages.Decomposition, () => TruncationLoss.FirstOrderLossChange(svd, g.View));
         }
 
@@ -261,36 +258,50 @@ public sealed class JointLowRank : ICompressionMethod
         site is LinearFactorSite { Site.WeightIsLeftOperand: false } l && l.Output == objective.Output && model.Graph.IsGraphOutput(l.Output);
 
     /// <summary>
-    /// <c>∇_W f = α·Σ_t g_t x_tᵀ / count</c> (m × n) for a linear layer writing the logits: one pass of the current model
-    /// tapping the layer's input; g from the loss's closed-form logit gradient.
+    /// <c>∇_W f = α·Σ_t g_t x_tᵀ / count</c> (m × n) for a linear layer writing the logits: one survey of the current model
+    /// feeding the layer's input and the logits to a <see cref="GradientStatistic"/>.
     /// </summary>
-    private static Matrix<double> ExactGradient(CompressionJob job, CalibrationObjective objective, LinearFactorSite site, OnnxModel current,
-        CancellationToken cancellationToken)
+    private static Matrix<double> ExactGradient(CompressionRun run, CalibrationObjective objective, LinearFactorSite site, OnnxModel current)
     {
-        int m = site.Rows, n = site.Cols;
-        var gradient = new Matrix<double>(m, n);
-        long total = 0;
-        using var session = TappedSession.Create(current, [site.Input], job.Runtime);
-        objective.CountPass();
-        for (int b = 0; b < job.Calibration.Count; b++)
+        var statistic = new GradientStatistic(objective, site);
+        run.Survey(current, step =>
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var outputs = session.Run(job.Calibration[b], [site.Input, objective.Output]);
-            var x = outputs[site.Input].AsFloats();
-            var (g, count) = objective.LogitGradient(b, outputs[objective.Output]);
-            total += count;
+            if (step.Holds(site.Name)) step.Calibrate(statistic);
+        });
+        objective.CountPass();
+        var gradient = statistic.Finish();
+        double scale = site.Scale(current) / Math.Max(1, statistic.Count);
+        foreach (ref double v in gradient.AsSpan()) v *= scale;
+        return gradient;
+    }
+
+    /// <summary><c>Σ_t g_t x_tᵀ</c> over the calibration set: g the loss's closed-form logit gradient, x the layer's input.</summary>
+    private sealed class GradientStatistic(CalibrationObjective objective, LinearFactorSite site) : IBatchStatistic<Matrix<double>>
+    {
+        private readonly Matrix<double> _sum = new(site.Rows, site.Cols);
+
+        public IReadOnlyCollection<string> Reads { get; } = [site.Input, objective.Output];
+
+        /// <summary>Items the gradient sums over.</summary>
+        public long Count { get; private set; }
+
+        public void AddBatch(StatisticBatch batch)
+        {
+            int m = site.Rows, n = site.Cols;
+            var x = batch[site.Input].Span;
+            var (g, count) = objective.LogitGradient(batch.Index, batch[objective.Output].AsHostTensor());
+            Count += count;
             int rows = g.Length / m;
             if (x.Length != (long)rows * n)
-                ThrowHelper.ShapeMismatch(nameof(site), $"Layer '{site.Name}': input rows against logit rows", $"{rows}×{n} inputs", $"{x.Length} values");
+                ThrowHelper.ShapeMismatch(nameof(batch), $"Layer '{site.Name}': input rows against logit rows", $"{rows}×{n} inputs", $"{x.Length} values");
             var xd = new double[x.Length];
             for (int i = 0; i < x.Length; i++) xd[i] = x[i];
             var gv = new MatrixView<double>(g, 0, rows, m, m, 1);
             var xv = new MatrixView<double>(xd, 0, rows, n, n, 1);
-            Blas.Gemm(1.0, gv.Transpose(), xv, 1.0, gradient.View);          // G += gᵀ·X
+            Blas.Gemm(1.0, gv.Transpose(), xv, 1.0, _sum.View);          // G += gᵀ·X
         }
-        double scale = site.Scale(current) / Math.Max(1, total);
-        foreach (ref double v in gradient.AsSpan()) v *= scale;
-        return gradient;
+
+        public Matrix<double> Finish() => _sum;
     }
 
     private static string Format(double v) => v.ToString("G6", CultureInfo.InvariantCulture);

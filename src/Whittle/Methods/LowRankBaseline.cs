@@ -25,7 +25,8 @@ using System.Globalization;
 using Whittle.Analysis;
 using Whittle.Compression;
 using Whittle.Decompositions;
-using Whittle.Evaluation;
+using Whittle.Calibration;
+using Whittle.Rewriting;
 using Whittle.LinearAlgebra;
 using Whittle.Onnx;
 
@@ -71,11 +72,12 @@ public sealed record LowRankBaselineDetails(string Decomposition, string Rule, d
 /// <summary>
 /// The shared engine of the SVD baselines (<see cref="PlainSvd"/>, <see cref="ActivationAwareSvd"/>, <see cref="WhitenedSvd"/>):
 /// sites, calibration, one decomposition per site, ranks per budget, rewrite and report. Budgets: keep-parameters (uniform
-/// ratio) or tolerance.
+/// ratio) or tolerance. A new variant overrides <see cref="Factorize"/> (and says whether it reads the inputs' statistics).
 /// </summary>
 public abstract class LowRankBaseline : ICompressionMethod
 {
-    private protected LowRankBaseline(LowRankBaselineOptions? options) => Options = options ?? new LowRankBaselineOptions();
+    /// <summary>A baseline with <paramref name="options"/> (null: defaults).</summary>
+    protected LowRankBaseline(LowRankBaselineOptions? options) => Options = options ?? new LowRankBaselineOptions();
 
     /// <summary>The options.</summary>
     public LowRankBaselineOptions Options { get; }
@@ -83,111 +85,88 @@ public abstract class LowRankBaseline : ICompressionMethod
     /// <inheritdoc/>
     public abstract string Name { get; }
 
+    /// <inheritdoc/>
+    public BudgetKinds Budgets => BudgetKinds.KeepParameters | BudgetKinds.Tolerance;
+
     /// <summary>Whether the decomposition needs the inputs' Gram matrix (or the RMS derived from it).</summary>
-    private protected abstract bool NeedsInputs { get; }
+    protected abstract bool NeedsInputs { get; }
 
     /// <summary>ASVD's α, for the report; null otherwise.</summary>
-    private protected virtual double? Alpha => null;
+    protected virtual double? Alpha => null;
 
     /// <summary>The rank-<paramref name="rank"/> factors of <paramref name="w"/> (m × n) given its inputs' statistics (null when not collected).</summary>
-    private protected abstract LowRankFactors<double> Factorize(Matrix<double> w, SiteGram? inputs, int rank);
+    protected abstract LowRankFactors<double> Factorize(Matrix<double> w, GramMatrix? inputs, int rank);
 
     /// <inheritdoc/>
-    /// <exception cref="ArgumentException">A budget other than keep-parameters or tolerance, or a keep-parameters budget out of reach.</exception>
-    public IReadOnlyList<CompressionResult> Compress(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken = default)
+    public IReadOnlyList<CompressionResult> Compress(CompressionRun run, IReadOnlyList<CompressionBudget> budgets)
     {
-        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(budgets);
-        if (budgets.Count == 0 || budgets.Any(b => b is null || b.Kind is not (BudgetKind.KeepParameters or BudgetKind.Tolerance)))
-            ThrowHelper.Argument(nameof(budgets), $"{Name} takes keep-parameters budgets (a uniform ratio) or tolerances (per-layer ranks from the relative truncation error); got {(budgets.Count == 0 ? "none" : string.Join(", ", budgets))}.");
-        var clock = new StageClock();
-        var model = job.Model;
-        var example = job.Calibration.FirstExample();
-        var before = clock.Time(Stages.Calibration, () => ModelCost.Measure(model, example, job.Runtime));
-        var structure = job.Structure ?? ModelStructure.Analyze(model);
-        var (sites, skipped) = FactorSites.Find(model, structure, Options.IncludeConvolutions);
+        var model = run.Original;
+        var (sites, skipped) = FactorSites.Find(model, run.Structure, Options.IncludeConvolutions);
         if (!Options.IncludeOutputLayer)
-            foreach (var s in sites.Where(s => model.Graph.IsGraphOutput(s.Output)).ToList())
+            foreach (var s in sites.ToList())
+                if (FactorSites.GraphOutput(model, s) is { } output)
+                {
+                    sites.Remove(s);
+                    skipped.Add(s.Skip($"it writes the graph output '{output}'; the output layer is kept (include it with IncludeOutputLayer)"));
+                }
+        bool calibrate = NeedsInputs || Options.MeasureOutputError;
+        var measurable = sites.Where(s => SiteInputs.Unavailable(s) is null).ToHashSet();
+        if (NeedsInputs)
+            foreach (var s in sites.Where(s => !measurable.Contains(s)).ToList())
             {
                 sites.Remove(s);
-                skipped.Add((s.Position, s.Unchanged($"it writes the graph output '{s.Output}'; the output layer is kept (include it with IncludeOutputLayer)")));
+                skipped.Add(s.Skip($"{Name} needs the layer's input statistics, and {SiteInputs.Unavailable(s)}"));
             }
-        var warnings = new List<string>();
-        if (sites.Count == 0) warnings.Add($"{Name}: no layer of {model.FilePath ?? "the model"} can be factorized (see the per-site reasons).");
+        if (sites.Count == 0) run.Warn($"{Name}: no layer of {model.FilePath ?? "the model"} can be factorized (see the per-site reasons).");
 
-        Dictionary<string, SiteGram> inputs = [];
-        if (NeedsInputs || Options.MeasureOutputError)
+        // Ranks of keep-parameters budgets: one uniform ratio for every site, from the shapes alone.
+        var uniform = budgets.Select(b => b.Kind == BudgetKind.KeepParameters
+            ? UniformRatioRanks([.. sites.Select(s => (s.Rows, s.Cols))], run.OriginalCost.Parameters, b.Value, Name) : ((double, int[])?)null).ToArray();
+        var reports = budgets.Select(_ => skipped.Select(s => (s.Position, Report: s.Unchanged())).ToList()).ToArray();
+        var models = budgets.Select(_ => run.Copy()).ToList();
+        long rows = 0;
+        run.Pass(models, step =>
         {
-            List<(FactorSite Site, string Reason)> unavailable = [];
-            inputs = clock.Time(Stages.Calibration, () => SiteStatistics.Collect(job, sites, out unavailable, cancellationToken));
-            if (NeedsInputs)
-                foreach (var (site, reason) in unavailable)
+            var here = sites.Where(s => step.Holds(s.Name)).ToList();
+            if (here.Count == 0) return;
+            var inputs = calibrate ? SiteInputs.Grams(step, [.. here.Where(measurable.Contains)]) : [];
+            foreach (var site in here)
+            {
+                run.CancellationToken.ThrowIfCancellationRequested();
+                run.Report(Stages.Decomposition, sites.IndexOf(site), sites.Count, site.Name);
+                var w = SiteInputs.WeightOf(site, step.Source);
+                var gram = inputs.GetValueOrDefault(site.Name);
+                if (gram is not null) rows = Math.Max(rows, gram.Rows);
+                // One decomposition at the largest saving rank; every budget's rank-c factors are its prefixes.
+                var factors = run.Time(Stages.Decomposition, () => Factorize(w, gram, site.MaxSavingRank));
+                var d = new Decomposed(site, w, gram, factors);
+                foreach (var target in step.Targets)
                 {
-                    skipped.Add((site.Position, site.Unchanged($"{Name} needs the layer's input statistics, and {reason}")));
-                    sites.Remove(site);
-                }
-        }
-
-        // One decomposition per site at its largest saving rank; budgets take prefixes.
-        var decomposed = new List<Decomposed>();
-        clock.Time(Stages.Decomposition, () =>
-        {
-            for (int i = 0; i < sites.Count; i++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var s = sites[i];
-                job.Progress?.Report(new CompressionProgress(Stages.Decomposition, i, sites.Count, s.Name));
-                var w = Widen(s.Weight(model));
-                var stats = inputs.GetValueOrDefault(s.Name);
-                decomposed.Add(new Decomposed(s, w, stats, Factorize(w, stats, s.MaxSavingRank)));
-            }
-            job.Progress?.Report(new CompressionProgress(Stages.Decomposition, sites.Count, sites.Count));
-        });
-
-        var results = new List<CompressionResult>();
-        foreach (var budget in budgets)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            double? ratio = null;
-            int?[] ranks;
-            if (budget.Kind == BudgetKind.KeepParameters)
-            {
-                var (r, chosen) = UniformRatioRanks([.. sites.Select(s => (s.Rows, s.Cols))], before.Parameters, budget.Value, Name);
-                ratio = r;
-                ranks = [.. chosen.Select(c => (int?)c)];
-            }
-            else
-            {
-                ranks = [.. decomposed.Select(d => ToleranceRank(d.Factors.SingularValues, budget.Value, d.Site.MaxSavingRank))];
-            }
-
-            var reports = new List<(int Position, SiteReport Report)>();
-            var compressed = FactorSites.Copy(model);
-            clock.Time(Stages.Rewrite, () =>
-            {
-                for (int i = 0; i < decomposed.Count; i++)
-                {
-                    var d = decomposed[i];
-                    if (ranks[i] is not { } c)
+                    var budget = budgets[target.Index];
+                    int? rank = uniform[target.Index] is { } u ? u.Item2[sites.IndexOf(site)] : ToleranceRank(factors.SingularValues, budget.Value, site.MaxSavingRank);
+                    if (rank is not { } c)
                     {
-                        reports.Add((d.Site.Position, d.Site.Unchanged(
-                            $"no parameter-saving rank (≤ {d.Site.MaxSavingRank}) meets tolerance {budget.Value.ToString("G4", CultureInfo.InvariantCulture)}")));
+                        reports[target.Index].Add((site.Position, site.Skip(
+                            $"no parameter-saving rank (≤ {site.MaxSavingRank}) meets tolerance {budget.Value.ToString("G4", CultureInfo.InvariantCulture)}").Unchanged()));
                         continue;
                     }
-                    var (l, r) = Prefix(d.Factors, c);
-                    d.Site.Replace(compressed, Narrow(l), Narrow(r));
-                    reports.Add((d.Site.Position, Report(d, l, r, c)));
+                    var (l, r) = Prefix(factors, c);
+                    run.Time(Stages.Rewrite, () => site.Replace(target.Model, Narrow(l), Narrow(r)));
+                    reports[target.Index].Add((site.Position, Report(d, l, r, c)));
                 }
-                Rewriting.FactorChain.Tidy(compressed);
-            });
-            var after = clock.Time(Stages.Rewrite, () => ModelCost.Measure(compressed, example, job.Runtime));
-            var siteReports = reports.Concat(skipped).OrderBy(r => r.Position).Select(r => r.Report).ToList();
-            string rule = ratio is { } rho
-                ? $"uniform ratio ρ = {rho.ToString("F4", CultureInfo.InvariantCulture)} of each site's weight parameters, for {budget}"
-                : $"tolerance ε = {budget.Value.ToString("G4", CultureInfo.InvariantCulture)} on the relative truncation error";
-            var details = new LowRankBaselineDetails(Name, rule, ratio, Alpha, inputs.Count == 0 ? null : inputs.Values.Max(g => g.Rows));
-            var report = new CompressionReport(Name, budget, siteReports, before, after, clock.Timings) { Details = details, Warnings = [.. warnings] };
-            results.Add(new CompressionResult(compressed, report));
+            }
+        });
+        var results = new List<CompressionResult>();
+        for (int b = 0; b < budgets.Count; b++)
+        {
+            run.Time(Stages.Rewrite, () => FactorChain.Tidy(models[b]));
+            string rule = uniform[b] is { } u
+                ? $"uniform ratio ρ = {u.Item1.ToString("F4", CultureInfo.InvariantCulture)} of each site's weight parameters, for {budgets[b]}"
+                : $"tolerance ε = {budgets[b].Value.ToString("G4", CultureInfo.InvariantCulture)} on the relative truncation error";
+            var details = new LowRankBaselineDetails(Name, rule, uniform[b]?.Item1, Alpha, calibrate && rows > 0 ? rows : null);
+            results.Add(run.Result(budgets[b], models[b], reports[b].OrderBy(r => r.Position).Select(r => r.Report), details));
         }
         return results;
     }
@@ -312,5 +291,5 @@ public abstract class LowRankBaseline : ICompressionMethod
         return w;
     }
 
-    private sealed record Decomposed(FactorSite Site, Matrix<double> W, SiteGram? Inputs, LowRankFactors<double> Factors);
+    private sealed record Decomposed(FactorSite Site, Matrix<double> W, GramMatrix? Inputs, LowRankFactors<double> Factors);
 }

@@ -25,8 +25,11 @@ public sealed class MagnitudePruning : ICompressionMethod
     public string Name => "magnitude";
 
     /// <inheritdoc/>
-    public IReadOnlyList<CompressionResult> Compress(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken = default) =>
-        new StructuredPruning(Name, Options, f => new Norms(f, Options.Proxy), correction: false).Run(job, budgets, cancellationToken);
+    public BudgetKinds Budgets => BudgetKinds.KeepMacs | BudgetKinds.KeepParameters | BudgetKinds.Tolerance;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<CompressionResult> Compress(CompressionRun run, IReadOnlyList<CompressionBudget> budgets) =>
+        new StructuredPruning(Name, Options, f => new Norms(f, Options.Proxy), correction: false).Run(run, budgets);
 
     /// <summary>Units ordered by the norm of their (scaled) activation columns.</summary>
     private sealed class Norms : IUnitPath

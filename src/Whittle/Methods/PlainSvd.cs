@@ -3,6 +3,7 @@
 // output error on real inputs can be far larger than the weight error suggests (SVD-LLM reports LLaMA-7B perplexity
 // 20061 at 20 % of the parameters removed). Calibration runs only to report each site's output error.
 
+using Whittle.Calibration;
 using Whittle.Decompositions;
 using Whittle.LinearAlgebra;
 
@@ -17,7 +18,9 @@ public sealed class PlainSvd : LowRankBaseline
     /// <inheritdoc/>
     public override string Name => "svd";
 
-    private protected override bool NeedsInputs => false;
+    /// <inheritdoc/>
+    protected override bool NeedsInputs => false;
 
-    private protected override LowRankFactors<double> Factorize(Matrix<double> w, SiteGram? inputs, int rank) => LowRank.Svd<double>(w, rank);
+    /// <inheritdoc/>
+    protected override LowRankFactors<double> Factorize(Matrix<double> w, GramMatrix? inputs, int rank) => LowRank.Svd<double>(w, rank);
 }

@@ -4,6 +4,7 @@
 // data, ‖(W − Ŵ)Xᵀ‖_F = sqrt(Σ_{j>c} σ_j(W·S)²), the smallest possible at rank c — so a --tolerance ε bounds the relative
 // calibration output error of every layer. For a convolution, X holds the im2col patches.
 
+using Whittle.Calibration;
 using Whittle.Decompositions;
 using Whittle.LinearAlgebra;
 
@@ -18,8 +19,10 @@ public sealed class WhitenedSvd : LowRankBaseline
     /// <inheritdoc/>
     public override string Name => "whitened-svd";
 
-    private protected override bool NeedsInputs => true;
+    /// <inheritdoc/>
+    protected override bool NeedsInputs => true;
 
-    private protected override LowRankFactors<double> Factorize(Matrix<double> w, SiteGram? inputs, int rank) =>
+    /// <inheritdoc/>
+    protected override LowRankFactors<double> Factorize(Matrix<double> w, GramMatrix? inputs, int rank) =>
         LowRank.Whitened<double>(w, inputs!.Gram, rank);
 }

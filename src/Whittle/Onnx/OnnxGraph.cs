@@ -55,6 +55,15 @@ public sealed class OnnxGraph
         return Current.Consumers.TryGetValue(value, out var list) ? list : [];
     }
 
+    /// <summary>The values <paramref name="node"/> reads: its inputs and what its subgraphs read from this graph (no empty names).</summary>
+    /// <exception cref="KeyNotFoundException">The node is not in this graph.</exception>
+    public IReadOnlyList<string> Reads(NodeProto node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        return Current.Reads.TryGetValue(node, out var reads) ? reads
+            : throw new KeyNotFoundException($"Node '{node.Name}' ({node.OpType}) is not in this graph.");
+    }
+
     /// <summary>Whether <paramref name="value"/> is a graph output.</summary>
     public bool IsGraphOutput(string value) => Current.Outputs.Contains(value);
 

@@ -76,11 +76,26 @@ public class CalibrationRunnerTests
         return Matrix<double>.Create(r.Cols, r.Cols, (i, j) => g[i, j]);
     }
 
-    private static readonly CalibrationRequest MlpRequest = new([
-        new TapRequest("X") { Gram = true, Rms = true, RFactor = true, Sketch = new SketchRequest(5, SketchKind.Gaussian, 11) },
-        new TapRequest("h1") { Gram = true, Rms = true, RFactor = true, Sketch = new SketchRequest(4, SketchKind.CountSketch, 12) },
-        new TapRequest("h2") { Gram = true, GramPrecision = GramPrecision.Float32Product },
-    ]);
+    /// <summary>Every statistic on the MLP's input and both hidden layers (sketches seeded, one Gram in float32 products).</summary>
+    private sealed class MlpStatistics
+    {
+        public readonly Dictionary<string, GramStatistic> Grams = new()
+        {
+            ["X"] = new GramStatistic("X"),
+            ["h1"] = new GramStatistic("h1"),
+            ["h2"] = new GramStatistic("h2", precision: GramPrecision.Float32Product),
+        };
+        public readonly Dictionary<string, RmsStatistic> Rms = new() { ["X"] = new RmsStatistic("X"), ["h1"] = new RmsStatistic("h1") };
+        public readonly Dictionary<string, RFactorStatistic> R = new() { ["X"] = new RFactorStatistic("X"), ["h1"] = new RFactorStatistic("h1") };
+        public readonly Dictionary<string, (SketchStatistic Statistic, int Rows, SketchKind Kind, int Seed)> Sketches = new()
+        {
+            ["X"] = (new SketchStatistic("X", 5, FeatureAxis.Last, SketchKind.Gaussian, 11), 5, SketchKind.Gaussian, 11),
+            ["h1"] = (new SketchStatistic("h1", 4, FeatureAxis.Last, SketchKind.CountSketch, 12), 4, SketchKind.CountSketch, 12),
+        };
+
+        public IReadOnlyList<IBatchStatistic> All =>
+            [.. Grams.Values, .. Rms.Values, .. R.Values, .. Sketches.Values.Select(s => s.Statistic)];
+    }
 
     [Theory]
     [InlineData(1)]
@@ -90,38 +105,42 @@ public class CalibrationRunnerTests
     {
         var model = RuntimeModels.Mlp([6, 9, 8, 4]);
         var x = RuntimeModels.RandomFloats(21, N, 6);
-        var result = CalibrationRunner.Run(model, MlpRequest, Batches(x, batchSize));
-        Assert.Equal((N + batchSize - 1) / batchSize, result.Batches);
-        Assert.Equal(N, result.Samples);
-        foreach (var tap in MlpRequest.Taps)
+        var stats = new MlpStatistics();
+        var summary = CalibrationRunner.Run(model, stats.All, Batches(x, batchSize));
+        Assert.Equal((N + batchSize - 1) / batchSize, summary.Batches);
+        Assert.Equal(N, summary.Samples);
+        foreach (var (name, statistic) in stats.Grams)
         {
-            var z = Activations(model, x, tap.Name, FeatureAxis.Last);
+            var z = Activations(model, x, name, FeatureAxis.Last);
             var g = Gram(z);
-            var stats = result[tap.Name];
-            Assert.Equal(N, stats.Rows);
-            Assert.Equal(z.GetLength(1), stats.Features);
-            AssertClose(g, stats.Gram!, tap.GramPrecision == GramPrecision.Float64 ? 1e-9 : 1e-5);
-            for (int i = 0; i < stats.Features; i++)
-                for (int j = 0; j < i; j++) Assert.Equal(stats.Gram![i, j], stats.Gram[j, i]);
-            if (tap.Rms)
-                for (int j = 0; j < stats.Features; j++)
-                {
-                    Assert.Equal(g[j, j], stats.SumOfSquares![j], 1e-9 * Math.Max(1, g[j, j]));
-                    Assert.Equal(Math.Sqrt(g[j, j] / N), stats.Rms![j], 1e-9 * Math.Max(1, stats.Rms[j]));
-                }
-            if (tap.RFactor) AssertClose(g, Square(stats.R!), 1e-9);
-            if (tap.Sketch is { } sk)
+            var gram = statistic.Finish();
+            Assert.Equal(N, gram.Rows);
+            Assert.Equal(z.GetLength(1), gram.Features);
+            AssertClose(g, gram.Gram, name == "h2" ? 1e-5 : 1e-9);
+            for (int i = 0; i < gram.Features; i++)
+                for (int j = 0; j < i; j++) Assert.Equal(gram.Gram[i, j], gram.Gram[j, i]);
+            if (stats.Rms.TryGetValue(name, out var rmsStatistic))
             {
-                var sketch = new StreamingRowSketch(stats.Features, sk.Rows, sk.Kind, sk.Seed);
-                var expected = new double[sk.Rows, stats.Features];
+                var rms = rmsStatistic.Finish();
+                for (int j = 0; j < gram.Features; j++)
+                {
+                    Assert.Equal(g[j, j], rms.SumOfSquares[j], 1e-9 * Math.Max(1, g[j, j]));
+                    Assert.Equal(Math.Sqrt(g[j, j] / N), rms.Rms()[j], 1e-9 * Math.Max(1, rms.Rms()[j]));
+                }
+            }
+            if (stats.R.TryGetValue(name, out var r)) AssertClose(g, Square(r.Finish().R), 1e-9);
+            if (stats.Sketches.TryGetValue(name, out var sk))
+            {
+                var sketch = new StreamingRowSketch(gram.Features, sk.Rows, sk.Kind, sk.Seed);
+                var expected = new double[sk.Rows, gram.Features];
                 var col = new double[sk.Rows];
                 for (int t = 0; t < N; t++)
                 {
                     sketch.FillColumn(t, col);
                     for (int k = 0; k < sk.Rows; k++)
-                        for (int j = 0; j < stats.Features; j++) expected[k, j] += col[k] * z[t, j];
+                        for (int j = 0; j < gram.Features; j++) expected[k, j] += col[k] * z[t, j];
                 }
-                AssertClose(expected, stats.Sketch!, 1e-9);
+                AssertClose(expected, sk.Statistic.Finish().Sketch, 1e-9);
             }
         }
     }
@@ -131,23 +150,26 @@ public class CalibrationRunnerTests
     {
         var model = RuntimeModels.Mlp([6, 9, 8, 4]);
         var x = RuntimeModels.RandomFloats(21, N, 6);
-        var a = CalibrationRunner.Run(model, MlpRequest, Batches(x, 7));
-        var b = CalibrationRunner.Run(model, MlpRequest, Batches(x, 7));
-        var one = CalibrationRunner.Run(model, MlpRequest, Batches(x, 1));
-        var inline = CalibrationRunner.Run(model, MlpRequest with { OverlapStatistics = false }, Batches(x, 7));
-        foreach (var tap in MlpRequest.Taps)
+        MlpStatistics Run(int size)
         {
-            Assert.Equal(a[tap.Name].Gram!.AsSpan().ToArray(), b[tap.Name].Gram!.AsSpan().ToArray());
-            Assert.Equal(a[tap.Name].Gram!.AsSpan().ToArray(), inline[tap.Name].Gram!.AsSpan().ToArray());
-            if (tap.Sketch is not null) Assert.Equal(a[tap.Name].Sketch!.AsSpan().ToArray(), b[tap.Name].Sketch!.AsSpan().ToArray());
-            if (tap.RFactor) Assert.Equal(a[tap.Name].R!.AsSpan().ToArray(), inline[tap.Name].R!.AsSpan().ToArray());
-            var g1 = one[tap.Name].Gram!;
-            var g7 = a[tap.Name].Gram!;
-            double scale = g7.AsSpan().ToArray().Max(Math.Abs);
+            var s = new MlpStatistics();
+            CalibrationRunner.Run(model, s.All, Batches(x, size));
+            return s;
+        }
+        var a = Run(7);
+        var b = Run(7);
+        var one = Run(1);
+        foreach (var name in a.Grams.Keys)
+        {
+            var ga = a.Grams[name].Finish().Gram;
+            Assert.Equal(ga.AsSpan().ToArray(), b.Grams[name].Finish().Gram.AsSpan().ToArray());
+            if (a.Sketches.ContainsKey(name)) Assert.Equal(a.Sketches[name].Statistic.Finish().Sketch.AsSpan().ToArray(), b.Sketches[name].Statistic.Finish().Sketch.AsSpan().ToArray());
+            if (a.R.ContainsKey(name)) Assert.Equal(a.R[name].Finish().R.AsSpan().ToArray(), b.R[name].Finish().R.AsSpan().ToArray());
+            var g1 = one.Grams[name].Finish().Gram;
+            double scale = ga.AsSpan().ToArray().Max(Math.Abs);
             for (int i = 0; i < g1.Rows; i++)
                 for (int j = 0; j < g1.Cols; j++)
-                    Assert.True(Math.Abs(g1[i, j] - g7[i, j]) <= (tap.GramPrecision == GramPrecision.Float64 ? 1e-12 : 1e-5) * scale,
-                        $"{tap.Name} ({i},{j}): {g1[i, j]} vs {g7[i, j]}");
+                    Assert.True(Math.Abs(g1[i, j] - ga[i, j]) <= (name == "h2" ? 1e-5 : 1e-12) * scale, $"{name} ({i},{j}): {g1[i, j]} vs {ga[i, j]}");
         }
     }
 
@@ -156,22 +178,22 @@ public class CalibrationRunnerTests
     {
         var model = RuntimeModels.Conv();
         var x = RuntimeModels.RandomFloats(31, 5, 3, 8, 8);
-        var request = new CalibrationRequest([
-            new TapRequest("r1") { Axis = FeatureAxis.Channel, Gram = true, Rms = true, RFactor = true, Sketch = new SketchRequest(6) },
-            new TapRequest("f") { Gram = true, Rms = true },
-        ]);
-        var result = CalibrationRunner.Run(model, request, Batches(x, 2));
-        foreach (var tap in request.Taps)
-        {
-            var z = Activations(model, x, tap.Name, tap.Axis);
-            var stats = result[tap.Name];
-            Assert.Equal(z.GetLength(0), stats.Rows);
-            Assert.Equal(tap.Name == "r1" ? 8 : 256, stats.Features);
-            var g = Gram(z);
-            AssertClose(g, stats.Gram!, 1e-9);
-            if (tap.RFactor) AssertClose(g, Square(stats.R!), 1e-9);
-        }
-        Assert.Equal(5 * 64, result["r1"].Rows);
+        var gram = new GramStatistic("r1", FeatureAxis.Channel);
+        var r = new RFactorStatistic("r1", FeatureAxis.Channel);
+        var rms = new RmsStatistic("r1", FeatureAxis.Channel);
+        var flat = new GramStatistic("f");
+        CalibrationRunner.Run(model, [gram, r, rms, flat], Batches(x, 2));
+        var z = Activations(model, x, "r1", FeatureAxis.Channel);
+        var g = Gram(z);
+        Assert.Equal(5 * 64, gram.Finish().Rows);
+        Assert.Equal(8, gram.Finish().Features);
+        AssertClose(g, gram.Finish().Gram, 1e-9);
+        AssertClose(g, Square(r.Finish().R), 1e-9);
+        Assert.Equal(5 * 64, r.Finish().Rows);
+        for (int j = 0; j < 8; j++) Assert.Equal(g[j, j], rms.Finish().SumOfSquares[j], 1e-9 * Math.Max(1, g[j, j]));
+        var zf = Activations(model, x, "f", FeatureAxis.Last);
+        Assert.Equal(256, flat.Finish().Features);
+        AssertClose(Gram(zf), flat.Finish().Gram, 1e-9);
     }
 
     [Fact]
@@ -198,20 +220,21 @@ public class CalibrationRunnerTests
         }
         foreach (int size in new[] { 1, 2, 5 })
         {
-            var fromMask = CalibrationRunner.Run(model, new([new TapRequest("h1") { LastToken = new() { MaskInput = "mask" } }]), Batches(size, "mask"));
-            var fromLengths = CalibrationRunner.Run(model, new([new TapRequest("h1") { LastToken = new() { LengthsInput = "len" } }]), Batches(size, "len"));
-            var last = CalibrationRunner.Run(model, new([new TapRequest("h1") { LastToken = new() { MaskInput = "mask" } }, new TapRequest("emb") { LastToken = new(), Rms = true }]),
-                Batches(size, "mask"));
+            var fromMask = new LastTokenStatistic("h1", maskInput: "mask");
+            var fromLengths = new LastTokenStatistic("h1", lengthsInput: "len");
+            var last = new LastTokenStatistic("emb");
+            var rms = new RmsStatistic("emb");
+            CalibrationRunner.Run(model, [fromMask, last, rms], Batches(size, "mask"));
+            CalibrationRunner.Run(model, [fromLengths], Batches(size, "len"));
             for (int b = 0; b < 5; b++)
                 for (int j = 0; j < 6; j++)
                 {
                     float expected = h1[(b * 4 + lastExpected[b]) * 6 + j];
-                    Assert.Equal(expected, fromMask["h1"].HiddenStates![b, j]);
-                    Assert.Equal(expected, fromLengths["h1"].HiddenStates![b, j]);
-                    Assert.Equal(expected, last["h1"].HiddenStates![b, j]);
+                    Assert.Equal(expected, fromMask.Finish()[b, j]);
+                    Assert.Equal(expected, fromLengths.Finish()[b, j]);
                 }
-            Assert.Equal(5, last["emb"].HiddenStates!.Rows);
-            Assert.Equal(20, last["emb"].Rows);
+            Assert.Equal(5, last.Finish().Rows);
+            Assert.Equal(20, rms.Finish().Rows);
         }
     }
 
@@ -222,10 +245,10 @@ public class CalibrationRunnerTests
         var x = RuntimeModels.RandomFloats(1, 10, 6);
         var reports = new List<CalibrationProgress>();
         var batches = Batches(x, 3).ToList();
-        CalibrationRunner.Run(model, new([new TapRequest("X") { Rms = true }]), batches, new SyncProgress(reports.Add));
+        var summary = CalibrationRunner.Run(model, [new RmsStatistic("X")], batches, progress: new SyncProgress(reports.Add));
         Assert.Equal([1, 2, 3, 4], reports.Select(r => r.Batches));
         Assert.All(reports, r => Assert.Equal(4, r.TotalBatches));
-        Assert.Equal(10, reports[^1].Samples);
+        Assert.Equal(10, summary.Samples);
     }
 
     [Fact]
@@ -233,22 +256,22 @@ public class CalibrationRunnerTests
     {
         var model = RuntimeModels.Mlp([6, 5, 4]);
         var x = RuntimeModels.RandomFloats(1, 4, 6);
-        var unknown = Assert.Throws<ArgumentException>(() => CalibrationRunner.Run(model, new([new TapRequest("h_1") { Gram = true }]), Batches(x, 2)));
+        var unknown = Assert.Throws<ArgumentException>(() => CalibrationRunner.Run(model, [new GramStatistic("h_1")], Batches(x, 2)));
         Assert.Contains("'h_1'", unknown.Message);
         Assert.Contains("'h1'", unknown.Message);
-        var nothing = Assert.Throws<ArgumentException>(() => CalibrationRunner.Run(model, new([new TapRequest("h1")]), Batches(x, 2)));
-        Assert.Contains("no statistic", nothing.Message);
-        var twice = Assert.Throws<ArgumentException>(() => CalibrationRunner.Run(model, new([new TapRequest("h1") { Rms = true }, new TapRequest("h1") { Gram = true }]), Batches(x, 2)));
-        Assert.Contains("twice", twice.Message);
-        var badInput = Assert.Throws<ArgumentException>(() => CalibrationRunner.Run(model, new([new TapRequest("h1") { Rms = true }]), Batches(RuntimeModels.RandomFloats(1, 4, 5), 2)));
+        var badInput = Assert.Throws<ArgumentException>(() => CalibrationRunner.Run(model, [new RmsStatistic("h1")], Batches(RuntimeModels.RandomFloats(1, 4, 5), 2)));
         Assert.Contains("'X'", badInput.Message);
         Assert.Contains("[2,5]", badInput.Message);
-        var wrongName = Assert.Throws<ArgumentException>(() => CalibrationRunner.Run(model, new([new TapRequest("h1") { Rms = true }]), Batches(x, 2, "input")));
+        var wrongName = Assert.Throws<ArgumentException>(() => CalibrationRunner.Run(model, [new RmsStatistic("h1")], Batches(x, 2, "input")));
         Assert.Contains("'input'", wrongName.Message);
+        Assert.Contains("'X'", wrongName.Message);
         var seq = RuntimeModels.Sequence(5, 3);
-        var intTap = Assert.Throws<NotSupportedException>(() => CalibrationRunner.Run(seq, new([new TapRequest("ids") { Rms = true }]),
+        var intTap = Assert.Throws<NotSupportedException>(() => CalibrationRunner.Run(seq, [new RmsStatistic("ids")],
             [new InputBatch("ids", HostTensor.Int64([1, 2], 1, 2))]));
         Assert.Contains("'ids'", intTap.Message);
+        var shapeChange = Assert.Throws<ArgumentException>(() => CalibrationRunner.Run(seq, [new RmsStatistic("emb", FeatureAxis.Channel)],
+            [new InputBatch("ids", HostTensor.Int64([1, 2], 1, 2)), new InputBatch("ids", HostTensor.Int64([1, 2, 3], 1, 3))]));
+        Assert.Contains("feature axis", shapeChange.Message);
     }
 
     private sealed class SyncProgress(Action<CalibrationProgress> report) : IProgress<CalibrationProgress>

@@ -136,20 +136,21 @@ public class BenchCommandTests
         var gpt2 = Whittle.Onnx.OnnxModel.Load(Whittle.Tests.Fixtures.FixtureModelsTests.Fixture("gpt2_tiny.onnx"));
         var shapes = Whittle.Analysis.AnalysisShapes.Resolve(gpt2, null, sequenceLength: 8);
         var s = Whittle.Analysis.ModelStructure.Analyze(gpt2, shapes.Values);
-        var request = Whittle.Cli.Benchmarks.CalibrationBenchmark.TransformerRequest(s);
-        // One tap per distinct linear input (Gram + RMS) and per hidden state (last token); c_attn's input is read once.
+        var statistics = Whittle.Cli.Benchmarks.CalibrationBenchmark.TransformerStatistics(s);
+        // Gram + RMS per distinct linear input (c_attn's input read once), last token per hidden state.
         var inputs = s.LinearSites.Select(l => l.Input).Distinct().ToList();
-        Assert.Equal(inputs.Union(s.HiddenStates).Count(), request.Taps.Count);
-        Assert.All(request.Taps.Where(t => inputs.Contains(t.Name)), t => Assert.True(t.Gram && t.Rms));
-        Assert.All(request.Taps.Where(t => s.HiddenStates.Contains(t.Name)), t => Assert.NotNull(t.LastToken));
-        Assert.Equal(s.Blocks.Count + 1, request.Taps.Count(t => t.LastToken is not null));
+        Assert.Equal(inputs.Order(), statistics.OfType<Whittle.Calibration.GramStatistic>().Select(g => g.Reads.Single()).Order());
+        Assert.Equal(inputs.Order(), statistics.OfType<Whittle.Calibration.RmsStatistic>().Select(g => g.Reads.Single()).Order());
+        Assert.Equal(s.HiddenStates.Distinct().Order(), statistics.OfType<Whittle.Calibration.LastTokenStatistic>().Select(g => g.Reads.Single()).Order());
+        Assert.Equal(s.Blocks.Count + 1, statistics.OfType<Whittle.Calibration.LastTokenStatistic>().Count());
 
         var vgg = Whittle.Onnx.OnnxModel.Load(Whittle.Tests.Fixtures.FixtureModelsTests.Fixture("vgg_cifar.onnx"));
         var v = Whittle.Analysis.ModelStructure.Analyze(vgg, Whittle.Analysis.AnalysisShapes.Resolve(vgg).Values);
-        var chains = Whittle.Cli.Benchmarks.CalibrationBenchmark.ChainRequest(v, gram: false);
-        Assert.Equal(v.Chains.Select(c => c.Activation), chains.Taps.Select(t => t.Name));
-        Assert.All(chains.Taps, t => Assert.True(t.RFactor && !t.Gram));
-        Assert.Equal(v.Chains.Select(c => c.ChannelAxis == 1), chains.Taps.Select(t => t.Axis == Whittle.Calibration.FeatureAxis.Channel));
-        Assert.Contains(chains.Taps, t => t.Axis == Whittle.Calibration.FeatureAxis.Last); // the classifier's Linear chain
+        var chains = Whittle.Cli.Benchmarks.CalibrationBenchmark.ChainStatistics(v, gram: false);
+        Assert.Equal(v.Chains.Select(c => c.Activation), chains.Select(t => t.Reads.Single()));
+        Assert.All(chains, t => Assert.IsType<Whittle.Calibration.RFactorStatistic>(t));
+        Assert.Equal(v.Chains.Select(c => c.ChannelAxis == 1), chains.Cast<Whittle.Calibration.RFactorStatistic>().Select(t => t.Axis == Whittle.Calibration.FeatureAxis.Channel));
+        Assert.Contains(chains.Cast<Whittle.Calibration.RFactorStatistic>(), t => t.Axis == Whittle.Calibration.FeatureAxis.Last); // the classifier's Linear chain
+        Assert.All(Whittle.Cli.Benchmarks.CalibrationBenchmark.ChainStatistics(v, gram: true), t => Assert.IsType<Whittle.Calibration.GramStatistic>(t));
     }
 }

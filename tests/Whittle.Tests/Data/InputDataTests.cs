@@ -296,15 +296,15 @@ public class InputDataTests
         var batched = data.Batches(4).SelectMany(b => session.Run(b)["h1"].AsFloats()).ToArray();
         Assert.Equal(all, batched);
 
-        var request = new Whittle.Calibration.CalibrationRequest([new Whittle.Calibration.TapRequest("h1") { Rms = true }]);
-        var stats = Whittle.Calibration.CalibrationRunner.Run(model, request, data.Batches(3));
+        var rms = new Whittle.Calibration.RmsStatistic("h1");
+        var stats = Whittle.Calibration.CalibrationRunner.Run(model, [rms], data.Batches(3));
         Assert.Equal(4, stats.Batches);
         Assert.Equal(10, stats.Samples);
         for (int j = 0; j < 5; j++)
         {
             double sum = 0;
             for (int i = 0; i < 10; i++) sum += (double)all[i * 5 + j] * all[i * 5 + j];
-            Assert.Equal(Math.Sqrt(sum / 10), stats["h1"].Rms![j], 1e-12);
+            Assert.Equal(Math.Sqrt(sum / 10), rms.Finish().Rms()[j], 1e-12);
         }
     }
 }

@@ -23,11 +23,14 @@ public class CuringTests
 
     private static BatchSet Calibration(Family family, int seed = 5) => TransformerGraphs.Batches(3, Batch, Length, family == Family.Bert, seed);
 
-    private static (OnnxModel Model, BatchSet Set, CompressionResult Result) Run(Family family, CuringOptions options, int seed = 1, params int[] quiet)
+    private static (OnnxModel Model, BatchSet Set, CompressionResult Result) Run(Family family, CuringOptions options, int seed = 1, params int[] quiet) =>
+        Run(family, options, CalibrationMode.Sequential, seed, quiet);
+
+    private static (OnnxModel Model, BatchSet Set, CompressionResult Result) Run(Family family, CuringOptions options, CalibrationMode mode, int seed = 1, params int[] quiet)
     {
         var model = TransformerGraphs.Build(family, Blocks, seed: seed, quiet: quiet);
         var set = Calibration(family);
-        var result = new Curing(options).Compress(new CompressionJob(model, set) { Seed = 3 }, [CompressionBudget.MethodDefault]).Single();
+        var result = new Curing(options).Compress(new CompressionJob(model, set) { Seed = 3, Mode = mode }, [CompressionBudget.MethodDefault]).Single();
         return (model, set, result);
     }
 
@@ -193,20 +196,30 @@ public class CuringTests
 
     // ------------------------------------------------------------------ factors against a straightforward computation
 
+    /// <summary>
+    /// Parallel mode: every block's statistics are the original's. Sequential mode: block 2's are those of the model with
+    /// block 1 already compressed — the compressed model's own values at block 2's inputs.
+    /// </summary>
     [Theory]
-    [InlineData(DeimVariant.Reference, CurCore.PseudoInverse)]
-    [InlineData(DeimVariant.Textbook, CurCore.PseudoInverse)]
-    [InlineData(DeimVariant.QDeim, CurCore.PseudoInverse)]
-    [InlineData(DeimVariant.Reference, CurCore.Activation)]
-    [InlineData(DeimVariant.Reference, CurCore.Diagonal)]
-    public void IndicesFactorsAndCoreMatchAStraightforwardComputation(DeimVariant deim, CurCore core)
+    [InlineData(DeimVariant.Reference, CurCore.PseudoInverse, CalibrationMode.Parallel)]
+    [InlineData(DeimVariant.Textbook, CurCore.PseudoInverse, CalibrationMode.Parallel)]
+    [InlineData(DeimVariant.QDeim, CurCore.PseudoInverse, CalibrationMode.Parallel)]
+    [InlineData(DeimVariant.Reference, CurCore.Activation, CalibrationMode.Parallel)]
+    [InlineData(DeimVariant.Reference, CurCore.Diagonal, CalibrationMode.Parallel)]
+    [InlineData(DeimVariant.Reference, CurCore.Activation, CalibrationMode.Sequential)]
+    [InlineData(DeimVariant.QDeim, CurCore.PseudoInverse, CalibrationMode.Sequential)]
+    public void IndicesFactorsAndCoreMatchAStraightforwardComputation(DeimVariant deim, CurCore core, CalibrationMode mode)
     {
-        var (model, set, result) = Run(Family.Llama, new CuringOptions { Selection = LayerSelection.List(1, 2), Deim = deim, Core = core });
+        var (model, set, result) = Run(Family.Llama, new CuringOptions { Selection = LayerSelection.List(1, 2), Deim = deim, Core = core }, mode);
         var compressed = result.Model;
         var sites = SiteDetails(result);
         Assert.Equal(["b1.q", "b1.k", "b1.gate", "b2.q", "b2.k", "b2.gate"], sites.Select(s => s.Site));
         foreach (var d in sites)
         {
+            // Sequential: a block is calibrated as the original block on the compressed blocks' outputs. Q and K read the
+            // block's input, which the compressed model still computes; the gate reads what follows the block's own
+            // (now compressed) attention, which it does not.
+            if (mode == CalibrationMode.Sequential && d.Site.EndsWith(".gate", StringComparison.Ordinal)) continue;
             var site = Site(model, set, d.Site);
             var w = ToDouble(SiteWeights.Weight(model, site));
             int m = w.Rows, n = w.Cols;
@@ -214,7 +227,7 @@ public class CuringTests
             Assert.Equal(r, d.Rank);
 
             // Inputs X (tokens × n) through ONNX Runtime; a_j = sqrt(mean_t x_tj²); S = |W|·a; G = XᵀX.
-            var x = Tapped(model, set, site.Input);
+            var x = Tapped(mode == CalibrationMode.Parallel ? model : compressed, set, site.Input);
             var a = Enumerable.Range(0, n).Select(j => Math.Sqrt(Enumerable.Range(0, x.Rows).Sum(t => x[t, j] * x[t, j]) / x.Rows)).ToArray();
             var s = Matrix<double>.Create(m, n, (i, j) => Math.Abs(w[i, j]) * a[j]);
             var g = Mul(T(x), x);
@@ -374,7 +387,8 @@ public class CuringTests
                 double dot = a.Zip(b, (p, q) => p * q).Sum(), na = Math.Sqrt(a.Sum(v => v * v)), nb = Math.Sqrt(b.Sum(v => v * v));
                 return Math.Acos(Math.Clamp(dot / (na * nb), -1, 1)) / Math.PI;
             }).Average();
-            Assert.Equal(mean, details.Blocks[l].Distance, 1e-9);
+            // Segments run as sessions of their own: ORT may round a few operations differently at their edges (~1e-8).
+            Assert.Equal(mean, details.Blocks[l].Distance, 1e-7);
             Assert.Equal(l is > 0 and < Blocks - 1, details.Blocks[l].Eligible);
         }
         var chosen = details.Blocks.Where(b => b.Eligible).MinBy(b => b.Distance)!.Block;
@@ -459,7 +473,7 @@ public class CuringTests
         var two = new Curing(new CuringOptions { Layers = 2 }).Compress(job, [CompressionBudget.MethodDefault]).Single();
         Assert.Equal(before, model.Proto.ToByteArray());
         Assert.Equal(one.Model.Proto.ToByteArray(), two.Model.Proto.ToByteArray());
-        Assert.Equal([Stages.Calibration, Stages.Decomposition, Stages.Rewrite], one.Report.Timings.Select(t => t.Stage));
+        Assert.Equal([Stages.Analysis, Stages.Calibration, Stages.Decomposition, Stages.Rewrite], one.Report.Timings.Select(t => t.Stage));
         Assert.All(one.Report.Timings, t => Assert.True(t.Seconds > 0));
         Assert.Equal("curing", one.Report.Method);
     }

@@ -151,7 +151,7 @@ public class InterpolativePruningTests
         Assert.True(results[0].Report.Sites.Single(s => s.Site == "fc1").NewSize > results[2].Report.Sites.Single(s => s.Site == "fc1").NewSize);
         Assert.Contains(results[0].Report.Sites, s => s.Site == "fc2" && s.Skipped is not null);
         Assert.Equal(
-            [Stages.Calibration, Stages.Measurement, Stages.Decomposition, Stages.Rewrite],
+            [Stages.Analysis, Stages.Calibration, Stages.Decomposition, Stages.Rewrite, Stages.Measurement],
             results[0].Report.Timings.Select(t => t.Stage));
         Assert.Equal(In * Hidden, model.Graph.GetInitializer("fc1.weight").ElementCount);
     }

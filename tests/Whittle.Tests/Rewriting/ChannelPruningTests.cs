@@ -147,9 +147,9 @@ public class ChannelPruningTests
         DuplicatePairs(model, chain);
         var original = Run(model, feed);
 
-        var tap = new TapRequest(chain.Activation) { RFactor = true, Axis = chain.ChannelAxis == 1 ? FeatureAxis.Channel : FeatureAxis.Last };
-        var stats = CalibrationRunner.Run(model, new CalibrationRequest([tap]), [feed])[chain.Activation];
-        var path = InterpolativeDecompositionPath.Factor(stats.R!.View);
+        var tap = new RFactorStatistic(chain.Activation, chain.ChannelAxis == 1 ? FeatureAxis.Channel : FeatureAxis.Last);
+        CalibrationRunner.Run(model, [tap], [feed]);
+        var path = InterpolativeDecompositionPath.Factor(tap.Finish().R.View);
         int h = chain.Channels, k = h / 2;
         Assert.Equal(k, path.RankFor(1e-5));
         var id = path.At(k);

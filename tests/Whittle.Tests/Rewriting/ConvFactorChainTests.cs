@@ -153,7 +153,9 @@ public class ConvFactorChainTests
                     energy += v * v;
                 }
 
-        var stats = ConvPatchGram.Run(model, [site], [new Dictionary<string, HostTensor> { ["x"] = x }])[site.Name];
+        var patches = new ConvPatchStatistic(model, site);
+        CalibrationRunner.Run(model, [patches], [new Dictionary<string, HostTensor> { ["x"] = x }]);
+        var stats = patches.Finish();
         Assert.Equal(N * positions, stats.Rows);
         var w = ConvFactorChain.Weight(model, site);
         var wd = Matrix<double>.Create(w.Rows, w.Cols, (i, j) => w[i, j]);

@@ -102,8 +102,9 @@ public class HeadPruningTests
             CopyBlock(model, s.Bias!, 0, unit);
         }
         var original = Run(model, feed);
-        var stats = CalibrationRunner.Run(model, new CalibrationRequest([new TapRequest(found.Context) { RFactor = true }]), [feed])[found.Context];
-        var path = GroupInterpolativeDecompositionPath.Factor(stats.R!.View, found.GroupSize);
+        var r = new RFactorStatistic(found.Context);
+        CalibrationRunner.Run(model, [r], [feed]);
+        var path = GroupInterpolativeDecompositionPath.Factor(r.Finish().R.View, found.GroupSize);
         Assert.Equal(kvHeads - 1, path.MaxRank);
         var id = path.At(kvHeads - 1);
         Assert.True(id.RelativeResidual < 1e-5, $"residual {id.RelativeResidual}");

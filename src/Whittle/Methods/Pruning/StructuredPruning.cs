@@ -1,22 +1,25 @@
 // The structured-pruning run shared by the interpolative decomposition and its magnitude baseline; only the
 // ranking of a unit's columns (IUnitPath) differs between them.
 //
-//   1. Structure: probe the model on the first calibration batch, find the units (channel chains, attention
-//      blocks) and the sites left alone with reasons.
-//   2. Bisection schedule (default) and tolerance budgets: one calibration pass for every unit, one factorization
-//      per unit (its path), then per budget one global tolerance ε — every unit keeps k(ε) = min{k : ε_k ≤ ε} —
-//      the smallest ε whose model fits the budget (bisection over the candidate ε, the breakpoints of k(ε)),
-//      and the surgery on a copy of the model.
-//   3. Greedy schedule: repeatedly shrink the unit with the smallest ε_k per unit of budget saved by the greedy
-//      factor, recalibrating the pruned network after every step; a copy is kept when each budget is met.
-//   4. Optionally the output error of every unit's consumers, measured in ONNX Runtime on the calibration data.
+//   1. Units: the channel chains and attention blocks of the original's structure (each within one segment), and the
+//      sites left alone with reasons.
+//   2. Size budgets (bisection): one survey of the original model gives every unit's path ε_k; per budget, one global
+//      tolerance ε — every unit keeps k(ε) = min{k : ε_k ≤ ε} — the smallest ε whose model fits the budget (bisection
+//      over the breakpoints of k(ε)). The widths stay global whatever the calibration mode.
+//   3. The pass (CompressionRun.Pass): per segment, the units it holds get their selection and correction — in
+//      sequential mode from a new factorization of their activations as the compressed segments before produce them
+//      (at the widths of step 2, or k(ε) of a tolerance budget), in parallel mode from the survey's paths — and the
+//      surgery on each budget's copy.
+//   4. Greedy schedule: repeatedly shrink the unit with the smallest ε_k per unit of budget saved by the greedy
+//      factor, surveying the pruned network again after every step (sequential by nature, in both modes).
+//   5. Optionally the output error of every unit's consumers: the original and each pruned model side by side on the
+//      calibration data (CompressionRun.Compare).
 
 using Whittle.Analysis;
 using Whittle.Compression;
-using Whittle.Evaluation;
+using Whittle.Calibration;
 using Whittle.Onnx;
 using Whittle.Rewriting;
-using Whittle.Runtime;
 
 namespace Whittle.Methods.Pruning;
 
@@ -41,78 +44,42 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         public int? Steps { get; init; }
     }
 
-    public IReadOnlyList<CompressionResult> Run(CompressionJob job, IReadOnlyList<CompressionBudget> budgets, CancellationToken cancellationToken)
+    public IReadOnlyList<CompressionResult> Run(CompressionRun run, IReadOnlyList<CompressionBudget> budgets)
     {
-        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(budgets);
         options.Validate();
-        if (budgets.Count == 0) ThrowHelper.Argument(nameof(budgets), $"{method}: give at least one budget (keep MACs, keep parameters or a tolerance).");
-        if (budgets.FirstOrDefault(b => b.Kind == BudgetKind.MethodDefault) is not null)
-            ThrowHelper.Argument(nameof(budgets), $"{method} needs a budget: --keep-macs, --keep-params or --tolerance.");
-        
-        var clock = new StageClock();
-        var model = job.Model;
-        var (context, units, skipped) = clock.Time(Stages.Calibration, () =>
-        {
-            var first = job.Calibration[0];
-            var probe = ShapeProbe.Run(model, first, job.Runtime);
-            int batch = first.BatchSize;
-            var structure = ModelStructure.Analyze(model, probe.Shapes, batch);
-            var ctx = new PruningContext(model, structure, probe.Shapes);
-            var (u, s) = PruningUnits.Find(ctx, options.Targets, correction);
-            return (ctx, u, s);
-        });
+        var model = run.Original;
+        var context = new PruningContext(model, run.Structure, run.Shapes);
+        var (units, skipped) = run.Time(Stages.Analysis, () => PruningUnits.Find(context, options.Targets, correction));
         if (units.Count == 0)
             throw new ArgumentException($"{method}: {OnnxModelException.Describe(model.FilePath)} has nothing prunable for targets {options.Targets}"
-                + (skipped.Count > 0 ? $"; e.g. '{skipped[0].Site}': {skipped[0].Skipped}" : "."), nameof(job));
-        var sizes = new SizeModel(model, context.Structure, units);
-        var example = job.Calibration.FirstExample();
-        var before = clock.Time(Stages.Measurement, () => ModelCost.Measure(model, example, job.Runtime));
-
-        long samples = 0;
+                + (skipped.Count > 0 ? $"; e.g. '{skipped[0].Site}': {skipped[0].Skipped}" : "."), nameof(run));
+        var sizes = new SizeModel(model, run.Structure, units);
         var shortData = new List<string>();
         var outcomes = new Outcome?[budgets.Count];
         bool greedy = options.Schedule == PruningSchedule.Greedy;
         var direct = Enumerable.Range(0, budgets.Count).Where(i => !greedy || budgets[i].Kind == BudgetKind.Tolerance).ToList();
-        if (direct.Count > 0)
-        {
-            var factors = clock.Time(Stages.Calibration, () =>
-                UnitFactors.Collect(model, context.Structure, units, sizes.Original, options, job, cancellationToken, out samples));
-            var paths = clock.Time(Stages.Decomposition, () => Paths(factors, job));
-            foreach (var f in factors.Where(f => f.Rows < f.A.Cols))
-                shortData.Add($"'{f.Unit.Name}' saw {f.Rows} activation rows for {f.A.Cols} columns: its calibrated rank is at most {f.Rows}, so the ID drops units "
-                    + "the data cannot tell apart; calibrate on more samples.");
-            foreach (int i in direct)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                outcomes[i] = Bisect(budgets[i], model, context, units, sizes, paths, clock);
-            }
-        }
+        if (direct.Count > 0) Direct(run, context, units, sizes, budgets, direct, outcomes, shortData);
         if (greedy)
         {
             var order = Enumerable.Range(0, budgets.Count).Where(i => budgets[i].Kind != BudgetKind.Tolerance)
                 .OrderByDescending(i => budgets[i].Value).ToList();
             if (order.Count > 0)
             {
-                var made = Greedy([.. order.Select(i => budgets[i])], job, context, units, sizes, clock, cancellationToken, ref samples);
+                var made = Greedy(run, [.. order.Select(i => budgets[i])], context, units, sizes);
                 for (int j = 0; j < order.Count; j++) outcomes[order[j]] = made[j];
             }
         }
 
-        double[][]? measured = null;
-        if (options.MeasureErrors)
-        {
-            var groups = units.Select(u => (IReadOnlyList<string>)[.. u.Consumers.Select(c => ConsumerValue(context.Structure, c))]).ToList();
-            var narrowed = outcomes.Select(o => Narrowed(context.Structure, units, o!)).ToList();
-            measured = clock.Time(Stages.Measurement, () =>
-                OutputErrors.Measure(model, [.. outcomes.Select(o => o!.Model)], groups, narrowed, job.Calibration, job.Runtime, cancellationToken));
-        }
+        double[][]? measured = options.MeasureErrors
+            ? [.. outcomes.Select(o => run.Time(Stages.Measurement, () => MeasureErrors(run, units, o!)))]
+            : null;
         var positions = Positions(context);
         var results = new List<CompressionResult>(budgets.Count);
         for (int i = 0; i < budgets.Count; i++)
         {
             var o = outcomes[i]!;
-            var after = clock.Time(Stages.Measurement, () => ModelCost.Measure(o.Model, example, job.Runtime));
             var sites = new List<(int Position, SiteReport Report)>();
             for (int u = 0; u < units.Count; u++)
             {
@@ -132,118 +99,173 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                 sites.Add((positions.GetValueOrDefault(unit.Producers[0], int.MaxValue), report));
             }
             foreach (var s in skipped) sites.Add((positions.GetValueOrDefault(s.Site, int.MaxValue), s));
-            var warnings = new List<string>(context.Structure.Warnings);
+            var warnings = new List<string>(run.Structure.Warnings);
             if (correction) warnings.AddRange(shortData);
             if (!o.Met) warnings.Add($"{o.Budget} cannot be met: the smallest widths keep {sizes.Fraction(o.Budget.Kind, o.Widths):0.####} of the original.");
             if (options.Statistic == ActivationStatistic.Sketch) warnings.Add("Error estimates refer to the row sketch of each activation, not to the activation itself.");
-            var runReport = new CompressionReport(method, o.Budget, [.. sites.OrderBy(s => s.Position).Select(s => s.Report)], before, after, clock.Timings)
-            {
-                Details = new PruningRunDetails(greedy && o.Budget.Kind != BudgetKind.Tolerance ? "greedy" : "bisection", Name(options.Statistic), o.Tolerance, o.Met, o.Steps, samples),
-                Warnings = warnings,
-            };
-            results.Add(new CompressionResult(o.Model, runReport));
+            var details = new PruningRunDetails(greedy && o.Budget.Kind != BudgetKind.Tolerance ? "greedy" : "bisection", Name(options.Statistic),
+                o.Tolerance, o.Met, o.Steps, run.Calibration.Examples);
+            results.Add(run.Result(o.Budget, o.Model, sites.OrderBy(s => s.Position).Select(s => s.Report), details, warnings));
         }
         return results;
+    }
+
+    /// <summary>The budgets at <paramref name="direct"/>: widths from one global tolerance, one pass of the segments.</summary>
+    private void Direct(CompressionRun run, PruningContext context, List<PruningUnit> units, SizeModel sizes, IReadOnlyList<CompressionBudget> budgets,
+        List<int> direct, Outcome?[] outcomes, List<string> shortData)
+    {
+        // Every unit's path on the original: the widths of size budgets, and in parallel mode the selections too.
+        bool parallel = run.Mode == CalibrationMode.Parallel;
+        IUnitPath[]? original = null;
+        if (parallel || direct.Any(i => budgets[i].Kind != BudgetKind.Tolerance))
+        {
+            original = new IUnitPath[units.Count];
+            run.Survey(run.Original, step =>
+            {
+                Factor(run, step, units, sizes.Original, original, shortData);
+                // Sequential mode chooses selections from a new calibration: keep only the ratios the widths come from.
+                if (!parallel)
+                    for (int u = 0; u < units.Count; u++)
+                        if (original[u] is { } p and not RatioCurve) original[u] = new RatioCurve(p);
+            });
+        }
+        var planned = new Dictionary<int, (int[] Widths, double Epsilon, bool Met)>();
+        foreach (int i in direct)
+            if (budgets[i].Kind != BudgetKind.Tolerance) planned[i] = Bisect(budgets[i], units, sizes, original!);
+
+        var models = direct.Select(_ => run.Copy()).ToList();
+        var widths = direct.Select(i => planned.TryGetValue(i, out var p) ? p.Widths : new int[units.Count]).ToArray();
+        var choices = direct.Select(_ => new UnitChoice?[units.Count]).ToArray();
+        var edits = direct.Select(_ => units.Select(_ => new List<string>()).ToArray()).ToArray();
+        run.Pass(models, step =>
+        {
+            var here = Enumerable.Range(0, units.Count).Where(u => step.Holds(units[u].Producers[0])).ToList();
+            if (here.Count == 0) return;
+            var paths = new IUnitPath[units.Count];
+            if (parallel) foreach (int u in here) paths[u] = original![u];
+            else Factor(run, step, [.. here.Select(u => units[u])], [.. here.Select(u => sizes.Original[u])], paths, here, shortData);
+            foreach (var target in step.Targets)
+            {
+                int t = target.Index;
+                var budget = budgets[direct[t]];
+                foreach (int u in here)
+                {
+                    int w = budget.Kind == BudgetKind.Tolerance ? Width(units[u], paths[u], budget.Value) : widths[t][u];
+                    widths[t][u] = w;
+                    if (w >= units[u].Width) continue;
+                    var choice = run.Time(Stages.Decomposition, () => paths[u].Choose(w));
+                    choices[t][u] = choice;
+                    run.Time(Stages.Rewrite, () =>
+                        edits[t][u].AddRange(units[u].Plan(context with { Model = target.Model }, units[u].Width, choice.Selection).Apply(target.Model)));
+                }
+            }
+        });
+        for (int t = 0; t < direct.Count; t++)
+        {
+            var budget = budgets[direct[t]];
+            var plan = planned.GetValueOrDefault(direct[t]);
+            outcomes[direct[t]] = new Outcome(budget, models[t], widths[t])
+            {
+                Choices = choices[t],
+                Kept = [.. choices[t].Select(c => c?.Selection.Kept)],
+                Edits = [.. edits[t]],
+                Tolerance = budget.Kind == BudgetKind.Tolerance ? budget.Value : plan.Epsilon,
+                Met = budget.Kind == BudgetKind.Tolerance || plan.Met,
+            };
+        }
+    }
+
+    /// <summary>The paths of the units of <paramref name="step"/>'s segment, from one calibration of it, into <paramref name="paths"/>.</summary>
+    private void Factor(CompressionRun run, SegmentStep step, List<PruningUnit> units, IReadOnlyList<int> widths, IUnitPath[] paths, List<string> shortData)
+    {
+        var here = Enumerable.Range(0, units.Count).Where(u => step.Holds(units[u].Producers[0])).ToList();
+        if (here.Count > 0) Factor(run, step, [.. here.Select(u => units[u])], [.. here.Select(u => widths[u])], paths, here, shortData);
+    }
+
+    private void Factor(CompressionRun run, SegmentStep step, List<PruningUnit> units, int[] widths, IUnitPath[] paths, List<int> slots, List<string> shortData)
+    {
+        var factors = UnitFactors.Collect(step, run.Structure, units, widths, options, run.Seed);
+        for (int j = 0; j < factors.Count; j++)
+        {
+            var f = factors[j];
+            run.Report(Stages.Decomposition, slots[j], paths.Length, f.Unit.Name);
+            paths[slots[j]] = run.Time(Stages.Decomposition, () => rank(f));
+            if (f.Rows < f.A.Cols)
+            {
+                string warning = $"'{f.Unit.Name}' saw {f.Rows} activation rows for {f.A.Cols} columns: its calibrated rank is at most {f.Rows}, so the ID drops units "
+                    + "the data cannot tell apart; calibrate on more samples.";
+                lock (shortData) if (!shortData.Contains(warning)) shortData.Add(warning);
+            }
+        }
+    }
+
+    /// <summary>The output error of every unit's consumers in <paramref name="o"/>'s model against the original, on the calibration data.</summary>
+    private static double[] MeasureErrors(CompressionRun run, List<PruningUnit> units, Outcome o)
+    {
+        var groups = units.Select(u => (IReadOnlyList<string>)[.. u.Consumers.Select(c => ConsumerValue(run.Structure, c))]).ToList();
+        var errors = new OutputErrorStatistic([.. groups.SelectMany(g => g).Distinct(StringComparer.Ordinal)], Narrowed(run.Structure, units, o));
+        run.Compare(run.Original, o.Model, [errors]);
+        var sums = errors.Finish();
+        return [.. groups.Select(sums.Relative)];
     }
 
     private bool Scaled(PruningUnit unit) => options.Scaling == ColumnScaling.On || (options.Scaling == ColumnScaling.Auto && unit.Transformer);
 
     private static string Name(ActivationStatistic s) => s switch { ActivationStatistic.Gram => "gram", ActivationStatistic.Sketch => "sketch", _ => "rfactor" };
 
-    private List<IUnitPath> Paths(List<UnitFactor> factors, CompressionJob job)
-    {
-        var paths = new List<IUnitPath>(factors.Count);
-        for (int u = 0; u < factors.Count; u++)
-        {
-            job.Progress?.Report(new CompressionProgress(Stages.Decomposition, u, factors.Count, factors[u].Unit.Name));
-            paths.Add(rank(factors[u]));
-        }
-        return paths;
-    }
-
     private int MinWidth(PruningUnit unit) => Math.Min(options.MinimumWidth, unit.Width);
 
-    /// <summary>k(ε) for every unit: the fewest units with ε_k ≤ ε, at least the minimum width.</summary>
-    private int[] Widths(IReadOnlyList<PruningUnit> units, IReadOnlyList<IUnitPath> paths, double epsilon)
+    /// <summary>k(ε) of one unit: the fewest units with ε_k ≤ ε, at least the minimum width.</summary>
+    private int Width(PruningUnit unit, IUnitPath path, double epsilon)
     {
-        var widths = new int[units.Count];
-        for (int u = 0; u < units.Count; u++)
-        {
-            var p = paths[u];
-            int k = 0;
-            while (k < p.MaxKeep && p.Ratio(k) > epsilon) k++;
-            widths[u] = Math.Clamp(k, MinWidth(units[u]), units[u].Width);
-        }
-        return widths;
+        int k = 0;
+        while (k < path.MaxKeep && path.Ratio(k) > epsilon) k++;
+        return Math.Clamp(k, MinWidth(unit), unit.Width);
     }
 
-    /// <summary>The tolerance budget's widths, or the smallest global ε whose widths fit a size budget.</summary>
-    private Outcome Bisect(CompressionBudget budget, OnnxModel model, PruningContext context, List<PruningUnit> units, SizeModel sizes,
-        List<IUnitPath> paths, StageClock clock)
+    /// <summary>k(ε) for every unit.</summary>
+    private int[] Widths(IReadOnlyList<PruningUnit> units, IReadOnlyList<IUnitPath> paths, double epsilon) =>
+        [.. units.Select((u, i) => Width(u, paths[i], epsilon))];
+
+    /// <summary>The smallest global ε whose widths fit a size budget, and those widths (the smallest widths when none fits).</summary>
+    private (int[] Widths, double Epsilon, bool Met) Bisect(CompressionBudget budget, List<PruningUnit> units, SizeModel sizes, IReadOnlyList<IUnitPath> paths)
     {
-        double epsilon;
+        var candidates = new SortedSet<double> { 0 };
+        for (int u = 0; u < units.Count; u++)
+            for (int k = MinWidth(units[u]); k < paths[u].MaxKeep; k++) candidates.Add(paths[u].Ratio(k));
+        var eps = candidates.ToArray();
+        bool Fits(double e) => sizes.Fraction(budget.Kind, Widths(units, paths, e)) <= budget.Value + 1e-12;
+        int lo = 0, hi = eps.Length - 1;
         bool met = true;
-        if (budget.Kind == BudgetKind.Tolerance) epsilon = budget.Value;
-        else
+        if (!Fits(eps[hi])) { met = false; lo = hi; }
+        while (lo < hi)
         {
-            var candidates = new SortedSet<double> { 0 };
-            for (int u = 0; u < units.Count; u++)
-                for (int k = MinWidth(units[u]); k < paths[u].MaxKeep; k++) candidates.Add(paths[u].Ratio(k));
-            var eps = candidates.ToArray();
-            bool Fits(double e) => sizes.Fraction(budget.Kind, Widths(units, paths, e)) <= budget.Value + 1e-12;
-            int lo = 0, hi = eps.Length - 1;
-            if (!Fits(eps[hi])) { met = false; lo = hi; }
-            while (lo < hi)
-            {
-                int mid = (lo + hi) / 2;
-                if (Fits(eps[mid])) hi = mid;
-                else lo = mid + 1;
-            }
-            epsilon = eps[lo];
+            int mid = (lo + hi) / 2;
+            if (Fits(eps[mid])) hi = mid;
+            else lo = mid + 1;
         }
-        var widths = Widths(units, paths, epsilon);
-        var choices = clock.Time(Stages.Decomposition, () =>
-            widths.Select((w, u) => w < units[u].Width ? paths[u].Choose(w) : null).ToArray());
-        var pruned = OnnxModel.FromProto(model.Proto.Clone(), model.BaseDirectory);
-        var edits = units.Select(_ => new List<string>()).ToArray();
-        clock.Time(Stages.Rewrite, () =>
-        {
-            var target = context with { Model = pruned };
-            for (int u = 0; u < units.Count; u++)
-                if (choices[u] is { } c) edits[u].AddRange(units[u].Plan(target, units[u].Width, c.Selection).Apply(pruned));
-            pruned.Validate(checkExternalData: false);
-        });
-        return new Outcome(budget, pruned, widths)
-        {
-            Choices = choices,
-            Kept = [.. choices.Select(c => c?.Selection.Kept)],
-            Edits = edits,
-            Tolerance = epsilon,
-            Met = met,
-        };
+        return (Widths(units, paths, eps[lo]), eps[lo], met);
     }
 
     /// <summary>The reference greedy schedule, one model per budget (budgets in decreasing size).</summary>
-    private List<Outcome> Greedy(List<CompressionBudget> budgets, CompressionJob job, PruningContext context, List<PruningUnit> units, SizeModel sizes,
-        StageClock clock, CancellationToken cancellationToken, ref long samples)
+    private List<Outcome> Greedy(CompressionRun run, List<CompressionBudget> budgets, PruningContext context, List<PruningUnit> units, SizeModel sizes)
     {
-        var current = OnnxModel.FromProto(job.Model.Proto.Clone(), job.Model.BaseDirectory);
+        var current = run.Copy();
         var widths = sizes.Original.ToArray();
         var kept = units.Select(u => Enumerable.Range(0, u.Width).ToArray()).ToArray();
         var last = new UnitChoice?[units.Count];
         var edits = units.Select(_ => new List<string>()).ToArray();
         var outcomes = new List<Outcome>();
         int steps = 0;
-        long seen = samples;
+        var ignored = new List<string>();
         foreach (var budget in budgets)
         {
             bool met = true;
             while (sizes.Fraction(budget.Kind, widths) > budget.Value + 1e-12)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var factors = clock.Time(Stages.Calibration, () =>
-                    UnitFactors.Collect(current, context.Structure, units, widths, options, job, cancellationToken, out seen));
-                var paths = clock.Time(Stages.Decomposition, () => Paths(factors, job));
+                run.CancellationToken.ThrowIfCancellationRequested();
+                var paths = new IUnitPath[units.Count];
+                run.Survey(current, step => Factor(run, step, units, widths, paths, ignored));
                 int best = -1, bestK = 0;
                 double bestScore = double.PositiveInfinity, now = sizes.Fraction(budget.Kind, widths);
                 for (int u = 0; u < units.Count; u++)
@@ -261,14 +283,14 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                     if (score < bestScore) { bestScore = score; best = u; bestK = k; }
                 }
                 if (best < 0) { met = false; break; }
-                var choice = clock.Time(Stages.Decomposition, () => paths[best].Choose(bestK));
-                clock.Time(Stages.Rewrite, () =>
+                var choice = run.Time(Stages.Decomposition, () => paths[best].Choose(bestK));
+                run.Time(Stages.Rewrite, () =>
                     edits[best].AddRange(units[best].Plan(context with { Model = current }, widths[best], choice.Selection).Apply(current)));
                 kept[best] = [.. choice.Selection.Kept.Select(i => kept[best][i])];
                 widths[best] = bestK;
                 last[best] = choice;
                 steps++;
-                job.Progress?.Report(new CompressionProgress(Stages.Rewrite, steps, null, $"{units[best].Name} → {units[best].Reported(bestK)}"));
+                run.Report(Stages.Rewrite, steps, null, $"{units[best].Name} → {units[best].Reported(bestK)}");
             }
             current.Validate(checkExternalData: false);
             outcomes.Add(new Outcome(budget, OnnxModel.FromProto(current.Proto.Clone(), current.BaseDirectory), (int[])widths.Clone())
@@ -280,7 +302,6 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                 Steps = steps,
             });
         }
-        samples = Math.Max(samples, seen);
         return outcomes;
     }
 

@@ -1,4 +1,4 @@
-// One calibration pass for every pruning unit: the statistic of its activation Z, turned into a factor A with
+// One calibration of a segment for the pruning units it holds: the statistic of its activation Z, turned into a factor A with
 // AᵀA = ZᵀZ (exactly for the R factor and the Gram matrix, approximately for a sketch), plus what the next layer
 // says about Z's columns: their weights for the STAT column scaling and the consumer weight for predicted errors.
 //
@@ -12,7 +12,6 @@ using Whittle.Decompositions;
 using Whittle.LinearAlgebra;
 using Whittle.Onnx;
 using Whittle.Rewriting;
-using Whittle.Runtime;
 
 namespace Whittle.Methods.Pruning;
 
@@ -28,45 +27,41 @@ internal sealed record UnitFactor(PruningUnit Unit, int Width, Matrix<double> A,
 /// <summary>Calibrates the units of a model and builds their factors.</summary>
 internal static class UnitFactors
 {
-    public static List<UnitFactor> Collect(OnnxModel model, ModelStructure structure, IReadOnlyList<PruningUnit> units, IReadOnlyList<int> widths,
-        PruningOptions options, CompressionJob job, CancellationToken cancellationToken, out long samples)
+    /// <summary>The factors of <paramref name="units"/> (all in <paramref name="step"/>'s segment) at their current <paramref name="widths"/>, from one calibration of the segment.</summary>
+    public static List<UnitFactor> Collect(SegmentStep step, ModelStructure structure, IReadOnlyList<PruningUnit> units, IReadOnlyList<int> widths,
+        PruningOptions options, int seed)
     {
-        var taps = new List<TapRequest>();
+        var statistics = new List<IBatchStatistic>(units.Count);
         for (int u = 0; u < units.Count; u++)
         {
             var unit = units[u];
             int columns = widths[u] * unit.GroupSize;
-            var tap = new TapRequest(unit.Activation) { Axis = unit.Axis };
-            tap = options.Statistic switch
+            statistics.Add(options.Statistic switch
             {
-                ActivationStatistic.Gram => tap with { Gram = true },
-                ActivationStatistic.Sketch => tap with { Sketch = new SketchRequest(options.SketchRows ?? Math.Max(16, 2 * columns), SketchKind.Gaussian, job.Seed + u) },
-                _ => tap with { RFactor = true },
-            };
-            taps.Add(tap);
+                ActivationStatistic.Gram => new GramStatistic(unit.Activation, unit.Axis),
+                ActivationStatistic.Sketch => new SketchStatistic(unit.Activation, options.SketchRows ?? Math.Max(16, 2 * columns), unit.Axis, SketchKind.Gaussian, seed + u),
+                _ => new RFactorStatistic(unit.Activation, unit.Axis),
+            });
         }
-        var request = new CalibrationRequest(taps) { Runtime = job.Runtime, ExpectedBatches = job.Calibration.Count };
-        var progress = job.Progress is { } p ? new Progress<CalibrationProgress>(c => p.Report(new CompressionProgress(Stages.Calibration, c.Batches, c.TotalBatches))) : null;
-        var result = CalibrationRunner.Run(model, request, job.Calibration, progress, cancellationToken);
-        samples = result.Samples;
+        step.Calibrate(statistics);
 
         var factors = new List<UnitFactor>(units.Count);
         for (int u = 0; u < units.Count; u++)
         {
             var unit = units[u];
-            var stats = result[unit.Activation];
             int columns = widths[u] * unit.GroupSize;
-            if (stats.Features != columns)
-                throw new InvalidOperationException($"Site '{unit.Name}': its activation '{unit.Activation}' has {stats.Features} columns, expected {columns}.");
-            var a = options.Statistic switch
+            var (a, rows) = statistics[u] switch
             {
-                ActivationStatistic.Gram => FromGram(stats.Gram!),
-                ActivationStatistic.Sketch => stats.Sketch!,
-                _ => stats.R!,
+                GramStatistic g => g.Finish() is var gram ? (FromGram(gram.Gram), gram.Rows) : default,
+                SketchStatistic k => k.Finish() is var sketch ? (sketch.Sketch, sketch.Rows) : default,
+                RFactorStatistic r => r.Finish() is var rf ? (rf.R, rf.Rows) : default,
+                _ => throw new InvalidOperationException("Unknown statistic."),
             };
+            if (a.Cols != columns)
+                throw new InvalidOperationException($"Site '{unit.Name}': its activation '{unit.Activation}' has {a.Cols} columns, expected {columns}.");
             bool scaled = options.Scaling == ColumnScaling.On || (options.Scaling == ColumnScaling.Auto && unit.Transformer);
-            var (scale, consumer) = Consumers(model, structure, unit, columns, scaled);
-            factors.Add(new UnitFactor(unit, widths[u], a, scale, consumer, stats.Rows));
+            var (scale, consumer) = Consumers(step.Source, structure, unit, columns, scaled);
+            factors.Add(new UnitFactor(unit, widths[u], a, scale, consumer, rows));
         }
         return factors;
     }

@@ -110,3 +110,28 @@ internal static class UnitPaths
         return (activation, ny > 0 ? MatrixNorms.Frobenius(ey.View) / ny : 0);
     }
 }
+
+/// <summary>
+/// Only the error proxy of a path, ε_k for every k: what a global tolerance or a size budget is chosen from. Kept in place
+/// of the full path where the selections will come from another calibration (sequential mode), so memory holds a few
+/// doubles per unit instead of its factorization.
+/// </summary>
+internal sealed class RatioCurve : IUnitPath
+{
+    private readonly double[] _ratios;
+
+    public RatioCurve(IUnitPath path)
+    {
+        Width = path.Width;
+        MaxKeep = path.MaxKeep;
+        _ratios = [.. Enumerable.Range(0, Math.Max(0, MaxKeep)).Select(path.Ratio)];
+    }
+
+    public int Width { get; }
+
+    public int MaxKeep { get; }
+
+    public double Ratio(int k) => k < MaxKeep ? _ratios[k] : 0;
+
+    public UnitChoice Choose(int k) => throw new InvalidOperationException("A ratio curve holds no selections; factor the unit's activations again.");
+}

@@ -12,67 +12,39 @@
 using Whittle.Analysis;
 using Whittle.LinearAlgebra;
 using Whittle.Onnx;
-using Whittle.Runtime;
 
 namespace Whittle.Calibration;
 
-/// <summary>The patch Gram matrix of one convolution.</summary>
-/// <param name="Site">The convolution site's name.</param>
-/// <param name="Gram"><c>Σ p·pᵀ</c>, (Cin·kh·kw) × (Cin·kh·kw), float64, exactly symmetric.</param>
-/// <param name="Rows">Patches seen (samples × output positions).</param>
-public sealed record PatchStatistics(string Site, Matrix<double> Gram, long Rows)
-{
-    /// <summary>Per-feature RMS <c>sqrt(G_jj / Rows)</c> (zeros when no patch was seen).</summary>
-    public double[] Rms() => [.. Enumerable.Range(0, Gram.Rows).Select(j => Rows == 0 ? 0.0 : Math.Sqrt(Gram[j, j] / Rows))];
-}
-
-/// <summary>Collects the Gram matrices of convolution input patches in one pass over calibration batches.</summary>
-public static class ConvPatchGram
+/// <summary>Accumulates the Gram matrix of a 2-D convolution's input patches (its <see cref="GramMatrix"/> over Cin·kh·kw features).</summary>
+public sealed class ConvPatchStatistic : IBatchStatistic<GramMatrix>
 {
     /// <summary>Patches unfolded and added to the Gram at a time (bounds the scratch memory).</summary>
     public const int ChunkRows = 4096;
 
-    /// <summary>
-    /// One pass of <paramref name="model"/> over <paramref name="batches"/>, tapping each convolution's input and adding its
-    /// patches' outer products.
-    /// </summary>
-    /// <param name="model">The model; not modified.</param>
-    /// <param name="sites">2-D convolutions of <paramref name="model"/> (a patch spans all Cin input channels: the kernel matrix of an ungrouped convolution).</param>
-    /// <param name="batches">Model inputs, one dictionary per batch; enumerated once.</param>
-    /// <param name="options">ONNX Runtime settings.</param>
-    /// <param name="cancellationToken">Checked between batches.</param>
-    /// <returns>Site name → statistics.</returns>
-    /// <exception cref="NotSupportedException">A convolution is not 2-D, or its input is not float32 NCHW.</exception>
-    public static IReadOnlyDictionary<string, PatchStatistics> Run(OnnxModel model, IReadOnlyList<ConvSite> sites,
-        IEnumerable<IReadOnlyDictionary<string, HostTensor>> batches, RuntimeOptions? options = null, CancellationToken cancellationToken = default)
+    private readonly Unfolder _unfolder;
+
+    /// <summary>The statistic of <paramref name="site"/>, a convolution of <paramref name="model"/> (whose auto_pad it reads).</summary>
+    /// <exception cref="NotSupportedException">The convolution is not 2-D.</exception>
+    public ConvPatchStatistic(OnnxModel model, ConvSite site)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(sites);
-        ArgumentNullException.ThrowIfNull(batches);
-        foreach (var s in sites)
-            if (s.Kernel.Count != 2)
-                throw new NotSupportedException($"Conv '{s.Name}' has a {s.Kernel.Count}-D kernel; patch statistics are collected for 2-D convolutions only.");
-        var unfolders = sites.Select(s => new Unfolder(s, AutoPad(model, s))).ToList();
-        if (unfolders.Count == 0) return new Dictionary<string, PatchStatistics>();
-        var taps = sites.Select(s => s.Input).Distinct(StringComparer.Ordinal).ToList();
-        using var session = TappedSession.Create(model, taps, options);
-        var outputs = taps.ToList();
-        foreach (var batch in batches)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var inputs = batch.Where(kv => session.InputNames.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-            var values = session.Run(inputs, outputs);
-            foreach (var u in unfolders) u.Add(values[u.Site.Input]);
-        }
-        return unfolders.ToDictionary(u => u.Site.Name, u => u.Finish(), StringComparer.Ordinal);
+        ArgumentNullException.ThrowIfNull(site);
+        if (site.Kernel.Count != 2)
+            throw new NotSupportedException($"Conv '{site.Name}' has a {site.Kernel.Count}-D kernel; patch statistics are collected for 2-D convolutions only.");
+        var node = model.Graph.Producer(site.Output);
+        var autoPad = node?.Attribute.FirstOrDefault(x => x.Name == "auto_pad");
+        _unfolder = new Unfolder(site, autoPad is null ? "NOTSET" : autoPad.S.ToStringUtf8());
+        Reads = [site.Input];
     }
 
-    private static string AutoPad(OnnxModel model, ConvSite site)
-    {
-        var node = model.Graph.Producer(site.Output);
-        var a = node?.Attribute.FirstOrDefault(x => x.Name == "auto_pad");
-        return a is null ? "NOTSET" : a.S.ToStringUtf8();
-    }
+    /// <inheritdoc/>
+    public IReadOnlyCollection<string> Reads { get; }
+
+    /// <inheritdoc/>
+    public void AddBatch(StatisticBatch batch) => _unfolder.Add(batch[_unfolder.Site.Input]);
+
+    /// <inheritdoc/>
+    public GramMatrix Finish() => _unfolder.Finish();
 
     /// <summary>Unfolds one convolution's input into patch rows and accumulates their Gram matrix.</summary>
     private sealed class Unfolder(ConvSite site, string autoPad)
@@ -85,10 +57,10 @@ public static class ConvPatchGram
 
         public ConvSite Site { get; } = site;
 
-        public void Add(HostTensor x)
+        public void Add(TapValues x)
         {
-            if (x.ElementType != OnnxDataType.Float || x.Rank != 4)
-                throw new NotSupportedException($"Conv '{Site.Name}': its input '{Site.Input}' is {x}; patch statistics need float32 [N, C, H, W].");
+            if (x.Shape.Length != 4)
+                throw new NotSupportedException($"Conv '{Site.Name}': its input '{Site.Input}' has shape [{string.Join(",", x.Shape)}]; patch statistics need float32 [N, C, H, W].");
             int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
             if (c != Site.InChannels)
                 ThrowHelper.ShapeMismatch(nameof(x), $"Conv '{Site.Name}': input channels of '{Site.Input}'", $"{Site.InChannels}", $"{c}");
@@ -99,7 +71,7 @@ public static class ConvPatchGram
             int total = n * outH * outW;
             int chunk = Math.Min(ChunkRows, Math.Max(1, total));
             if (_rows.Length < chunk * features) _rows = new float[chunk * features];
-            var data = x.AsFloats();
+            var data = x.Span;
             int row = 0;
             for (int b = 0; b < n; b++)
                 for (int oh = 0; oh < outH; oh++)
@@ -129,8 +101,7 @@ public static class ConvPatchGram
             if (row > 0) _gram.AddBatch(new MatrixView<float>(_rows, 0, row, features, features, 1));
         }
 
-        public PatchStatistics Finish() =>
-            _gram is null ? new PatchStatistics(Site.Name, new Matrix<double>(0, 0), 0) : new PatchStatistics(Site.Name, _gram.Gram, _gram.RowsSeen);
+        public GramMatrix Finish() => _gram is null ? new GramMatrix(new Matrix<double>(0, 0), 0) : new GramMatrix(_gram.Gram, _gram.RowsSeen);
 
         // The begin pad and the output length along spatial axis `axis` (ONNX Conv semantics, auto_pad resolved).
         private (int Begin, int Out) Window(int size, int k, int stride, int dilation, int axis)

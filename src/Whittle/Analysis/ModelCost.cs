@@ -1,8 +1,7 @@
-using Whittle.Analysis;
 using Whittle.Onnx;
 using Whittle.Runtime;
 
-namespace Whittle.Evaluation;
+namespace Whittle.Analysis;
 
 /// <summary>Parameters, stored bytes and MACs per example of a model.</summary>
 /// <param name="Parameters">Elements of floating-point and quantized weights.</param>

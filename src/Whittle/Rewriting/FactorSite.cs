@@ -8,16 +8,22 @@
 // rank saves parameters: c·(m + n) < m·n.
 
 using Whittle.Analysis;
-using Whittle.Compression;
 using Whittle.Decompositions;
 using Whittle.LinearAlgebra;
 using Whittle.Onnx;
-using Whittle.Rewriting;
 
-namespace Whittle.Methods;
+namespace Whittle.Rewriting;
+
+/// <summary>A layer a low-rank method leaves alone, and why.</summary>
+/// <param name="Name">The site id (node name).</param>
+/// <param name="Position">Topological position of the node in the original graph.</param>
+/// <param name="FullRank">min(m, n) of its weight.</param>
+/// <param name="Parameters">Its weight and bias elements.</param>
+/// <param name="Reason">Why it is left alone.</param>
+public sealed record SkippedSite(string Name, int Position, int FullRank, long Parameters, string Reason);
 
 /// <summary>One layer a low-rank method can factorize: its weight as an m × n matrix, and how to write factors back.</summary>
-internal abstract class FactorSite
+public abstract class FactorSite
 {
     private protected FactorSite(string name, int rows, int cols, long biasParameters, string input, string output, int position)
     {
@@ -78,13 +84,12 @@ internal abstract class FactorSite
     /// <summary>Replaces the layer's weight in <paramref name="model"/> (edited in place) by the dense <paramref name="w"/> (m × n).</summary>
     public abstract void ReplaceDense(OnnxModel model, Matrix<float> w);
 
-    /// <summary>A report entry for a site left alone.</summary>
-    public SiteReport Unchanged(string reason) =>
-        new(Name, "low-rank", FullRank, FullRank) { ParametersBefore = Parameters, ParametersAfter = Parameters, Skipped = reason };
+    /// <summary>This site, left alone for <paramref name="reason"/>.</summary>
+    public SkippedSite Skip(string reason) => new(Name, Position, FullRank, Parameters, reason);
 }
 
 /// <summary>A fully connected layer.</summary>
-internal sealed class LinearFactorSite(LinearSite site, int position)
+public sealed class LinearFactorSite(LinearSite site, int position)
     : FactorSite(site.Name, site.OutFeatures, site.InFeatures, site.Bias is null ? 0 : site.OutFeatures, site.Input, site.Output, position)
 {
     /// <summary>The analysed site.</summary>
@@ -108,7 +113,7 @@ internal sealed class LinearFactorSite(LinearSite site, int position)
 }
 
 /// <summary>An ungrouped convolution.</summary>
-internal sealed class ConvFactorSite(ConvSite site, int position)
+public sealed class ConvFactorSite(ConvSite site, int position)
     : FactorSite(site.Name, site.OutChannels, ConvFactorChain.PatchLength(site), site.Bias is null ? 0 : site.OutChannels, site.Input, site.Output, position)
 {
     /// <summary>The analysed site.</summary>
@@ -131,7 +136,7 @@ internal sealed class ConvFactorSite(ConvSite site, int position)
 }
 
 /// <summary>Finds the sites a low-rank method may factorize, and says why the others are left alone.</summary>
-internal static class FactorSites
+public static class FactorSites
 {
     private static readonly HashSet<string> PassThrough = ["Transpose", "Cast", "Identity"];
 
@@ -139,7 +144,7 @@ internal static class FactorSites
     /// Every linear site and (with <paramref name="convolutions"/>) every convolution of <paramref name="structure"/>, in graph
     /// order: the eligible ones, and a report entry for each one left alone.
     /// </summary>
-    public static (List<FactorSite> Eligible, List<(int Position, SiteReport Report)> Skipped) Find(OnnxModel model, ModelStructure structure, bool convolutions)
+    public static (List<FactorSite> Eligible, List<SkippedSite> Skipped) Find(OnnxModel model, ModelStructure structure, bool convolutions)
     {
         var order = model.Graph.TopologicalOrder();
         var position = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -147,7 +152,7 @@ internal static class FactorSites
             foreach (var o in order[i].Output) position[o] = i;
 
         var eligible = new List<FactorSite>();
-        var skipped = new List<(int Position, SiteReport Report)>();
+        var skipped = new List<SkippedSite>();
         foreach (var s in structure.LinearSites)
         {
             var site = new LinearFactorSite(s, position.GetValueOrDefault(s.ProductOutput, int.MaxValue));
@@ -156,14 +161,14 @@ internal static class FactorSites
                 : site.MaxSavingRank < 1 ? $"no rank saves parameters for a {s.OutFeatures} × {s.InFeatures} weight"
                 : null;
             if (reason is null) eligible.Add(site);
-            else skipped.Add((site.Position, site.Unchanged(reason)));
+            else skipped.Add(site.Skip(reason));
         }
         foreach (var s in structure.ConvSites)
         {
             int at = position.GetValueOrDefault(s.Output, int.MaxValue);
             if (!convolutions)
             {
-                skipped.Add((at, Unchanged(s, "convolutions are not factorized (option)")));
+                skipped.Add(Skip(s, at, "convolutions are not factorized (option)"));
                 continue;
             }
             string? reason = s.Groups != 1 ? $"grouped convolution (group = {s.Groups})"
@@ -172,25 +177,42 @@ internal static class FactorSites
                 : null;
             if (reason is not null)
             {
-                skipped.Add((at, Unchanged(s, reason)));
+                skipped.Add(Skip(s, at, reason));
                 continue;
             }
             var site = new ConvFactorSite(s, at);
-            if (site.MaxSavingRank < 1) skipped.Add((at, site.Unchanged($"no rank saves parameters for a {site.Rows} × {site.Cols} kernel")));
+            if (site.MaxSavingRank < 1) skipped.Add(site.Skip($"no rank saves parameters for a {site.Rows} × {site.Cols} kernel"));
             else eligible.Add(site);
         }
         eligible.Sort((a, b) => a.Position.CompareTo(b.Position));
         return (eligible, [.. skipped.OrderBy(s => s.Position)]);
     }
 
+    /// <summary>
+    /// The graph output <paramref name="site"/> writes, directly or through ops that only move or retype values (Identity,
+    /// Cast, Reshape, Flatten, Squeeze, Unsqueeze) — a classifier's last layer, a language model's head — or null.
+    /// </summary>
+    public static string? GraphOutput(OnnxModel model, FactorSite site)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(site);
+        var graph = model.Graph;
+        string value = site.Output;
+        for (int depth = 0; depth < 8; depth++)
+        {
+            if (graph.IsGraphOutput(value)) return value;
+            var consumers = graph.Consumers(value);
+            if (consumers is not [{ OpType: "Identity" or "Cast" or "Reshape" or "Flatten" or "Squeeze" or "Unsqueeze" } next] || next.Output.Count != 1) return null;
+            value = next.Output[0];
+        }
+        return null;
+    }
+
     /// <summary>A model to edit: a deep copy of <paramref name="model"/>'s proto (same base directory for external data).</summary>
     public static OnnxModel Copy(OnnxModel model) => OnnxModel.FromProto(model.Proto.Clone(), model.BaseDirectory);
 
-    private static SiteReport Unchanged(ConvSite s, string reason)
-    {
-        int full = (int)Math.Min(s.OutChannels, s.InChannels / Math.Max(1, s.Groups) * s.Kernel.Aggregate(1L, (a, k) => a * k));
-        return new SiteReport(s.Name, "low-rank", full, full) { ParametersBefore = s.Parameters, ParametersAfter = s.Parameters, Skipped = reason };
-    }
+    private static SkippedSite Skip(ConvSite s, int position, string reason) =>
+        new(s.Name, position, (int)Math.Min(s.OutChannels, s.InChannels / Math.Max(1, s.Groups) * s.Kernel.Aggregate(1L, (a, k) => a * k)), s.Parameters, reason);
 
     /// <summary>Whether the weight reaches anything but the node producing <paramref name="product"/> (through pass-through ops).</summary>
     private static bool Shared(OnnxModel model, string weight, string product)
