@@ -30,6 +30,14 @@ internal sealed class GraphQuery
     /// <summary>The name reports use for a node: its name, or its first output where it has none.</summary>
     public static string NameOf(NodeProto node) => node.Name.Length > 0 ? node.Name : node.Output.FirstOrDefault() ?? node.OpType;
 
+    /// <summary>The node of <paramref name="graph"/> called <paramref name="name"/> (<see cref="NameOf"/>), or null.</summary>
+    public static NodeProto? FindNode(OnnxGraph graph, string name)
+    {
+        foreach (var n in graph.Nodes)
+            if (NameOf(n) == name) return n;
+        return null;
+    }
+
     public int[]? Shape(string value) => Shapes.TryGetValue(value, out var s) ? s : null;
 
     /// <summary>The tensor behind <paramref name="value"/> when it is an initializer or a <c>Constant</c> node's output.</summary>

@@ -74,7 +74,7 @@ public static class ChannelPruning
         bool flattened = false;
         foreach (var op in chain.Ops)
         {
-            var node = PruningPlan.FindNode(graph, op.Node)
+            var node = GraphQuery.FindNode(graph, op.Node)
                 ?? throw new ArgumentException($"Chain '{chain.Id}': node '{op.Node}' is not in the graph.", nameof(context));
             bool flattens = conv && !flattened && op.OpType is "Flatten" or "Reshape";
             if (op.OpType == "Conv") attributes.Add(new(op.Node, "group", k));

@@ -60,14 +60,6 @@ public sealed record AxisSegment(int Offset, int Units, int Factor, int[] Kept, 
 /// <param name="Readers">Nodes allowed to read the tensor (directly or through Transpose/Cast/Identity/DequantizeLinear); anyone else reading it makes the plan infeasible.</param>
 public sealed record TensorEdit(string Tensor, int Axis, int Length, IReadOnlyList<AxisSegment> Segments, SliceRole Role, IReadOnlyList<string> Readers);
 
-/// <summary>Where one entry of a shape operand (or of Split's sizes) is stored, resolved on the graph before any edit.</summary>
-/// <param name="Holder">The node whose input is rewired to a new constant: the shape's consumer, or the Concat that assembles it.</param>
-/// <param name="Input">The input index of <paramref name="Holder"/> (−1 for an attribute).</param>
-/// <param name="Element">The element within that input (or attribute list).</param>
-/// <param name="Length">The element count of that input (a dynamic Concat piece must hold one element).</param>
-/// <param name="Attribute">An ints attribute holding the values instead (Split's <c>split</c> before opset 13), or null.</param>
-public sealed record ShapeSlot(string Holder, int Input, int Element, int Length, string? Attribute = null);
-
 /// <summary>Sets one shape entry.</summary>
 /// <param name="Node">The node whose shape changes (for the log).</param>
 /// <param name="Slot">Where the entry lives.</param>
@@ -126,10 +118,10 @@ public sealed record PruningPlan(
             if (ForeignReader(graph, proto.Storage, e.Readers) is { } other) return $"tensor '{proto.Storage}' is also read by '{other}', outside the site.";
         }
         foreach (var s in Shapes)
-            if (FindNode(graph, s.Slot.Holder) is not { } holder || (s.Slot.Attribute is null && holder.Input.Count <= s.Slot.Input))
+            if (GraphQuery.FindNode(graph, s.Slot.Holder) is not { } holder || (s.Slot.Attribute is null && holder.Input.Count <= s.Slot.Input))
                 return $"shape holder '{s.Slot.Holder}' of node '{s.Node}' is not in the graph.";
         foreach (var a in Attributes)
-            if (FindNode(graph, a.Node) is null) return $"node '{a.Node}' is not in the graph.";
+            if (GraphQuery.FindNode(graph, a.Node) is null) return $"node '{a.Node}' is not in the graph.";
         return null;
     }
 
@@ -152,12 +144,12 @@ public sealed record PruningPlan(
         }
         foreach (var s in Shapes)
         {
-            ShapeSlots.Set(graph, s.Slot, s.Value);
+            ShapeSlotEdits.Set(graph, s.Slot, s.Value);
             log.Add($"shape of '{s.Node}': entry → {s.Value}");
         }
         foreach (var a in Attributes)
         {
-            var node = FindNode(graph, a.Node)!;
+            var node = GraphQuery.FindNode(graph, a.Node)!;
             var attr = node.Attribute.FirstOrDefault(x => x.Name == a.Attribute);
             if (attr is null) node.Attribute.Add(attr = new AttributeProto { Name = a.Attribute, Type = AttributeProto.Types.AttributeType.Int });
             attr.I = a.Value;
@@ -166,14 +158,6 @@ public sealed record PruningPlan(
         foreach (var v in Values) SetValueDim(graph, v);
         graph.Invalidate();
         return log;
-    }
-
-    /// <summary>The node whose name (or first output, where it has no name) is <paramref name="name"/>.</summary>
-    internal static NodeProto? FindNode(OnnxGraph graph, string name)
-    {
-        foreach (var n in graph.Nodes)
-            if (GraphQuery.NameOf(n) == name) return n;
-        return null;
     }
 
     /// <summary>The stored constant behind <paramref name="value"/>, following Cast and Identity.</summary>

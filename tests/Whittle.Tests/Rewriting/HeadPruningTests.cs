@@ -57,7 +57,7 @@ public class HeadPruningTests
     private static AttentionHeads Find(PruningContext context)
     {
         var attention = Assert.Single(context.Structure.Blocks).Attention!;
-        var heads = HeadPruning.Find(context, "block 0 attention", attention, out var reason);
+        var heads = AttentionHeadWalk.Find(context.Model, context.Structure, context.Shapes, "block 0 attention", attention, out var reason);
         Assert.True(heads is not null, reason);
         return heads;
     }
@@ -137,7 +137,7 @@ public class HeadPruningTests
         var pruned = Clone(model);
         foreach (var block in context.Structure.Blocks)
         {
-            var heads = HeadPruning.Find(context, $"block {block.Index} attention", block.Attention!, out var reason);
+            var heads = AttentionHeadWalk.Find(context.Model, context.Structure, context.Shapes, $"block {block.Index} attention", block.Attention!, out var reason);
             Assert.True(heads is not null, reason);
             int groups = heads.KvHeads;
             HeadPruning.Plan(context with { Model = all }, heads, groups, UnitSelection.All(groups)).Apply(all);

@@ -64,7 +64,7 @@ internal static class PruningUnits
                 skipped.Add(new SiteReport(name, "heads", attention.Heads, attention.Heads) { Skipped = "not a pruning target" });
                 continue;
             }
-            var heads = HeadPruning.Find(context, name, attention, out var reason);
+            var heads = AttentionHeadWalk.Find(context.Model, context.Structure, context.Shapes, name, attention, out var reason);
             if (heads is not null)
             {
                 var unit = new PruningUnit(name, UnitKind.Heads, heads.KvHeads, heads.GroupSize, heads.Context, FeatureAxis.Last, true, null, heads);

@@ -1,4 +1,5 @@
-// Finds and sets one entry of a shape operand (Reshape/Expand target, Split sizes) however the export assembled it.
+// Finds one entry of a shape operand (Reshape/Expand target, Split sizes) however the export assembled it; the
+// surgery (Rewriting.ShapeSlotEdits) sets it.
 //
 // Contract
 //   Resolve follows the operand back through Cast, Identity, a 1-D Reshape and Where's else-branch (the forms
@@ -9,13 +10,20 @@
 //   already in the graph are never modified (they may be shared); a node that is rewired must feed only this
 //   shape, else Resolve refuses.
 
-using Whittle.Analysis;
 using Whittle.Onnx;
 using Whittle.Onnx.Proto;
 
-namespace Whittle.Rewriting;
+namespace Whittle.Analysis;
 
-/// <summary>Resolves and sets entries of shape operands.</summary>
+/// <summary>Where one entry of a shape operand (or of Split's sizes) is stored, resolved on the graph before any edit.</summary>
+/// <param name="Holder">The node whose input is rewired to a new constant: the shape's consumer, or the Concat that assembles it.</param>
+/// <param name="Input">The input index of <paramref name="Holder"/> (−1 for an attribute).</param>
+/// <param name="Element">The element within that input (or attribute list).</param>
+/// <param name="Length">The element count of that input (a dynamic Concat piece must hold one element).</param>
+/// <param name="Attribute">An ints attribute holding the values instead (Split's <c>split</c> before opset 13), or null.</param>
+public sealed record ShapeSlot(string Holder, int Input, int Element, int Length, string? Attribute = null);
+
+/// <summary>Resolves entries of shape operands (Rewriting sets them).</summary>
 internal static class ShapeSlots
 {
     /// <summary>The slot of entry <paramref name="entry"/> of <c>node.Input[input]</c>, or null with <paramref name="reason"/>.</summary>
@@ -87,34 +95,13 @@ internal static class ShapeSlots
     /// <summary>The current value of the slot, or null when it is computed.</summary>
     public static long? Current(OnnxGraph graph, ShapeSlot slot)
     {
-        var holder = PruningPlan.FindNode(graph, slot.Holder);
+        var holder = GraphQuery.FindNode(graph, slot.Holder);
         if (holder is null) return null;
         if (slot.Attribute is { } name) return holder.Attribute.First(a => a.Name == name).Ints[slot.Element];
         return GraphQuery.ConstantTensor(graph, holder.Input[slot.Input]) is { } t ? Values(t)[slot.Element] : null;
     }
 
-    /// <summary>Sets the slot to <paramref name="value"/>: a new constant (or the attribute entry) replaces what the holder read.</summary>
-    public static void Set(OnnxGraph graph, ShapeSlot slot, long value)
-    {
-        var holder = PruningPlan.FindNode(graph, slot.Holder)
-            ?? throw new InvalidOperationException($"Shape holder '{slot.Holder}' is not in the graph.");
-        if (slot.Attribute is { } name)
-        {
-            holder.Attribute.First(a => a.Name == name).Ints[slot.Element] = value;
-            return;
-        }
-        string old = holder.Input[slot.Input];
-        long[] values = GraphQuery.ConstantTensor(graph, old) is { } t ? Values(t) : new long[slot.Length];
-        values[slot.Element] = value;
-        var tensor = new TensorProto { Name = graph.UniqueName(GraphQuery.NameOf(holder) + ".pruned_shape"), DataType = (int)OnnxDataType.Int64 };
-        tensor.Dims.Add(values.Length);
-        tensor.Int64Data.Add(values);
-        graph.AddInitializer(tensor);
-        holder.Input[slot.Input] = tensor.Name;
-        graph.Invalidate();
-    }
-
-    private static long[] Values(TensorProto t) => [.. OnnxTensor.Of(t).ToArray<double>().Select(v => (long)v)];
+    internal static long[] Values(TensorProto t) => [.. OnnxTensor.Of(t).ToArray<double>().Select(v => (long)v)];
 
     /// <summary>Whether every node fed by <paramref name="holder"/>'s output ends up only in input <paramref name="input"/> of <paramref name="target"/>.</summary>
     private static bool Exclusive(OnnxGraph graph, NodeProto holder, NodeProto target, int input, ref string? reason)
