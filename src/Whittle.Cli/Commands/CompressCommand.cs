@@ -125,6 +125,8 @@ internal static class CompressCommand
                 warnings.AddRange(results.SelectMany(r => r.Report.Warnings));
 
                 Print(io, compressor.Name, results);
+                if (results.Count > 0 && results[0].Report.Calibration is { } c)
+                    io.MarkupLineInterpolated($"Calibration: {c.Mode}, {c.Segments} segment(s) ({c.Rule}){(c.SpilledBytes > 0 ? $", {c.SpilledBytes / (double)(1L << 20):F0} MiB of boundary activations spilled to disk" : "")}; peak working set {results.Max(r => r.Report.PeakWorkingSetBytes) / (double)(1L << 30):F2} GiB.");
                 var run = new CompressionRunReport(inputPath, compressor.Name, calibration.Description ?? calibData.Description, calibration.Examples, heldOut?.Description, results, [.. warnings.Distinct()]);
                 if (parse.GetValue(reportFile) is { } rf)
                 {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Spectre.Console;
 using Whittle.Compression;
 using Whittle.Data;
@@ -73,10 +72,10 @@ internal static class CompressRun
                     var budget = budgets[i];
                     string file = OutputPath(output, budget, budgets.Count > 1);
                     var write = Task($"write {Path.GetFileName(file)}", 1);
-                    long start = Stopwatch.GetTimestamp();
                     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
-                    results[i].Model.Save(file);
-                    var report = results[i].Report.WithTiming(new StageTiming(Stages.Writing, Stopwatch.GetElapsedTime(start).TotalSeconds));
+                    using var clock = new StageClock();
+                    clock.Time(Stages.Writing, () => results[i].Model.Save(file));
+                    var report = results[i].Report.WithTiming(clock.Timings[0]);
                     write.Value = 1;
 
                     EvaluationReport? figures = null;

@@ -16,7 +16,8 @@ internal sealed record ResultRow(string? Model, string Method, string Setting, s
 
 /// <summary>
 /// The comparison table of <c>whittle compress</c> and <c>whittle demo</c>: size kept, quality (accuracy for a classifier,
-/// perplexity for a language model, the original's in brackets), agreement and KL with the original, latency ratio, time.
+/// perplexity for a language model, the original's in brackets), agreement and KL with the original, latency ratio, time
+/// and peak working set of the compression.
 /// </summary>
 internal static class ResultsTable
 {
@@ -42,7 +43,7 @@ internal static class ResultsTable
         if (files) table.AddColumn("file");
         table.AddColumn(Right("params kept")).AddColumn(Right("MACs kept"));
         if (evaluated) table.AddColumn(Right(quality)).AddColumn(Right("agreement")).AddColumn(Right("KL")).AddColumn(Right("latency"));
-        table.AddColumn(Right("compress s"));
+        table.AddColumn(Right("compress s")).AddColumn(Right("peak GiB"));
 
         foreach (var r in rows)
         {
@@ -62,6 +63,7 @@ internal static class ResultsTable
                 cells.Add(LatencyRatio(e) is { } ratio ? ratio.ToString("F2", CultureInfo.InvariantCulture) + "×" : "-");
             }
             cells.Add(r.Report.Timings.Sum(t => t.Seconds).ToString("F1", CultureInfo.InvariantCulture));
+            cells.Add(r.Report.PeakWorkingSetBytes > 0 ? (r.Report.PeakWorkingSetBytes / (double)(1L << 30)).ToString("F2", CultureInfo.InvariantCulture) : "-");
             table.AddRow([.. cells.Select(Markup.Escape)]);
         }
         return table;

@@ -25,18 +25,21 @@ namespace Whittle.Compression;
 /// <param name="Segmentation">The segments.</param>
 /// <param name="Runtime">ONNX Runtime settings.</param>
 /// <param name="Spill">The memory limit of the boundary caches.</param>
-/// <param name="Clock">Times the runs (<see cref="Stages.Calibration"/>).</param>
+/// <param name="Clock">Times the runs.</param>
 /// <param name="Progress">Told (segment, batches done) as batches finish; may be null.</param>
 /// <param name="CancellationToken">Checked between batches.</param>
 internal sealed record StreamContext(BatchSet Batches, Segmentation Segmentation, RuntimeOptions Runtime, SpillBudget Spill, StageClock Clock,
-    Action<int, int>? Progress, CancellationToken CancellationToken);
+    Action<int, int>? Progress, CancellationToken CancellationToken)
+{
+    /// <summary>The stage the runs count for: calibration, or measurement for passes that compare models or measure a loss.</summary>
+    public string Stage { get; init; } = Stages.Calibration;
+}
 
 /// <summary>Calibration batches at one segment of one model (see the file header).</summary>
 internal sealed class CalibrationStream : IDisposable
 {
     private readonly StreamContext _context;
     private readonly bool _frozen;
-    private readonly IReadOnlySet<string> _wanted;
     private BoundaryCache? _cache; // values at Position other than the batches' own tensors
     private BoundaryCache? _next;  // a frozen run's outputs: the values at Position + 1
 
@@ -44,13 +47,11 @@ internal sealed class CalibrationStream : IDisposable
     /// <param name="context">The run's settings.</param>
     /// <param name="model">The model whose segments run (as they stand when each runs).</param>
     /// <param name="frozen">Whether the model stays unedited while the stream runs.</param>
-    /// <param name="wanted">Graph outputs to carry to the end (a loss reads them), beyond what later segments read.</param>
-    public CalibrationStream(StreamContext context, OnnxModel model, bool frozen, IReadOnlySet<string>? wanted = null)
+    public CalibrationStream(StreamContext context, OnnxModel model, bool frozen)
     {
         _context = context;
         Model = model;
         _frozen = frozen;
-        _wanted = wanted ?? new HashSet<string>();
     }
 
     public OnnxModel Model { get; }
@@ -63,7 +64,7 @@ internal sealed class CalibrationStream : IDisposable
     /// <summary>A stream over <paramref name="model"/> at this stream's position, holding the same values: <paramref name="model"/> must compute exactly what this stream's model does up to here.</summary>
     public CalibrationStream Fork(OnnxModel model, bool frozen)
     {
-        var fork = new CalibrationStream(_context, model, frozen, _wanted) { Position = Position };
+        var fork = new CalibrationStream(_context, model, frozen) { Position = Position };
         if (_cache is not null)
         {
             fork._cache = new BoundaryCache(_context.Spill);
@@ -173,7 +174,7 @@ internal sealed class CalibrationStream : IDisposable
         {
             theirs = reference?.Prepare(s, reads, advance: true);
             if (mine.Side.Session is null && mine.Side.Keep.Count == 0 && statistics.Count == 0 && theirs is null && mine.Next is null) return;
-            _context.Clock.Time(Stages.Calibration, () => CalibrationLoop.Run(
+            _context.Clock.Time(_context.Stage, () => CalibrationLoop.Run(
                 new LoopRequest(Batches.Count, mine.Side, statistics, b => Batches[b])
                 {
                     Labels = Batches.Labels is { } labels ? b => labels[b] : null,
@@ -244,16 +245,16 @@ internal sealed class CalibrationStream : IDisposable
         _next = next;
     }
 
-    /// <summary>Values <paramref name="segment"/> produces that a later segment reads, or that are wanted graph outputs.</summary>
-    private List<string> Carried(SegmentLayout layout, Segment segment) =>
-        [.. segment.Produced.Where(o => layout.ReadAfter(o, segment.Index) || (_wanted.Contains(o) && Model.Graph.IsGraphOutput(o))).Order(StringComparer.Ordinal)];
+    /// <summary>Values <paramref name="segment"/> produces that a later segment reads.</summary>
+    private static List<string> Carried(SegmentLayout layout, Segment segment) =>
+        [.. segment.Produced.Where(o => layout.ReadAfter(o, segment.Index)).Order(StringComparer.Ordinal)];
 
     /// <summary>Copies into <paramref name="next"/> the carried values held now that later segments still read (not the batches' own tensors).</summary>
     private void CarryThrough(SegmentLayout layout, int s, BoundaryCache next, int batches)
     {
         if (_cache is null) return;
         foreach (var name in _cache.Names.ToList())
-            if (layout.ReadAfter(name, s) || _wanted.Contains(name))
+            if (layout.ReadAfter(name, s))
                 for (int b = 0; b < batches; b++) next.Add(b, name, _cache.Get(b, name));
     }
 

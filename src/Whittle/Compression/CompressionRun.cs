@@ -237,8 +237,9 @@ public sealed class CompressionRun : IDisposable
         var layout = Segments.Layout(candidate);
         var reads = statistics.SelectMany(s => s.Reads).ToHashSet(StringComparer.Ordinal);
         int last = layout.Segments.Where(s => s.Produced.Overlaps(reads)).Select(s => s.Index).DefaultIfEmpty(-1).Max();
-        using var r = new CalibrationStream(Context(), reference, frozen: true);
-        using var c = new CalibrationStream(Context(), candidate, frozen: true);
+        var context = Context() with { Stage = Stages.Measurement };
+        using var r = new CalibrationStream(context, reference, frozen: true);
+        using var c = new CalibrationStream(context, candidate, frozen: true);
         for (int s = 0; s <= last; s++)
         {
             CancellationToken.ThrowIfCancellationRequested();
@@ -265,7 +266,7 @@ public sealed class CompressionRun : IDisposable
         var statistic = new LossStatistic(loss, output);
         var segments = OnnxModelSummary.Of(model).InitializerBytes <= WholeModelBytes ? Segmentation.Whole : Segments;
         int segment = segments.Layout(model).Segments.First(s => s.Produced.Contains(output)).Index;
-        using var stream = new CalibrationStream(Context(segments), model, frozen: true);
+        using var stream = new CalibrationStream(Context(segments) with { Stage = Stages.Measurement }, model, frozen: true);
         stream.Calibrate(segment, [statistic]);
         return statistic.Finish();
     }
