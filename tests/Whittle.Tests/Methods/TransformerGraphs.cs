@@ -64,7 +64,7 @@ internal sealed class TransformerGraphs
             Family.Gpt2 => b.LayerNorm("ln_f", x, d),
             _ => x,
         };
-        var logits = b.Node("MatMul", "lm_head", [final, b.Weight("lm_head.weight", d, vocab)]);
+        var logits = b.Node("MatMul", "lm_head", [final, b.Weight("lm_head.weight", d, vocab, 1.0 / Math.Sqrt(d))]);
         b._g.Output.Add(new ValueInfoProto { Name = logits, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)OnnxDataType.Float } } });
         var proto = new ModelProto { IrVersion = 8, ProducerName = "whittle-tests", Graph = b._g };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
