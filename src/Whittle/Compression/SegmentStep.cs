@@ -33,10 +33,18 @@ public sealed class SegmentStep
     /// <summary>The segment (nodes, inputs) in <see cref="Source"/>.</summary>
     public Segment Segment { get; }
 
-    /// <summary>The models to edit in this step (all of a parallel pass's targets; a sequential pass's one; none in a survey).</summary>
+    /// <summary>
+    /// The models to edit in this step: all of a parallel pass's targets; in a sequential pass those that are still
+    /// identical to the original up to here (they share the step), else one; none in a survey. Edit only these, and only
+    /// this segment of them.
+    /// </summary>
     public IReadOnlyList<PassTarget> Targets { get; }
 
-    /// <summary>The model whose activations calibrate this step, and whose weights the segment holds now: the original in parallel mode, the target (compressed up to here) in sequential mode.</summary>
+    /// <summary>
+    /// The model whose activations calibrate this step and whose weights the segment holds now (read weights here, never
+    /// edit it): the original in parallel mode, in a survey's model, and in a sequential step shared by targets still equal
+    /// to the original; otherwise the one target, compressed up to here.
+    /// </summary>
     public OnnxModel Source => _stream.Model;
 
     /// <summary>Whether the node (site) called <paramref name="node"/> runs in this segment.</summary>

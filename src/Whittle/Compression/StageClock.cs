@@ -39,7 +39,11 @@ public sealed class StageClock : IDisposable
     {
         ArgumentNullException.ThrowIfNull(work);
         var frame = new Frame(stage, ProcessMemory.HighWater());
-        lock (_gate) _running.Add(frame);
+        lock (_gate)
+        {
+            _running.Add(frame);
+            Add(stage, TimeSpan.Zero, 0); // its place in the list: the order stages first ran
+        }
         long start = Stopwatch.GetTimestamp();
         try { return work(); }
         finally

@@ -62,6 +62,20 @@ public class TappedSessionTests
     }
 
     [Fact]
+    public void Dispose_twice_is_safe_and_run_after_dispose_throws()
+    {
+        var s = TappedSession.Create(RuntimeModels.Mlp([3, 2]), []);
+        s.Dispose();
+        s.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => s.Run(new InputBatch("X", RuntimeModels.RandomFloats(1, 1, 3))));
+    }
+}
+
+/// <summary>Working-set figures are process-wide: these run alone (<see cref="Compression.StreamCollection"/>).</summary>
+[Collection(nameof(Compression.StreamCollection))]
+public class TappedSessionMemoryTests
+{
+    [Fact]
     public void Many_sessions_and_runs_release_native_memory()
     {
         var model = RuntimeModels.Mlp([64, 64, 8]);
@@ -79,14 +93,5 @@ public class TappedSessionTests
         GC.WaitForPendingFinalizers();
         long growth = Environment.WorkingSet - before;
         Assert.True(growth < 64L << 20, $"working set grew by {growth >> 20} MiB over 60 sessions × 20 runs");
-    }
-
-    [Fact]
-    public void Dispose_twice_is_safe_and_run_after_dispose_throws()
-    {
-        var s = TappedSession.Create(RuntimeModels.Mlp([3, 2]), []);
-        s.Dispose();
-        s.Dispose();
-        Assert.Throws<ObjectDisposedException>(() => s.Run(new InputBatch("X", RuntimeModels.RandomFloats(1, 1, 3))));
     }
 }
