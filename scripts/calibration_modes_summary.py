@@ -5,6 +5,19 @@ import json
 import os
 import sys
 
+
+def describe(rep):
+    b = rep["budget"]
+    kind, value = b["kind"], b["value"]
+    if kind == "keep-macs": return f"keep {value:g} of MACs"
+    if kind == "keep-parameters": return f"keep {value:g} of params"
+    if kind == "tolerance": return f"tolerance {value:g}"
+    d = rep.get("details") or {}
+    if "chosenBlocks" in d: return f"N = {len(d['chosenBlocks'])} blocks"
+    if "mode" in d: return d["mode"]
+    return "default"
+
+
 out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/whittle-calibration-modes"
 rows = {}
 for path in sorted(glob.glob(os.path.join(out, "*.json"))):
@@ -24,18 +37,6 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
             kl=cmp.get("meanKl") or float("nan"),
             seconds=sum(t["seconds"] for t in rep["timings"]),
             peak=max(t.get("peakWorkingSetBytes", 0) for t in rep["timings"]) / 2**30)
-
-
-def describe(rep):
-    b = rep["budget"]
-    kind, value = b["kind"], b["value"]
-    if kind == "keep-macs": return f"keep {value:g} of MACs"
-    if kind == "keep-parameters": return f"keep {value:g} of params"
-    if kind == "tolerance": return f"tolerance {value:g}"
-    d = rep.get("details") or {}
-    if "chosenBlocks" in d: return f"N = {len(d['chosenBlocks'])} blocks"
-    if "mode" in d: return d["mode"]
-    return "default"
 
 
 print("| model | method | budget | params kept (seq / par) | MACs kept (seq / par) | accuracy or ppl: sequential / parallel (original) | agreement % seq / par | KL seq / par | better | compress s seq / par |")

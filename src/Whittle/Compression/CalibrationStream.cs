@@ -26,10 +26,11 @@ namespace Whittle.Compression;
 /// <param name="Runtime">ONNX Runtime settings.</param>
 /// <param name="Spill">The memory limit of the boundary caches.</param>
 /// <param name="Clock">Times the runs.</param>
+/// <param name="Garbage">Collects after each segment run.</param>
 /// <param name="Progress">Told (segment, batches done) as batches finish; may be null.</param>
 /// <param name="CancellationToken">Checked between batches.</param>
 internal sealed record StreamContext(BatchSet Batches, Segmentation Segmentation, RuntimeOptions Runtime, SpillBudget Spill, StageClock Clock,
-    Action<int, int>? Progress, CancellationToken CancellationToken)
+    Garbage Garbage, Action<int, int>? Progress, CancellationToken CancellationToken)
 {
     /// <summary>The stage the runs count for: calibration, or measurement for passes that compare models or measure a loss.</summary>
     public string Stage { get; init; } = Stages.Calibration;
@@ -196,7 +197,7 @@ internal sealed class CalibrationStream : IDisposable
         }
         reference?.Accept(theirs!.Next);
         Accept(mine.Next);
-        Garbage.Collect();
+        _context.Garbage.Collect();
     }
 
     /// <summary>A loop side of one segment: its session, what it keeps for the next segment.</summary>

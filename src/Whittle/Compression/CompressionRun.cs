@@ -45,7 +45,7 @@ public sealed class CompressionRun : IDisposable
         int batch = ProbeBatchSize(job.Model, job.Calibration[0]);
         _probeBatch = new BatchSet([job.Calibration[0].SelectRows([.. Enumerable.Range(0, batch)])]);
         ProbeBatch = batch;
-        _streams = new StreamContext(job.Calibration, Segmentation.Whole, job.Runtime, spill, Clock, null, cancellationToken);
+        _streams = new StreamContext(job.Calibration, Segmentation.Whole, job.Runtime, spill, Clock, new Garbage(), null, cancellationToken);
         Segments = Segmentation.Whole;
         Structure = null!;
         Shapes = null!;
@@ -139,7 +139,7 @@ public sealed class CompressionRun : IDisposable
     public T Time<T>(string stage, Func<T> work)
     {
         var result = Clock.Time(stage, work);
-        Garbage.Collect();
+        _streams.Garbage.Collect();
         return result;
     }
 

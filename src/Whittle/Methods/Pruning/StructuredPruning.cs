@@ -157,9 +157,9 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                     widths[t][u] = w;
                     if (w >= units[u].Width) continue;
                     var choice = run.Time(Stages.Decomposition, () => paths[u].Choose(w));
-                    choices[t][u] = choice;
                     run.Time(Stages.Rewrite, () =>
                         edits[t][u].AddRange(units[u].Plan(context with { Model = target.Model }, units[u].Width, choice.Selection).Apply(target.Model)));
+                    choices[t][u] = choice.Folded();
                 }
             }
         });
@@ -294,7 +294,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                     edits[best].AddRange(units[best].Plan(context with { Model = current }, widths[best], choice.Selection).Apply(current)));
                 kept[best] = [.. choice.Selection.Kept.Select(i => kept[best][i])];
                 widths[best] = bestK;
-                last[best] = choice;
+                last[best] = choice.Folded();
                 steps++;
                 run.Report(Stages.Rewrite, steps, null, $"{units[best].Name} → {units[best].Reported(bestK)}");
             }

@@ -28,7 +28,12 @@ internal interface IUnitPath
 /// <param name="ActivationError"><c>‖Z − Z[:, I]·T‖_F / ‖Z‖_F</c>.</param>
 /// <param name="PredictedOutputError"><c>‖(Z − Z[:, I]·T)·Wᵀ‖_F / ‖Z·Wᵀ‖_F</c> for fully connected consumers, else null.</param>
 /// <param name="UsedPseudoInverse">Whether the triangular solve fell back to a pseudo-inverse.</param>
-internal sealed record UnitChoice(UnitSelection Selection, double ErrorEstimate, double ActivationError, double? PredictedOutputError, bool UsedPseudoInverse);
+internal sealed record UnitChoice(UnitSelection Selection, double ErrorEstimate, double ActivationError, double? PredictedOutputError, bool UsedPseudoInverse)
+{
+    /// <summary>The same choice without its correction matrix: what the report keeps once the correction is folded into the model
+    /// (for a transformer's MLPs the matrices of every block together weigh more than the model's new weights).</summary>
+    public UnitChoice Folded() => this with { Selection = Selection with { Interpolation = null } };
+}
 
 /// <summary>Shared arithmetic of unit paths: column scaling, ordering, errors.</summary>
 internal static class UnitPaths
