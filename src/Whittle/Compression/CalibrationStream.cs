@@ -169,11 +169,12 @@ internal sealed class CalibrationStream : IDisposable
     private void Run(int s, IReadOnlyList<IBatchStatistic> statistics, bool advance, CalibrationStream? reference)
     {
         var reads = statistics.SelectMany(x => x.Reads).Distinct(StringComparer.Ordinal).ToList();
-        var mine = Prepare(s, reads, advance);
+        // Building a segment's session (sub-graph, ORT's optimizations and weight packing) counts for the stage as well.
+        var mine = _context.Clock.Time(_context.Stage, () => Prepare(s, reads, advance));
         Prepared? theirs = null;
         try
         {
-            theirs = reference?.Prepare(s, reads, advance: true);
+            theirs = reference is null ? null : _context.Clock.Time(_context.Stage, () => reference.Prepare(s, reads, advance: true));
             if (mine.Side.Session is null && mine.Side.Keep.Count == 0 && statistics.Count == 0 && theirs is null && mine.Next is null) return;
             _context.Clock.Time(_context.Stage, () => CalibrationLoop.Run(
                 new LoopRequest(Batches.Count, mine.Side, statistics, b => Batches[b])

@@ -4,7 +4,7 @@
 // stages' times add up to the run's wall time.
 //
 // Peak memory: a sampler reads the process's resident set every SampleInterval and raises the peak of every stage
-// running at that moment; when the process's high-water mark (VmHWM, which /usr/bin/time -v reports) rises during a
+// running at that moment (on a thread of its own, so a busy thread pool cannot delay it); when the process's high-water mark (VmHWM, which /usr/bin/time -v reports) rises during a
 // stage, that exact figure is the stage's peak. The high-water mark is read, never reset, so external measurements
 // stay valid.
 
@@ -21,7 +21,8 @@ public sealed class StageClock : IDisposable
     private readonly Lock _gate = new();
     private readonly List<(string Stage, TimeSpan Elapsed, long Peak)> _stages = [];
     private readonly List<Frame> _running = [];
-    private readonly Timer _sampler;
+    private readonly Thread _sampler;
+    private readonly ManualResetEventSlim _stop = new();
 
     private sealed class Frame(string stage, long startHighWater)
     {
@@ -32,7 +33,14 @@ public sealed class StageClock : IDisposable
     }
 
     /// <summary>A clock with no stage run yet; its sampler runs until <see cref="Dispose"/>.</summary>
-    public StageClock() => _sampler = new Timer(_ => Sample(), null, SampleInterval, SampleInterval);
+    public StageClock()
+    {
+        _sampler = new Thread(() =>
+        {
+            while (!_stop.Wait(SampleInterval)) Sample();
+        }) { IsBackground = true, Name = "Whittle stage clock", Priority = ThreadPriority.AboveNormal };
+        _sampler.Start();
+    }
 
     /// <summary>Runs <paramref name="work"/> as part of <paramref name="stage"/> (on the calling thread; stages nest).</summary>
     public T Time<T>(string stage, Func<T> work)
@@ -79,7 +87,13 @@ public sealed class StageClock : IDisposable
     }
 
     /// <summary>Stops the sampler.</summary>
-    public void Dispose() => _sampler.Dispose();
+    public void Dispose()
+    {
+        if (_stop.IsSet) return;
+        _stop.Set();
+        _sampler.Join();
+        _stop.Dispose();
+    }
 
     private void Sample()
     {

@@ -65,6 +65,30 @@ public sealed class InterpolativeDecompositionPath
         return new InterpolativeDecompositionPath(qr.R, qr.Pivots.ToArray(), diagonal, suffix, cutoff);
     }
 
+    /// <summary>
+    /// The same path from the Gram matrix <c>G = ZᵀZ</c> by one pivoted Cholesky (<see cref="PivotedCholesky"/>): its R is the R
+    /// of Z's column-pivoted QR in exact arithmetic (up to row signs), for ~h³/6 multiply–adds instead of a CPQR of a factor.
+    /// Accurate to about sqrt(ε)·‖Z‖ (the Gram squares the condition number).
+    /// </summary>
+    /// <param name="gram">h × h symmetric positive semidefinite; only the upper triangle is read; finite. Not modified.</param>
+    /// <exception cref="ArgumentException"><paramref name="gram"/> is not square or contains NaN or infinity.</exception>
+    public static InterpolativeDecompositionPath FromGram(MatrixView<double> gram)
+    {
+        var chol = PivotedCholesky.Compute(gram);
+        int r = chol.Rank, h = gram.Cols;
+        var diagonal = new double[r];
+        for (int i = 0; i < r; i++) diagonal[i] = Math.Abs(chol.R[i, i]);
+        var suffix = new double[r + 1];
+        for (int i = r - 1; i >= 0; i--)
+        {
+            double s = 0;
+            foreach (double v in chol.R.Row(i)) s += v * v;
+            suffix[i] = suffix[i + 1] + s;
+        }
+        double cutoff = h * InterpolativeDecompositions.Epsilon<double>();
+        return new InterpolativeDecompositionPath(chol.R, chol.Pivots.ToArray(), diagonal, suffix, cutoff);
+    }
+
     /// <summary>h, the number of columns.</summary>
     public int Columns => _pivots.Length;
 

@@ -10,6 +10,7 @@
 //      Gram, or a row sketch), so memory does not grow with the number of samples.
 //   2. Decompose: column-pivoted QR of A (of A·D with D = diag(‖W_next[:, j]‖) under STAT's column scaling):
 //      Z ≈ Z[:, I]·T, |I| = k, T = [I_k, R11⁻¹R12]Πᵀ, unscaled T = D_I·T_s·D⁻¹; error proxy ε_k = |r_kk|/|r_00|.
+//      From the Gram statistic, the same R by a pivoted Cholesky of D·G·D (no factor A, no QR).
 //      Attention heads: the same with whole key/value groups of context columns as pivots, and the least-squares
 //      correction M of the dropped groups from the kept ones.
 //   3. Size every site from one global tolerance ε (k(ε) = min{k : ε_k ≤ ε}), ε found by bisection to meet the
@@ -55,7 +56,9 @@ public sealed class InterpolativePruning : ICompressionMethod
     /// <summary>Neurons or channels: Z·D ≈ (Z·D)[:, I]·T_s by one CPQR; T = D_I·T_s·D⁻¹.</summary>
     private sealed class Columns(UnitFactor factor, ErrorProxy proxy) : IUnitPath
     {
-        private readonly InterpolativeDecompositionPath _path = InterpolativeDecompositionPath.Factor(UnitPaths.Scaled(factor).View);
+        private readonly InterpolativeDecompositionPath _path = factor.Gram is { } g
+            ? InterpolativeDecompositionPath.FromGram(UnitPaths.ScaledGram(g, factor.Scale).View)
+            : InterpolativeDecompositionPath.Factor(UnitPaths.Scaled(factor).View);
 
         public int Width => factor.Width;
 

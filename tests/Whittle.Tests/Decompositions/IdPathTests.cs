@@ -45,6 +45,27 @@ public class IdPathTests
     }
 
     [Fact]
+    public void TheGramMatrixGivesTheSamePathByPivotedCholesky()
+    {
+        var z = InterpolativeDecompositionTests.SeparatedColumns<double>(200, 24, 1.15, seed: 3);
+        var gram = Blas.Multiply(z.Transpose(), z.View);
+        var fromZ = InterpolativeDecompositionPath.Factor(z.View);
+        var fromG = InterpolativeDecompositionPath.FromGram(gram.View);
+        Assert.Equal(fromZ.Pivots.ToArray(), fromG.Pivots.ToArray());
+        Assert.Equal(fromZ.MaxRank, fromG.MaxRank);
+        Assert.Equal(fromZ.Norm, fromG.Norm, 1e-8 * fromZ.Norm);
+        for (int k = 0; k <= 24; k += 3)
+        {
+            // The Gram squares the condition number: agreement to ~sqrt(ε) relative, not ε.
+            Assert.Equal(fromZ.DiagonalRatio(k), fromG.DiagonalRatio(k), 1e-6);
+            Assert.Equal(fromZ.ResidualNorm(k), fromG.ResidualNorm(k), 1e-6 * fromZ.Norm);
+            var at = fromG.At(k);
+            Assert.Equal(fromZ.At(k).Indices, at.Indices);
+            Assert.Equal(fromG.ResidualNorm(k), at.Error(z.View), 1e-6 * fromZ.Norm);
+        }
+    }
+
+    [Fact]
     public void RankDeficientMatrixCapsTheRankWhereTheIdIsExact()
     {
         var z = TestMatrices.OfRank<double>(60, 15, 6, seed: 2);

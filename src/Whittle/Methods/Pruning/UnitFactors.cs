@@ -1,6 +1,7 @@
 // One calibration of a segment for the pruning units it holds: the statistic of its activation Z, turned into a factor A with
 // AᵀA = ZᵀZ (exactly for the R factor and the Gram matrix, approximately for a sketch), plus what the next layer
 // says about Z's columns: their weights for the STAT column scaling and the consumer weight for predicted errors.
+// A Gram statistic is kept as it is and turned into A only when a path asks for it (the ID's column path does not).
 //
 // Shapes: Z is n × c (rows = samples × positions or pixels, c = width·group size columns); A is m × c with
 // m ≤ c for the R factor and the Gram (rank × c), s for a sketch; the consumer matrix is out × c.
@@ -18,11 +19,38 @@ namespace Whittle.Methods.Pruning;
 /// <summary>What ranking a unit's columns needs.</summary>
 /// <param name="Unit">The unit.</param>
 /// <param name="Width">Its current width (units).</param>
-/// <param name="A">m × c with <c>AᵀA = ZᵀZ</c>.</param>
 /// <param name="Scale">Per column, the norm of the next layer's weights reading it; null when not scaled.</param>
 /// <param name="Consumer">The consumers' weights stacked (out × c) when they are fully connected and read Z directly; else null.</param>
 /// <param name="Rows">n, the rows of Z seen (samples × positions or pixels).</param>
-internal sealed record UnitFactor(PruningUnit Unit, int Width, Matrix<double> A, double[]? Scale, Matrix<double>? Consumer, long Rows);
+internal sealed record UnitFactor(PruningUnit Unit, int Width, double[]? Scale, Matrix<double>? Consumer, long Rows)
+{
+    private Lazy<Matrix<double>> _a = null!;
+
+    /// <summary>m × c with <c>AᵀA = ZᵀZ</c> (from the Gram matrix on first use, where that was the statistic).</summary>
+    public Matrix<double> A => _a.Value;
+
+    /// <summary><c>ZᵀZ</c> where the statistic was the Gram matrix, else null: paths that can work from it skip A.</summary>
+    public Matrix<double>? Gram { get; private init; }
+
+    /// <summary>A factor known by A itself.</summary>
+    public static UnitFactor Of(PruningUnit unit, int width, Matrix<double> a, double[]? scale, Matrix<double>? consumer, long rows) =>
+        new(unit, width, scale, consumer, rows) { _a = new(a) };
+
+    /// <summary>A factor known by its Gram matrix; A comes from a pivoted Cholesky when first asked for.</summary>
+    public static UnitFactor OfGram(PruningUnit unit, int width, Matrix<double> gram, double[]? scale, Matrix<double>? consumer, long rows) =>
+        new(unit, width, scale, consumer, rows) { _a = new(() => FromGram(gram)), Gram = gram };
+
+    /// <summary>A = R·Πᵀ from the pivoted Cholesky Πᵀ·G·Π ≈ RᵀR, so that AᵀA ≈ G.</summary>
+    private static Matrix<double> FromGram(Matrix<double> gram)
+    {
+        var chol = PivotedCholesky.Compute(gram.View);
+        var a = new Matrix<double>(chol.Rank, gram.Cols);
+        var pivots = chol.Pivots;
+        for (int i = 0; i < chol.Rank; i++)
+            for (int j = 0; j < gram.Cols; j++) a[i, pivots[j]] = chol.R[i, j];
+        return a;
+    }
+}
 
 /// <summary>Calibrates the units of a model and builds their factors.</summary>
 internal static class UnitFactors
@@ -50,31 +78,21 @@ internal static class UnitFactors
         {
             var unit = units[u];
             int columns = widths[u] * unit.GroupSize;
-            var (a, rows) = statistics[u] switch
-            {
-                GramStatistic g => g.Finish() is var gram ? (FromGram(gram.Gram), gram.Rows) : default,
-                SketchStatistic k => k.Finish() is var sketch ? (sketch.Sketch, sketch.Rows) : default,
-                RFactorStatistic r => r.Finish() is var rf ? (rf.R, rf.Rows) : default,
-                _ => throw new InvalidOperationException("Unknown statistic."),
-            };
-            if (a.Cols != columns)
-                throw new InvalidOperationException($"Site '{unit.Name}': its activation '{unit.Activation}' has {a.Cols} columns, expected {columns}.");
             bool scaled = options.Scaling == ColumnScaling.On || (options.Scaling == ColumnScaling.Auto && unit.Transformer);
             var (scale, consumer) = Consumers(step.Source, structure, unit, columns, scaled);
-            factors.Add(new UnitFactor(unit, widths[u], a, scale, consumer, rows));
+            var factor = statistics[u] switch
+            {
+                GramStatistic g => g.Finish() is var gram ? UnitFactor.OfGram(unit, widths[u], gram.Gram, scale, consumer, gram.Rows) : null,
+                SketchStatistic k => k.Finish() is var sketch ? UnitFactor.Of(unit, widths[u], sketch.Sketch, scale, consumer, sketch.Rows) : null,
+                RFactorStatistic r => r.Finish() is var rf ? UnitFactor.Of(unit, widths[u], rf.R, scale, consumer, rf.Rows) : null,
+                _ => null,
+            } ?? throw new InvalidOperationException("Unknown statistic.");
+            int seen = factor.Gram?.Cols ?? factor.A.Cols;
+            if (seen != columns)
+                throw new InvalidOperationException($"Site '{unit.Name}': its activation '{unit.Activation}' has {seen} columns, expected {columns}.");
+            factors.Add(factor);
         }
         return factors;
-    }
-
-    /// <summary>A = R·Πᵀ from the pivoted Cholesky Πᵀ·G·Π ≈ RᵀR, so that AᵀA ≈ G.</summary>
-    private static Matrix<double> FromGram(Matrix<double> gram)
-    {
-        var chol = PivotedCholesky.Compute(gram.View);
-        var a = new Matrix<double>(chol.Rank, gram.Cols);
-        var pivots = chol.Pivots;
-        for (int i = 0; i < chol.Rank; i++)
-            for (int j = 0; j < gram.Cols; j++) a[i, pivots[j]] = chol.R[i, j];
-        return a;
     }
 
     /// <summary>Column norms of the consumers' weights per column of Z (when scaled), and the stacked consumer weight (fully connected consumers).</summary>

@@ -51,6 +51,19 @@ internal static class UnitPaths
         return a;
     }
 
+    /// <summary>D·G·D, the Gram matrix of Z·D (a copy), or G itself when not scaled.</summary>
+    public static Matrix<double> ScaledGram(Matrix<double> gram, double[]? scale)
+    {
+        if (scale is not { } d) return gram;
+        var g = gram.Clone();
+        for (int i = 0; i < g.Rows; i++)
+        {
+            var row = g.Row(i);
+            for (int j = 0; j < row.Length; j++) row[j] *= d[i] * d[j];
+        }
+        return g;
+    }
+
     /// <summary>
     /// Undoes the column scaling of an interpolation over columns: from Z·D ≈ (Z·D)[:, C]·X, column j of Z is
     /// z_j ≈ Σ_i X[i, j]·(d_{C_i} / d_j)·z_{C_i}, so T[i, j] = d_{C_i}·X[i, j] / d_j (T = D_I·T_s·D⁻¹ of STAT). A column with
