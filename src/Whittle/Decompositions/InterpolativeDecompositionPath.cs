@@ -53,16 +53,7 @@ public sealed class InterpolativeDecompositionPath
         int r = qr.Rank, h = a.Cols;
         var diagonal = new double[r];
         for (int i = 0; i < r; i++) diagonal[i] = qr.DiagonalMagnitudes[i];
-        // suffix[k] = Σ_{i ≥ k} ‖R[i, :]‖² = ‖R22(k)‖_F²; beyond r the remainder is exactly zero.
-        var suffix = new double[r + 1];
-        for (int i = r - 1; i >= 0; i--)
-        {
-            double s = 0;
-            foreach (double v in qr.R.Row(i)) s += v * v;
-            suffix[i] = suffix[i + 1] + s;
-        }
-        double cutoff = Math.Max(a.Rows, h) * InterpolativeDecompositions.Epsilon<double>();
-        return new InterpolativeDecompositionPath(qr.R, qr.Pivots.ToArray(), diagonal, suffix, cutoff);
+        return Of(qr.R, qr.Pivots.ToArray(), diagonal, Math.Max(a.Rows, h) * InterpolativeDecompositions.Epsilon<double>());
     }
 
     /// <summary>
@@ -78,15 +69,21 @@ public sealed class InterpolativeDecompositionPath
         int r = chol.Rank, h = gram.Cols;
         var diagonal = new double[r];
         for (int i = 0; i < r; i++) diagonal[i] = Math.Abs(chol.R[i, i]);
-        var suffix = new double[r + 1];
-        for (int i = r - 1; i >= 0; i--)
+        return Of(chol.R, chol.Pivots.ToArray(), diagonal, h * InterpolativeDecompositions.Epsilon<double>());
+    }
+
+    /// <summary>The path of an upper trapezoidal R (pivot order) with its pivots and |r_ii|.</summary>
+    private static InterpolativeDecompositionPath Of(Matrix<double> r, int[] pivots, double[] diagonal, double cutoff)
+    {
+        // suffix[k] = Σ_{i ≥ k} ‖R[i, :]‖² = ‖R22(k)‖_F²; beyond the rank the remainder is zero.
+        var suffix = new double[r.Rows + 1];
+        for (int i = r.Rows - 1; i >= 0; i--)
         {
             double s = 0;
-            foreach (double v in chol.R.Row(i)) s += v * v;
+            foreach (double v in r.Row(i)) s += v * v;
             suffix[i] = suffix[i + 1] + s;
         }
-        double cutoff = h * InterpolativeDecompositions.Epsilon<double>();
-        return new InterpolativeDecompositionPath(chol.R, chol.Pivots.ToArray(), diagonal, suffix, cutoff);
+        return new InterpolativeDecompositionPath(r, pivots, diagonal, suffix, cutoff);
     }
 
     /// <summary>h, the number of columns.</summary>
