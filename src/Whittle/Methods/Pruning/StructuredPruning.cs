@@ -121,7 +121,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         {
             original = new IUnitPath[units.Count];
             // Sequential mode chooses selections from a new calibration and needs only the ratios ε_k here: the Gram
-            // matrix gives the same ones (CPQR of any A with AᵀA = ZᵀZ pivots alike) for a third of the TSQR's work and memory.
+            // matrix gives the same ones (its pivoted Cholesky is Z's CPQR) with no TSQR, and for the ID no QR either.
             var survey = !parallel && options.Statistic == ActivationStatistic.RFactor ? options with { Statistic = ActivationStatistic.Gram } : options;
             run.Survey(run.Original, step =>
             {
@@ -180,17 +180,17 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
 
     /// <summary>The paths of the units of <paramref name="step"/>'s segment, from one calibration of it, into <paramref name="paths"/>.</summary>
     private void Factor(CompressionRun run, SegmentStep step, List<PruningUnit> units, IReadOnlyList<int> widths, IUnitPath[] paths, List<string> shortData,
-        PruningOptions? statistic = null)
+        PruningOptions? statisticOptions = null)
     {
         var here = Enumerable.Range(0, units.Count).Where(u => step.Holds(units[u].Producers[0])).ToList();
-        if (here.Count > 0) Factor(run, step, [.. here.Select(u => units[u])], [.. here.Select(u => widths[u])], paths, here, shortData, statistic);
+        if (here.Count > 0) Factor(run, step, [.. here.Select(u => units[u])], [.. here.Select(u => widths[u])], paths, here, shortData, statisticOptions);
     }
 
-    /// <summary>Factors <paramref name="units"/> (held by the step) into <paramref name="paths"/> at <paramref name="slots"/>, with <paramref name="statistic"/>'s activation statistic (default: the options').</summary>
+    /// <summary>Factors <paramref name="units"/> (held by the step) into <paramref name="paths"/> at <paramref name="slots"/>, with <paramref name="statisticOptions"/>'s activation statistic (default: the method's options).</summary>
     private void Factor(CompressionRun run, SegmentStep step, List<PruningUnit> units, int[] widths, IUnitPath[] paths, List<int> slots, List<string> shortData,
-        PruningOptions? statistic = null)
+        PruningOptions? statisticOptions = null)
     {
-        var factors = UnitFactors.Collect(step, run.Structure, units, widths, statistic ?? options, run.Seed);
+        var factors = UnitFactors.Collect(step, run.Structure, units, widths, statisticOptions ?? options, run.Seed);
         for (int j = 0; j < factors.Count; j++)
         {
             var f = factors[j];
