@@ -26,9 +26,12 @@ internal static class ImportCommand
 
     private static Option<FileInfo> Out() => new("--out") { Description = "Where to write the ONNX model.", Required = true };
 
+    /// <summary>Weights up to this stay in the model file unless --external-data is given; larger models keep them in &lt;out&gt;.data.</summary>
+    internal const long InlineLimitBytes = 256L << 20;
+
     private static Option<bool> External() => new("--external-data")
     {
-        Description = "Put every tensor of 1 KiB or more into <out>.data (models over 2 GB get external data anyway).",
+        Description = "Put every tensor of 1 KiB or more into <out>.data (models with over 256 MiB of weights get external data anyway).",
     };
 
     private static Command Llama2c(IAnsiConsole io)
@@ -40,8 +43,9 @@ internal static class ImportCommand
         var cmd = new Command("llama2c", "Import a llama2.c checkpoint (Llama architecture, RoPE in interleaved pairs).") { model, tokenizer, output, external };
         cmd.SetAction(parse =>
         {
-            var imported = Llama2cImporter.Import(parse.GetValue(model)!.FullName, parse.GetValue(tokenizer)?.FullName);
-            Save(io, imported, "llama2.c", parse.GetValue(output)!.FullName, parse.GetValue(external), []);
+            using var writer = new StreamedModelWriter(parse.GetValue(output)!.FullName);
+            var imported = Llama2cImporter.Import(parse.GetValue(model)!.FullName, parse.GetValue(tokenizer)?.FullName, writer);
+            Save(io, writer, imported, "llama2.c", parse.GetValue(external), []);
             return 0;
         });
         return cmd;
@@ -71,8 +75,9 @@ internal static class ImportCommand
                 };
                 folder = Download(io, HubModelId.Parse(source), options);
             }
-            var result = HfImporter.Import(folder);
-            Save(io, result.Model, result.Architecture, parse.GetValue(output)!.FullName, parse.GetValue(external), result.Notes);
+            using var writer = new StreamedModelWriter(parse.GetValue(output)!.FullName);
+            var result = HfImporter.Import(folder, writer);
+            Save(io, writer, result.Model, result.Architecture, parse.GetValue(external), result.Notes);
             return 0;
         });
         return cmd;
@@ -110,10 +115,11 @@ internal static class ImportCommand
         }
     }
 
-    private static void Save(IAnsiConsole io, OnnxModel model, string architecture, string target, bool external, IReadOnlyList<string> notes)
+    /// <summary>Finishes the model the import streamed into <paramref name="writer"/> and prints what was imported.</summary>
+    private static void Save(IAnsiConsole io, StreamedModelWriter writer, OnnxModel model, string architecture, bool external, IReadOnlyList<string> notes)
     {
-        model.Save(target, new OnnxSaveOptions { ExternalData = external ? OnnxExternalData.Always : OnnxExternalData.Auto });
-        var saved = OnnxModel.Load(target);
+        string target = writer.Target;
+        var saved = writer.Commit(model.Proto, inlineAll: !external && writer.ExternalBytes <= InlineLimitBytes);
         var summary = OnnxModelSummary.Of(saved);
         var structure = ModelStructure.Analyze(saved);
         var tokenizer = TokenizerMetadata.ReadSource(saved);

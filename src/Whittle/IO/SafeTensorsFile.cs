@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -101,7 +101,7 @@ public sealed record SafeTensorInfo(string Name, SafeTensorsDType DType, IReadOn
 }
 
 /// <summary>
-/// A safetensors file, memory-mapped and read lazily: the header is parsed and checked when the file is opened
+/// A safetensors file, opened once and read lazily: the header is parsed and checked when the file is opened
 /// (header length sane, JSON well formed, every tensor's dtype × shape equal to its byte range, ranges inside the
 /// file, not overlapping and covering the data section), tensor bytes are read only when asked for.
 /// </summary>
@@ -111,17 +111,14 @@ public sealed class SafeTensorsFile : IDisposable
     /// <summary>Largest header Whittle accepts (the reference implementation's limit).</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
+    private readonly SafeFileHandle? _file;
     private readonly Dictionary<string, SafeTensorInfo> _byName;
     private readonly long _dataStart;
 
-    private SafeTensorsFile(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, List<SafeTensorInfo> tensors,
-        IReadOnlyDictionary<string, string> metadata, long dataStart)
+    private SafeTensorsFile(string path, SafeFileHandle? file, List<SafeTensorInfo> tensors, IReadOnlyDictionary<string, string> metadata, long dataStart)
     {
         FilePath = path;
-        _map = map;
-        _view = view;
+        _file = file;
         Tensors = tensors;
         _byName = tensors.ToDictionary(t => t.Name);
         Metadata = metadata;
@@ -169,18 +166,9 @@ public sealed class SafeTensorsFile : IDisposable
         }
         long dataStart = 8 + (long)n;
         var (tensors, metadata) = ParseHeader(full, header, length - dataStart);
-        if (length == dataStart) return new SafeTensorsFile(full, null, null, tensors, metadata, dataStart);
-        var map = MemoryMappedFile.CreateFromFile(full, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        try
-        {
-            var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            return new SafeTensorsFile(full, map, view, tensors, metadata, dataStart);
-        }
-        catch
-        {
-            map.Dispose();
-            throw;
-        }
+        if (length == dataStart) return new SafeTensorsFile(full, null, tensors, metadata, dataStart);
+        // Read, not mapped: a mapping would leave every page read resident (and counted) until the file is closed.
+        return new SafeTensorsFile(full, File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read), tensors, metadata, dataStart);
     }
 
     private static (List<SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string file, byte[] header, long dataLength)
@@ -268,21 +256,12 @@ public sealed class SafeTensorsFile : IDisposable
         if (destination.Length != t.ByteLength)
             ThrowHelper.Argument(nameof(destination), $"Tensor '{name}' has {t.ByteLength} bytes; the destination holds {destination.Length}.");
         if (t.ByteLength == 0) return;
-        ObjectDisposedException.ThrowIf(_view is null || _view.SafeMemoryMappedViewHandle.IsClosed, this);
-        unsafe
+        ObjectDisposedException.ThrowIf(_file is null || _file.IsClosed, this);
+        for (int done = 0; done < destination.Length;)
         {
-            byte* p = null;
-            var handle = _view.SafeMemoryMappedViewHandle;
-            handle.AcquirePointer(ref p);
-            try
-            {
-                long offset = _view.PointerOffset + _dataStart + t.Begin;
-                new ReadOnlySpan<byte>(p + offset, checked((int)t.ByteLength)).CopyTo(destination);
-            }
-            finally
-            {
-                handle.ReleasePointer();
-            }
+            int n = RandomAccess.Read(_file, destination[done..], _dataStart + t.Begin + done);
+            if (n == 0) throw new SafeTensorsException($"{FilePath}: the file ended while reading tensor '{name}' (truncated since it was opened?).", FilePath, name);
+            done += n;
         }
     }
 
@@ -324,12 +303,8 @@ public sealed class SafeTensorsFile : IDisposable
         return values;
     }
 
-    /// <summary>Unmaps the file.</summary>
-    public void Dispose()
-    {
-        _view?.Dispose();
-        _map?.Dispose();
-    }
+    /// <summary>Closes the file.</summary>
+    public void Dispose() => _file?.Dispose();
 
     internal static string HeaderJson(IEnumerable<(string Name, SafeTensorsDType DType, IReadOnlyList<long> Shape, long Begin, long End)> tensors,
         IReadOnlyDictionary<string, string>? metadata)

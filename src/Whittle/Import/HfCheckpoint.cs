@@ -5,8 +5,8 @@ namespace Whittle.Import;
 
 /// <summary>
 /// A Hugging Face checkpoint folder: <c>config.json</c> and the weights, <c>model.safetensors</c> or shards listed in
-/// <c>model.safetensors.index.json</c>. Shards are memory-mapped and tensors read on demand (F32, F16, BF16 and F64
-/// convert to float32). Dispose to unmap.
+/// <c>model.safetensors.index.json</c>. Shards stay open and tensors are read on demand (F32, F16, BF16 and F64
+/// convert to float32). Dispose to close them.
 /// </summary>
 public sealed class HfCheckpoint : ICheckpointTensors, IDisposable
 {
@@ -138,7 +138,7 @@ public sealed class HfCheckpoint : ICheckpointTensors, IDisposable
     private SafeTensorsFile FileOf(string name) => _byTensor.TryGetValue(name, out var f) ? f
         : throw new CheckpointException($"{Directory}: the checkpoint has no tensor '{name}'.", Directory, name);
 
-    /// <summary>Unmaps the weight files.</summary>
+    /// <summary>Closes the weight files.</summary>
     public void Dispose()
     {
         foreach (var f in _files) f.Dispose();

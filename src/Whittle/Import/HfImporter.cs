@@ -5,7 +5,8 @@ using Whittle.Text;
 namespace Whittle.Import;
 
 /// <summary>What an import produced.</summary>
-/// <param name="Model">The ONNX model (in memory; save it with <see cref="OnnxModel.Save"/>).</param>
+/// <param name="Model">The ONNX model: in memory (save it with <see cref="OnnxModel.Save"/>), or, when imported through a
+/// <see cref="StreamedModelWriter"/>, with its weights in the writer's staging folder (finish with <see cref="StreamedModelWriter.Commit"/>).</param>
 /// <param name="Architecture">The architecture imported (<c>LlamaForCausalLM</c>, <c>GPT2LMHeadModel</c>, <c>BertModel</c>, …).</param>
 /// <param name="Task">The task recorded in the metadata (<see cref="TokenizerMetadata.LanguageModelTask"/> or <see cref="TokenizerMetadata.EncoderTask"/>).</param>
 /// <param name="Tokenizer">The tokenizer stored with it, or null when the folder has none Whittle reads.</param>
@@ -21,10 +22,13 @@ public sealed record ImportResult(OnnxModel Model, string Architecture, string T
 public static class HfImporter
 {
     /// <summary>Imports the checkpoint in <paramref name="directory"/>.</summary>
+    /// <param name="directory">The checkpoint folder.</param>
+    /// <param name="weights">Where the weights go, tensor by tensor as they are read (peak memory about the largest tensor, not
+    /// the model), or null to build the model in memory.</param>
     /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
     /// <exception cref="CheckpointException">The checkpoint is malformed, or uses an architecture or setting Whittle does not import.</exception>
     /// <exception cref="IO.SafeTensorsException">A weight file is malformed.</exception>
-    public static ImportResult Import(string directory)
+    public static ImportResult Import(string directory, StreamedModelWriter? weights = null)
     {
         using var checkpoint = HfCheckpoint.Open(directory);
         var config = new HfConfig(checkpoint.Config, Path.Combine(checkpoint.Directory, "config.json"));
@@ -35,14 +39,14 @@ public static class HfImporter
         switch (architecture)
         {
             case "LlamaForCausalLM" or "MistralForCausalLM" or "Qwen2ForCausalLM":
-                builder = LlamaGraph.Build(LlamaSpec(config, architecture, notes), checkpoint);
+                builder = LlamaGraph.Build(LlamaSpec(config, architecture, notes), checkpoint, weights);
                 break;
             case "GPT2LMHeadModel":
-                builder = Gpt2Graph.Build(Gpt2Spec(config), checkpoint);
+                builder = Gpt2Graph.Build(Gpt2Spec(config), checkpoint, weights);
                 break;
             case "BertModel":
                 task = TokenizerMetadata.EncoderTask;
-                builder = BertGraph.Build(BertSpec(config, checkpoint), checkpoint);
+                builder = BertGraph.Build(BertSpec(config, checkpoint), checkpoint, weights);
                 break;
             default:
                 throw new CheckpointException(

@@ -27,13 +27,11 @@ public sealed record Llama2cConfig(int Dim, int HiddenDim, int Layers, int Heads
 public sealed class Llama2cCheckpoint : ICheckpointTensors
 {
     private readonly Dictionary<string, (long Offset, long[] Shape)> _tensors = [];
-    private readonly byte[] _bytes;
 
-    private Llama2cCheckpoint(string path, Llama2cConfig config, byte[] bytes)
+    private Llama2cCheckpoint(string path, Llama2cConfig config)
     {
         Source = path;
         Config = config;
-        _bytes = bytes;
     }
 
     /// <inheritdoc/>
@@ -42,7 +40,8 @@ public sealed class Llama2cCheckpoint : ICheckpointTensors
     /// <summary>The header.</summary>
     public Llama2cConfig Config { get; }
 
-    /// <summary>Reads and checks <paramref name="path"/>: header values positive and consistent, file length exactly what they imply.</summary>
+    /// <summary>Reads and checks the header of <paramref name="path"/>: values positive and consistent, file length exactly what they
+    /// imply. Tensors are read from the file when asked for, one at a time.</summary>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
     /// <exception cref="CheckpointException">The header or the length is wrong.</exception>
     public static Llama2cCheckpoint Load(string path)
@@ -50,19 +49,21 @@ public sealed class Llama2cCheckpoint : ICheckpointTensors
         ArgumentNullException.ThrowIfNull(path);
         string full = Path.GetFullPath(path);
         if (!File.Exists(full)) throw new FileNotFoundException($"llama2.c checkpoint '{full}' not found.", full);
-        var bytes = File.ReadAllBytes(full);
-        if (bytes.Length < 28) throw new CheckpointException($"{full}: {bytes.Length} bytes, too short for a llama2.c header (7 int32 values).", full);
-        var h = MemoryMarshal.Cast<byte, int>(bytes.AsSpan(0, 28)).ToArray();
+        long length = new FileInfo(full).Length;
+        if (length < 28) throw new CheckpointException($"{full}: {length} bytes, too short for a llama2.c header (7 int32 values).", full);
+        var header = new byte[28];
+        using (var stream = File.OpenRead(full)) stream.ReadExactly(header);
+        var h = MemoryMarshal.Cast<byte, int>(header).ToArray();
         if (!BitConverter.IsLittleEndian) for (int i = 0; i < 7; i++) h[i] = BinaryPrimitives.ReverseEndianness(h[i]);
         var config = new Llama2cConfig(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], h[5] > 0);
         if (h[0] <= 0 || h[1] <= 0 || h[2] <= 0 || h[3] <= 0 || h[4] <= 0 || h[5] == 0 || h[6] <= 0 || h[0] % h[3] != 0 || h[3] % h[4] != 0)
             throw new CheckpointException(
                 $"{full}: header dim={h[0]} hidden_dim={h[1]} n_layers={h[2]} n_heads={h[3]} n_kv_heads={h[4]} vocab_size={h[5]} seq_len={h[6]} is not a llama2.c checkpoint "
                 + "(all positive, vocab_size negative only for an unshared classifier, dim divisible by n_heads, n_heads by n_kv_heads).", full);
-        var ckpt = new Llama2cCheckpoint(full, config, bytes);
+        var ckpt = new Llama2cCheckpoint(full, config);
         long expected = ckpt.Layout();
-        if (expected != bytes.Length)
-            throw new CheckpointException($"{full}: {bytes.Length} bytes, but the header ({config}) implies {expected}: a different format or a truncated file.", full);
+        if (expected != length)
+            throw new CheckpointException($"{full}: {length} bytes, but the header ({config}) implies {expected}: a different format or a truncated file.", full);
         return ckpt;
     }
 
@@ -108,7 +109,18 @@ public sealed class Llama2cCheckpoint : ICheckpointTensors
     {
         var (offset, shape) = Entry(name);
         long count = shape.Aggregate(1L, (a, x) => a * x);
-        return MemoryMarshal.Cast<byte, float>(_bytes.AsSpan((int)offset, (int)(4 * count))).ToArray();
+        if (count > Array.MaxLength) throw new CheckpointException($"{Source}: tensor '{name}' has {count} elements, more than one array can hold.", Source, name);
+        var values = new float[count];
+        var bytes = MemoryMarshal.AsBytes(values.AsSpan());
+        using var file = File.OpenHandle(Source, FileMode.Open, FileAccess.Read, FileShare.Read);
+        for (int done = 0; done < bytes.Length;)
+        {
+            int n = RandomAccess.Read(file, bytes[done..], offset + done);
+            if (n == 0) throw new CheckpointException($"{Source}: the file ended while reading tensor '{name}' (truncated since it was opened?).", Source, name);
+            done += n;
+        }
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("llama2.c checkpoints are read on little-endian machines only.");
+        return values;
     }
 
     private (long Offset, long[] Shape) Entry(string name) => _tensors.TryGetValue(name, out var e) ? e

@@ -10,13 +10,16 @@ public static class Llama2cImporter
     /// Reads <paramref name="checkpointPath"/> and builds the model; with <paramref name="tokenizerPath"/> the tokenizer
     /// file travels in the model's metadata (<see cref="TokenizerMetadata"/>).
     /// </summary>
+    /// <param name="checkpointPath">The llama2.c checkpoint.</param>
+    /// <param name="tokenizerPath">Its tokenizer file, or null.</param>
+    /// <param name="weights">Where the weights go, tensor by tensor as they are read, or null to build the model in memory.</param>
     /// <exception cref="FileNotFoundException">A file is missing.</exception>
     /// <exception cref="CheckpointException">The checkpoint is malformed.</exception>
     /// <exception cref="InvalidDataException">The tokenizer is malformed, or does not match the vocabulary size.</exception>
-    public static OnnxModel Import(string checkpointPath, string? tokenizerPath = null)
+    public static OnnxModel Import(string checkpointPath, string? tokenizerPath = null, StreamedModelWriter? weights = null)
     {
         var checkpoint = Llama2cCheckpoint.Load(checkpointPath);
-        var builder = LlamaGraph.Build(checkpoint.Spec(), checkpoint);
+        var builder = LlamaGraph.Build(checkpoint.Spec(), checkpoint, weights);
         if (tokenizerPath is not null)
         {
             var tokenizer = TokenizerSource.FromLlama2cFile(tokenizerPath);

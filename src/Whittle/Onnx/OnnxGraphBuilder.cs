@@ -50,13 +50,17 @@ public sealed class OnnxGraphBuilder
     private readonly GraphProto _graph;
     private readonly HashSet<string> _names = [];
     private readonly List<(string Key, string Value)> _metadata = [];
+    private readonly StreamedModelWriter? _weights;
 
     /// <summary>Starts an empty graph.</summary>
     /// <param name="graphName">The graph's name.</param>
     /// <param name="opset">The <c>ai.onnx</c> opset the nodes follow.</param>
     /// <param name="irVersion">The IR version of the model (8 goes with opsets up to 17, 9 with 19, 10 with 21).</param>
-    public OnnxGraphBuilder(string graphName, long opset = 17, long irVersion = 8)
+    /// <param name="weights">Where initializers go as they are added (so a model of any size is built holding one tensor at a
+    /// time), or null to keep them in memory.</param>
+    public OnnxGraphBuilder(string graphName, long opset = 17, long irVersion = 8, StreamedModelWriter? weights = null)
     {
+        _weights = weights;
         ArgumentException.ThrowIfNullOrEmpty(graphName);
         if (opset < 1 || opset > OnnxModel.MaxDefaultOpset) ThrowHelper.ArgumentOutOfRange(nameof(opset), opset, $"an opset from 1 to {OnnxModel.MaxDefaultOpset}");
         if (irVersion < OnnxModel.MinIrVersion || irVersion > OnnxModel.MaxIrVersion)
@@ -103,7 +107,8 @@ public sealed class OnnxGraphBuilder
     public string Weight(string name, ReadOnlySpan<float> values, params long[] shape)
     {
         Claim(name);
-        _graph.Initializer.Add(OnnxTensors.FromArray(name, values, shape, OnnxDataType.Float));
+        var tensor = OnnxTensors.FromArray(name, values, shape, OnnxDataType.Float);
+        _graph.Initializer.Add(_weights?.Add(tensor) ?? tensor);
         return name;
     }
 
@@ -113,7 +118,7 @@ public sealed class OnnxGraphBuilder
     {
         ArgumentNullException.ThrowIfNull(tensor);
         Claim(tensor.Name);
-        _graph.Initializer.Add(tensor);
+        _graph.Initializer.Add(_weights is not null && !ExternalDataInfo.IsExternal(tensor) ? _weights.Add(tensor) : tensor);
         return tensor.Name;
     }
 
@@ -178,7 +183,10 @@ public sealed class OnnxGraphBuilder
         _metadata.Add((key, value));
     }
 
-    /// <summary>The model: this graph, the opset import, metadata, checked by <see cref="OnnxModel.Validate"/>.</summary>
+    /// <summary>
+    /// The model: this graph, the opset import, metadata, checked by <see cref="OnnxModel.Validate"/>. With a weight writer
+    /// its external data is in the writer's staging folder until <see cref="StreamedModelWriter.Commit"/>.
+    /// </summary>
     /// <param name="producer">The producer name recorded in the model.</param>
     /// <exception cref="OnnxModelException">The graph is inconsistent.</exception>
     public OnnxModel Build(string producer = "whittle")
@@ -186,7 +194,7 @@ public sealed class OnnxGraphBuilder
         var model = new ModelProto { IrVersion = IrVersion, ProducerName = producer, Graph = _graph };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
         foreach (var (k, v) in _metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
-        return OnnxModel.FromProto(model);
+        return OnnxModel.FromProto(model, _weights?.StagingFolder);
     }
 
     private void Claim(string name)

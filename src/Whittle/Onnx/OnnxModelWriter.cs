@@ -1,5 +1,4 @@
 using Google.Protobuf;
-using Whittle.Onnx.Proto;
 
 namespace Whittle.Onnx;
 
@@ -91,39 +90,9 @@ internal static class OnnxModelWriter
 
     private static void WriteExternal(IEnumerable<OnnxTensor> tensors, string tempData, string dataName)
     {
-        using var stream = new FileStream(tempData, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
-        foreach (var t in tensors)
-        {
-            long length = t.ByteLength;
-            // Page-align large tensors (ONNX Runtime can map them); keep small ones 64-byte aligned.
-            long alignment = length >= 1 << 16 ? 4096 : 64;
-            long offset = (stream.Position + alignment - 1) / alignment * alignment;
-            if (offset > stream.Position) stream.Write(new byte[offset - stream.Position]);
-            t.CopyTo(stream);
-            var p = t.Proto;
-            ClearData(p);
-            p.ExternalData.Add(new ExternalDataInfo(dataName, offset, length).ToEntries());
-            p.DataLocation = TensorProto.Types.DataLocation.External;
-        }
+        using var data = new ExternalDataStream(tempData, dataName);
+        foreach (var t in tensors) data.Append(t, t.Proto);
     }
 
-    private static void Inline(OnnxTensor t)
-    {
-        var bytes = t.ReadBytes();
-        var p = t.Proto;
-        ClearData(p);
-        p.ClearDataLocation();
-        p.RawData = UnsafeByteOperations.UnsafeWrap(bytes);
-    }
-
-    private static void ClearData(TensorProto p)
-    {
-        p.ClearRawData();
-        p.FloatData.Clear();
-        p.Int32Data.Clear();
-        p.Int64Data.Clear();
-        p.DoubleData.Clear();
-        p.Uint64Data.Clear();
-        p.ExternalData.Clear();
-    }
+    private static void Inline(OnnxTensor t) => ExternalDataStream.Inline(t.Proto, t.ReadBytes());
 }
