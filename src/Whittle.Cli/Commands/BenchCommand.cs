@@ -177,7 +177,7 @@ internal static class BenchCommand
         var batches = new Option<int>("--batches") { Description = "Batches per pass.", DefaultValueFactory = _ => 8 };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per batch.", DefaultValueFactory = _ => 32 };
         var sequence = new Option<int>("--sequence-length") { Description = "Tokens per example for language models.", DefaultValueFactory = _ => 64 };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads, for both runs (0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads, for both runs (default: one per core; 0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
         var options = SuiteOptions.Create(5, "Seed of the random batches.");
         var cmd = new Command("calibration",
             "Time calibration against plain inference: the same seeded batches through an ONNX Runtime session without taps, and through "

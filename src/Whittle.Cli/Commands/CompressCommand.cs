@@ -55,7 +55,7 @@ internal static class CompressCommand
             Description = "MiB of block-boundary activations kept in memory; beyond them they go to a temporary file (deleted on every exit).",
             DefaultValueFactory = _ => 1024,
         };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (default: one per core; 0: ORT's choice). Whittle's own kernels use every core the process may run on (taskset limits both).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
         var cmd = new Command("compress", "Compress a model without fine-tuning: one model per budget, a report, and with --eval a quality-versus-size curve.")
         {
             model, method, calib, calibLabels, calibCount, batchSize, window, output, reportFile, seed, keepMacs, keepParams, tolerance,

@@ -39,7 +39,7 @@ internal static class DemoCommand
         var quick = new Option<bool>("--quick") { Description = "Smaller calibration and held-out sets (a smoke run; the figures are rougher)." };
         var fixtures = new Option<DirectoryInfo?>("--fixtures") { Description = "The repository's fixtures/ folder (default: found above the current directory)." };
         var seed = new Option<int>("--seed") { Description = "Seed of the calibration samples and every random choice.", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (default: one per core; 0: ORT's choice). Whittle's own kernels use every core the process may run on (taskset limits both).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
         var cmd = new Command("demo", "Compress the committed Fashion-MNIST VGG and byte-level Llama fixtures with every method and compare the results.")
         {
             output, force, quick, fixtures, seed, threads,

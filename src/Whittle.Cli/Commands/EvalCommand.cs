@@ -35,12 +35,19 @@ internal static class EvalCommand
         var window = new Option<int?>("--window") { Description = $"Tokens per text window. Default: the model's fixed sequence length, else {DataSource.DefaultWindowLength}." };
         var task = new Option<string?>("--task") { Description = "classifier, language-model or generic. Default: the model's whittle.task metadata, else detected from its inputs and outputs." };
         task.AcceptOnlyFromAmong("classifier", "language-model", "generic");
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads for both models (0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads for both models (default: one per core; 0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per model and batch size (median reported); 0 skips latency.", DefaultValueFactory = _ => new EvaluationOptions().LatencyRepeats };
         var json = new Option<FileInfo?>("--json") { Description = "Write the report as JSON to this file instead of printing tables." };
+        var execution = new Option<string>("--execution")
+        {
+            Description = "whole (one ONNX Runtime session per model), segments (one transformer block or residual stretch at a time: bounded memory, no latency) "
+                + "or auto (segments when the two models' weights together exceed 2 GiB).",
+            DefaultValueFactory = _ => "auto",
+        };
+        execution.AcceptOnlyFromAmong("auto", "whole", "segments");
         var cmd = new Command("eval", "Evaluate a model: task loss, accuracy or perplexity, agreement and KL with a reference, parameters, bytes, MACs and ONNX Runtime latency.")
         {
-            model, reference, data, labels, text, textString, count, batchSize, window, task, threads, repeats, json,
+            model, reference, data, labels, text, textString, count, batchSize, window, task, threads, repeats, execution, json,
         };
         cmd.SetAction(parse =>
         {
@@ -68,6 +75,7 @@ internal static class EvalCommand
                     Task = parse.GetValue(task) is { } t ? DetectedTask.Parse(t) : null,
                     Runtime = RuntimeOptions.Default with { IntraOpThreads = parse.GetValue(threads) },
                     LatencyRepeats = parse.GetValue(repeats),
+                    Execution = parse.GetValue(execution) switch { "whole" => ModelExecution.Whole, "segments" => ModelExecution.Segments, _ => ModelExecution.Auto },
                 };
                 var report = Run(io, m, r, batches, options);
                 report = report with { Warnings = [.. loaded.Warnings, .. report.Warnings] };
@@ -105,19 +113,21 @@ internal static class EvalCommand
     {
         EvaluationReport? report = null;
         io.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
-                var tasks = new Dictionary<string, ProgressTask>
+                var tasks = new Dictionary<string, ProgressTask>();
+                // Segment mode reports "model segments" and "reference segments" first; each stage gets its bar when it starts.
+                ProgressTask Task(string stage) => tasks.TryGetValue(stage, out var t) ? t : tasks[stage] = ctx.AddTask(stage switch
                 {
-                    ["quality"] = ctx.AddTask($"{batches.Count} batch(es)", maxValue: batches.Count),
-                    ["size"] = ctx.AddTask("size and MACs", maxValue: 1),
-                    ["latency"] = ctx.AddTask("latency", maxValue: 1),
-                };
+                    "quality" => $"{batches.Count} batch(es)",
+                    "size" => "size and MACs",
+                    _ => Markup.Escape(stage),
+                });
                 // Progress<T> would post to the thread pool; report synchronously instead.
                 var progress = new SyncProgress(p =>
                 {
-                    var pt = tasks[p.Stage];
+                    var pt = Task(p.Stage);
                     pt.MaxValue = p.Total;
                     pt.Value = p.Done;
                 });

@@ -3,6 +3,7 @@ using Whittle.Compression;
 using Whittle.Data;
 using Whittle.Evaluation;
 using Whittle.Onnx;
+using Whittle.Runtime;
 
 namespace Whittle.Cli.Compress;
 
@@ -45,7 +46,7 @@ internal static class CompressRun
         var done = new List<CompressedModel>();
         console.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
                 var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);

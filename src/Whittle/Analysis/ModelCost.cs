@@ -27,7 +27,15 @@ public sealed record ModelCost(long Parameters, long StoredBytes, double MacsPer
         int batch = declared.Select(i => i.Shape is [{ Value: { } b }, ..] ? (int)b : 1).DefaultIfEmpty(1).Max();
         var given = example.ToDictionary(p => p.Key, p => p.Value.Shape is [_, .. var rest] ? (int[])[batch, .. rest] : p.Value.Shape, StringComparer.Ordinal);
         var shapes = AnalysisShapes.Resolve(model, given, batchSize: batch, options: options);
-        var structure = ModelStructure.Analyze(model, shapes.Values, batchSize: batch);
+        return FromShapes(model, shapes.Values, batch);
+    }
+
+    /// <summary>The size and cost of <paramref name="model"/> from runtime shapes already probed (for a batch of <paramref name="batch"/> examples).</summary>
+    public static ModelCost FromShapes(OnnxModel model, IReadOnlyDictionary<string, int[]> shapes, int batch)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(shapes);
+        var structure = ModelStructure.Analyze(model, shapes, batchSize: batch);
         return new ModelCost(structure.Parameters, OnnxModelSummary.Of(model).InitializerBytes, structure.Macs.PerExample, structure.Macs.Unknown.Count);
     }
 }

@@ -1,4 +1,5 @@
 using Whittle.Analysis;
+using Whittle.Runtime;
 
 namespace Whittle.Compression;
 
@@ -60,13 +61,4 @@ public sealed record SiteReport(string Site, string Kind, int OldSize, int NewSi
 
     /// <summary>Method-specific facts (kept indices, candidate ranks tried), a record; or null.</summary>
     public object? Details { get; init; }
-}
-
-/// <summary>Wall time and peak working set of one stage.</summary>
-/// <param name="Stage">The stage (<see cref="Stages"/>).</param>
-/// <param name="Seconds">Seconds.</param>
-public sealed record StageTiming(string Stage, double Seconds)
-{
-    /// <summary>The most bytes the process held resident during the stage (0 when not measured).</summary>
-    public long PeakWorkingSetBytes { get; init; }
 }

@@ -330,11 +330,7 @@ public sealed class CompressionRun : IDisposable
         return stream.Probe().Shapes;
     }
 
-    private ModelCost Cost(OnnxModel model, IReadOnlyDictionary<string, int[]> shapes)
-    {
-        var structure = ModelStructure.Analyze(model, shapes, ProbeBatch);
-        return new ModelCost(structure.Parameters, OnnxModelSummary.Of(model).InitializerBytes, structure.Macs.PerExample, structure.Macs.Unknown.Count);
-    }
+    private ModelCost Cost(OnnxModel model, IReadOnlyDictionary<string, int[]> shapes) => ModelCost.FromShapes(model, shapes, ProbeBatch);
 
     /// <summary>Examples in the shape probe: the model's fixed batch, else 2 where the first batch has them.</summary>
     private static int ProbeBatchSize(OnnxModel model, InputBatch first)

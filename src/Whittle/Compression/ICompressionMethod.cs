@@ -1,6 +1,7 @@
 using Whittle.Analysis;
 using Whittle.Data;
 using Whittle.Runtime;
+using Whittle.Calibration;
 
 namespace Whittle.Compression;
 
@@ -103,7 +104,7 @@ public static class Stages
     public const string Analysis = "analysis";
 
     /// <summary>Calibration passes through ONNX Runtime.</summary>
-    public const string Calibration = "calibration";
+    public const string Calibration = StreamContext.CalibrationStage;
 
     /// <summary>Matrix decompositions and rank/width selection.</summary>
     public const string Decomposition = "decomposition";

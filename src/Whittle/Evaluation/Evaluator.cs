@@ -10,8 +10,17 @@
 //   3. Latency: batch 1 (the first example) and the first batch, model and reference alternating
 //      (LatencyMeter), after warm-up; median of the timed runs.
 //   Deterministic figures for a fixed RuntimeOptions (except latency).
+//
+// Whole or by segments (EvaluationOptions.Execution)
+//   Whole: one ONNX Runtime session per model, both open side by side. Segments: each model runs one segment (a
+//   transformer block, a residual stretch) at a time over every batch, its outputs kept for scoring (StreamedOutputs),
+//   and shapes for the size figures are probed the same way; memory is one segment's weights plus boundary values, so
+//   models larger than memory are evaluated. The figures are the same either way (up to ORT's float rounding when a
+//   fused pattern spans a segment boundary); latency, which needs the whole model in one session, is not measured.
+//   Auto picks segments when the two models' weights together exceed WholeModelLimitBytes.
 
 using Whittle.Analysis;
+using Whittle.Calibration;
 using Whittle.Data;
 using Whittle.Onnx;
 using Whittle.Runtime;
@@ -24,7 +33,7 @@ public sealed record EvaluationOptions
     /// <summary>The task; null detects it (<see cref="DetectedTask.Detect"/>).</summary>
     public ModelTask? Task { get; init; }
 
-    /// <summary>ONNX Runtime settings for both models; default <see cref="RuntimeOptions.Default"/> (one intra-op thread).</summary>
+    /// <summary>ONNX Runtime settings for both models; default <see cref="RuntimeOptions.Default"/> (one intra-op thread per core).</summary>
     public RuntimeOptions Runtime { get; init; } = RuntimeOptions.Default;
 
     /// <summary>Untimed runs per model and batch size before timing; default 2.</summary>
@@ -32,6 +41,31 @@ public sealed record EvaluationOptions
 
     /// <summary>Timed runs per model and batch size; default 10; 0 skips latency.</summary>
     public int LatencyRepeats { get; init; } = 10;
+
+    /// <summary>Whether the models run whole or segment by segment; default <see cref="ModelExecution.Auto"/>.</summary>
+    public ModelExecution Execution { get; init; } = ModelExecution.Auto;
+
+    /// <summary>With <see cref="ModelExecution.Auto"/>, the most weight bytes (model and reference together) run whole; default 2 GiB.</summary>
+    public long WholeModelLimitBytes { get; init; } = 2L << 30;
+
+    /// <summary>Segment mode: boundary values and outputs held in memory before the rest goes to a temporary file; default 1 GiB.</summary>
+    public long BoundaryCacheBytes { get; init; } = 1L << 30;
+
+    /// <summary>Where segment mode spills; default the system's temporary folder.</summary>
+    public string? SpillDirectory { get; init; }
+}
+
+/// <summary>How <see cref="Evaluator"/> runs the models.</summary>
+public enum ModelExecution
+{
+    /// <summary>Whole when both fit <see cref="EvaluationOptions.WholeModelLimitBytes"/>, else segments.</summary>
+    Auto,
+
+    /// <summary>One session per model.</summary>
+    Whole,
+
+    /// <summary>One segment at a time (see the header of <c>Evaluator.cs</c>).</summary>
+    Segments,
 }
 
 /// <summary>Evaluates a model (quality, size, cost, speed) and compares it with a reference.</summary>
@@ -63,8 +97,12 @@ public static class Evaluator
         var warnings = new List<string>();
         if (task.Task == ModelTask.Generic && data.Labels is not null) warnings.Add("labels are not used: the model is evaluated as a generic model.");
 
-        using var m = ModelRunner.Create(model, data, options.Runtime);
-        using var r = reference is null ? null : ModelRunner.Create(reference, data, options.Runtime);
+        bool streamed = Streamed(model, reference, options);
+        using var clock = streamed ? new StageClock() : null;
+        var context = clock is null ? null : new StreamContext(data, Segmentation.Whole, options.Runtime,
+            new SpillBudget(options.BoundaryCacheBytes, options.SpillDirectory), clock, new Garbage(), null, cancellationToken);
+        using var m = Outputs(model, "model", data, context, options, progress);
+        using var r = reference is null ? null : Outputs(reference, "reference", data, context, options, progress);
         string output = task.Output;
         foreach (var runner in new[] { m, r })
             if (runner is not null && task.Task != ModelTask.Generic && !runner.OutputNames.Contains(output))
@@ -96,11 +134,14 @@ public static class Evaluator
         }
 
         var example = data.FirstExample();
-        var modelCost = ModelCost.Measure(model, example, options.Runtime);
-        var referenceCost = reference is null ? null : ModelCost.Measure(reference, example, options.Runtime);
+        var modelCost = Cost(model, example, context, options);
+        var referenceCost = reference is null ? null : Cost(reference, example, context, options);
         progress?.Report(new EvaluationProgress("size", 1, 1));
 
-        var latency = MeasureLatency(r is null ? [m] : [m, r], data[0], example, options, progress, cancellationToken);
+        List<LatencyFigure[]> latency = [];
+        if (m is ModelRunner wm && (r is null || r is ModelRunner)) latency = MeasureLatency(r is ModelRunner wr ? [wm, wr] : [wm], data[0], example, options, progress, cancellationToken);
+        else if (options.LatencyRepeats > 0)
+            warnings.Add($"latency is not measured: the models ran segment by segment (their weights, {(OnnxModelSummary.Of(model).InitializerBytes + (reference is null ? 0 : OnnxModelSummary.Of(reference).InitializerBytes)) / (double)(1L << 30):F1} GiB together, are over the {options.WholeModelLimitBytes / (double)(1L << 30):F1} GiB limit for running whole); run them whole to time them.");
         foreach (var c in new[] { modelCost, referenceCost })
             if (c is { UnknownLayers: > 0 })
                 warnings.Add($"MACs of {c.UnknownLayers} layer(s) are unknown (shapes missing even after a probe); the MAC count leaves them out.");
@@ -133,6 +174,36 @@ public static class Evaluator
             Figures(modelCost, false, model.FilePath, latency.Select(l => l[0]).ToList()),
             referenceCost is null ? null : Figures(referenceCost, true, reference!.FilePath, latency.Select(l => l[1]).ToList()),
             comparison, warnings);
+    }
+
+    /// <summary>Whether the models run segment by segment.</summary>
+    private static bool Streamed(OnnxModel model, OnnxModel? reference, EvaluationOptions options) => options.Execution switch
+    {
+        ModelExecution.Whole => false,
+        ModelExecution.Segments => true,
+        _ => OnnxModelSummary.Of(model).InitializerBytes + (reference is null ? 0 : OnnxModelSummary.Of(reference).InitializerBytes) > options.WholeModelLimitBytes,
+    };
+
+    /// <summary>A whole-model runner, or (with a stream context) the model's outputs computed segment by segment.</summary>
+    private static IBatchOutputs Outputs(OnnxModel model, string which, BatchSet data, StreamContext? context, EvaluationOptions options,
+        IProgress<EvaluationProgress>? progress)
+    {
+        if (context is null) return ModelRunner.Create(model, data, options.Runtime);
+        int segments = StreamedOutputs.Segments(model).Count;
+        return StreamedOutputs.Run(model, data, context with
+        {
+            Progress = (s, done) => progress?.Report(new EvaluationProgress($"{which} segments", s * data.Count + done, segments * data.Count)),
+        });
+    }
+
+    private static ModelCost Cost(OnnxModel model, InputBatch example, StreamContext? context, EvaluationOptions options)
+    {
+        if (context is null) return ModelCost.Measure(model, example, options.Runtime);
+        // The same probe as ModelCost.Measure (one example, the model's fixed batch if it has one), run segment by segment.
+        var declared = ModelInput.FromModel(model);
+        int batch = declared.Select(i => i.Shape is [{ Value: { } b }, ..] ? (int)b : 1).DefaultIfEmpty(1).Max();
+        var probe = batch == 1 ? example : example.SelectRows([.. Enumerable.Repeat(0, batch)]);
+        return ModelCost.FromShapes(model, StreamedOutputs.ProbeShapes(model, probe, context), batch);
     }
 
     private static void AddClassifier(TopOneScore score, int batch, int batchSize, HostTensor logits, HostTensor? reference, HostTensor? labels, string what)

@@ -17,7 +17,7 @@ namespace Whittle.Evaluation;
 /// (<see cref="Run"/>), of every batch (<see cref="RunAll"/>), or the mean of a <see cref="TaskLoss"/>
 /// (<see cref="MeanLoss"/>). Create one per candidate model; dispose it when done.
 /// </summary>
-public sealed class ModelRunner : IDisposable
+public sealed class ModelRunner : IBatchOutputs
 {
     private readonly TappedSession _session;
 
@@ -57,6 +57,8 @@ public sealed class ModelRunner : IDisposable
         options.Validate();
         return new ModelRunner(TappedSession.Open(model.Proto, model.BaseDirectory, options, []), batches, options, model.FilePath);
     }
+
+    IReadOnlyDictionary<string, HostTensor> IBatchOutputs.Run(int batch) => Run(batch);
 
     /// <summary>The outputs of batch <paramref name="batch"/> (all of them when <paramref name="outputs"/> is null).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batch"/> is not a batch index.</exception>

@@ -37,6 +37,7 @@ using Whittle.LinearAlgebra.Factorizations;
 using Whittle.Onnx;
 using Whittle.Rewriting;
 using Whittle.Calibration;
+using Whittle.Runtime;
 
 namespace Whittle.Methods;
 

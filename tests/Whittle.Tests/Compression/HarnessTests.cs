@@ -1,4 +1,5 @@
 using Whittle.Compression;
+using Whittle.Runtime;
 
 namespace Whittle.Tests.Compression;
 

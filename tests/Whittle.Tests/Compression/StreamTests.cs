@@ -6,6 +6,7 @@ using Whittle.Methods;
 using Whittle.Onnx;
 using Whittle.Tests.Methods;
 using TempFolder = Whittle.Tests.Onnx.TempFolder;
+using Whittle.Runtime;
 
 namespace Whittle.Tests.Compression;
 

@@ -18,7 +18,7 @@ using Whittle.Onnx;
 using Whittle.Onnx.Proto;
 using Whittle.Runtime;
 
-namespace Whittle.Compression;
+namespace Whittle.Calibration;
 
 /// <summary>What every stream of one run shares.</summary>
 /// <param name="Batches">The calibration batches.</param>
@@ -32,8 +32,15 @@ namespace Whittle.Compression;
 internal sealed record StreamContext(BatchSet Batches, Segmentation Segmentation, RuntimeOptions Runtime, SpillBudget Spill, StageClock Clock,
     Garbage Garbage, Action<int, int>? Progress, CancellationToken CancellationToken)
 {
+    /// <summary>Whether the model's outputs are carried to the end (for evaluation: after <c>MoveTo(Count)</c> the stream holds them
+    /// for every batch); calibration carries only what later segments read.</summary>
+    public bool KeepOutputs { get; init; }
+
+    /// <summary>The stage the runs count for unless told otherwise.</summary>
+    public const string CalibrationStage = "calibration";
+
     /// <summary>The stage the runs count for: calibration, or measurement for passes that compare models or measure a loss.</summary>
-    public string Stage { get; init; } = Stages.Calibration;
+    public string Stage { get; init; } = CalibrationStage;
 }
 
 /// <summary>Calibration batches at one segment of one model (see the file header).</summary>
@@ -158,6 +165,12 @@ internal sealed class CalibrationStream : IDisposable
         return (shapes, types);
     }
 
+    /// <summary>The value <paramref name="name"/> of batch <paramref name="batch"/> held at the stream's position: after
+    /// <c>MoveTo(Count)</c>, the model's outputs.</summary>
+    /// <exception cref="KeyNotFoundException">The stream holds no such value.</exception>
+    public HostTensor Held(int batch, string name) => Value(batch, name)
+        ?? throw new KeyNotFoundException($"{OnnxModelException.Describe(Model.FilePath)}: the stream holds no value '{name}' for batch {batch} at segment {Position}.");
+
     /// <summary>Whether the stream holds <paramref name="name"/> at its position (a carried value or a tensor of the batches).</summary>
     private bool Holds(string name) => (_cache?.Names.Contains(name) ?? false) || Batches[0].ContainsKey(name);
 
@@ -247,16 +260,19 @@ internal sealed class CalibrationStream : IDisposable
         _next = next;
     }
 
-    /// <summary>Values <paramref name="segment"/> produces that a later segment reads.</summary>
-    private static List<string> Carried(SegmentLayout layout, Segment segment) =>
-        [.. segment.Produced.Where(o => layout.ReadAfter(o, segment.Index)).Order(StringComparer.Ordinal)];
+    /// <summary>Values <paramref name="segment"/> produces that a later segment reads (or that are outputs, when kept).</summary>
+    private List<string> Carried(SegmentLayout layout, Segment segment) =>
+        [.. segment.Produced.Where(o => Needed(layout, o, segment.Index)).Order(StringComparer.Ordinal)];
+
+    private bool Needed(SegmentLayout layout, string value, int segment) =>
+        layout.ReadAfter(value, segment) || (_context.KeepOutputs && Model.Graph.Outputs.Any(o => o.Name == value));
 
     /// <summary>Copies into <paramref name="next"/> the carried values held now that later segments still read (not the batches' own tensors).</summary>
     private void CarryThrough(SegmentLayout layout, int s, BoundaryCache next, int batches)
     {
         if (_cache is null) return;
         foreach (var name in _cache.Names.ToList())
-            if (layout.ReadAfter(name, s))
+            if (Needed(layout, name, s))
                 for (int b = 0; b < batches; b++) next.Add(b, name, _cache.Get(b, name));
     }
 

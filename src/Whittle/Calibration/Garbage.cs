@@ -1,4 +1,4 @@
-namespace Whittle.Compression;
+namespace Whittle.Calibration;
 
 /// <summary>
 /// Keeps the working set near what the memory contracts promise. Decompositions and segment runs allocate large

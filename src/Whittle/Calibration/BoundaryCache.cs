@@ -13,7 +13,7 @@ using Microsoft.Win32.SafeHandles;
 using Whittle.Onnx;
 using Whittle.Runtime;
 
-namespace Whittle.Compression;
+namespace Whittle.Calibration;
 
 /// <summary>The bytes the boundary caches of one run may hold in memory together.</summary>
 /// <param name="limit">Bytes; beyond them tensors are spilled to disk.</param>

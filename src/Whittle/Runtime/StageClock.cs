@@ -10,7 +10,7 @@
 
 using System.Diagnostics;
 
-namespace Whittle.Compression;
+namespace Whittle.Runtime;
 
 /// <summary>Times the stages of one compression run and records each one's peak working set; a stage run several times accumulates.</summary>
 public sealed class StageClock : IDisposable
@@ -143,4 +143,13 @@ public static class ProcessMemory
         using var p = Process.GetCurrentProcess();
         return p.PeakWorkingSet64;
     }
+}
+
+/// <summary>Wall time and peak working set of one stage.</summary>
+/// <param name="Stage">The stage (e.g. <c>calibration</c>).</param>
+/// <param name="Seconds">Seconds.</param>
+public sealed record StageTiming(string Stage, double Seconds)
+{
+    /// <summary>The most bytes the process held resident during the stage (0 when not measured).</summary>
+    public long PeakWorkingSetBytes { get; init; }
 }
