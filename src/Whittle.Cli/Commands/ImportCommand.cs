@@ -41,13 +41,12 @@ internal static class ImportCommand
         var output = Out();
         var external = External();
         var cmd = new Command("llama2c", "Import a llama2.c checkpoint (Llama architecture, RoPE in interleaved pairs).") { model, tokenizer, output, external };
-        cmd.SetAction(parse =>
+        cmd.SetAction((parse, cancellationToken) => Task.FromResult(Cancellable(io, () =>
         {
-            using var writer = new StreamedModelWriter(parse.GetValue(output)!.FullName);
+            using var writer = new StreamedModelWriter(parse.GetValue(output)!.FullName, cancellationToken: cancellationToken);
             var imported = Llama2cImporter.Import(parse.GetValue(model)!.FullName, parse.GetValue(tokenizer)?.FullName, writer);
             Save(io, writer, imported, "llama2.c", parse.GetValue(external), []);
-            return 0;
-        });
+        })));
         return cmd;
     }
 
@@ -62,7 +61,7 @@ internal static class ImportCommand
         {
             model, output, external, endpoint, cache,
         };
-        cmd.SetAction(parse =>
+        cmd.SetAction((parse, cancellationToken) => Task.FromResult(Cancellable(io, () =>
         {
             string source = parse.GetValue(model)!;
             string folder = source;
@@ -75,12 +74,26 @@ internal static class ImportCommand
                 };
                 folder = Download(io, HubModelId.Parse(source), options);
             }
-            using var writer = new StreamedModelWriter(parse.GetValue(output)!.FullName);
+            using var writer = new StreamedModelWriter(parse.GetValue(output)!.FullName, cancellationToken: cancellationToken);
             var result = HfImporter.Import(folder, writer);
             Save(io, writer, result.Model, result.Architecture, parse.GetValue(external), result.Notes);
-            return 0;
-        });
+        })));
         return cmd;
+    }
+
+    /// <summary>Runs an import; Ctrl-C stops it at the next tensor, and the writer's disposal removes what was written (exit code 130).</summary>
+    private static int Cancellable(IAnsiConsole io, Action import)
+    {
+        try
+        {
+            import();
+            return 0;
+        }
+        catch (OperationCanceledException)
+        {
+            io.MarkupLine("[yellow]cancelled:[/] nothing was written.");
+            return 130;
+        }
     }
 
     private static string Download(IAnsiConsole io, HubModelId id, HubOptions options)

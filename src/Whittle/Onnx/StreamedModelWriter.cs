@@ -13,15 +13,19 @@ namespace Whittle.Onnx;
 public sealed class StreamedModelWriter : IDisposable
 {
     private readonly ExternalDataStream _data;
+    private readonly CancellationToken _cancellationToken;
     private bool _done;
 
     /// <summary>Starts writing the model <paramref name="target"/> (its folder must exist).</summary>
     /// <param name="target">The model file; its external data becomes <c>&lt;name&gt;.data</c> beside it.</param>
     /// <param name="threshold">Smallest tensor (bytes) moved to the data file; smaller ones stay inline. Default 1024.</param>
+    /// <param name="cancellationToken">Checked before each tensor is written: a cancelled writer throws, and whoever disposes it
+    /// (a <c>using</c>) removes what it wrote.</param>
     /// <exception cref="DirectoryNotFoundException">The target's folder does not exist.</exception>
     /// <exception cref="ArgumentException">The target is a folder.</exception>
-    public StreamedModelWriter(string target, long threshold = 1024)
+    public StreamedModelWriter(string target, long threshold = 1024, CancellationToken cancellationToken = default)
     {
+        _cancellationToken = cancellationToken;
         ArgumentNullException.ThrowIfNull(target);
         Target = Path.GetFullPath(target);
         if (Directory.Exists(Target)) ThrowHelper.Argument(nameof(target), $"'{Target}' is a folder; give a file path for the model.");
@@ -62,6 +66,7 @@ public sealed class StreamedModelWriter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(tensor);
         ObjectDisposedException.ThrowIf(_done, this);
+        _cancellationToken.ThrowIfCancellationRequested();
         if (ExternalDataInfo.IsExternal(tensor))
             ThrowHelper.Argument(nameof(tensor), $"Tensor '{tensor.Name}' is external already; copy it with Add(OnnxTensor).");
         var source = OnnxTensor.Of(tensor);
@@ -75,6 +80,7 @@ public sealed class StreamedModelWriter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(source);
         ObjectDisposedException.ThrowIf(_done, this);
+        _cancellationToken.ThrowIfCancellationRequested();
         var copy = source.Proto.Clone();
         if (source.ByteLength < Threshold || source.DataType == OnnxDataType.String)
         {

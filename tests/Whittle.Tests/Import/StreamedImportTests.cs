@@ -85,6 +85,20 @@ public class StreamedImportTests
         Assert.Equal(["broken"], dir.Entries());
     }
 
+    [Fact]
+    public void ACancelledImportStopsAtTheNextTensorAndLeavesNothing()
+    {
+        using var dir = new TempFolder();
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+        {
+            using var writer = new StreamedModelWriter(dir.File("gpt2.onnx"), cancellationToken: cancel.Token);
+            HfImporter.Import(HfImportTests.Fixture("gpt2"), writer);
+        });
+        Assert.Empty(dir.Entries());
+    }
+
     /// <summary>Same initializers, with the same bytes, in the same order.</summary>
     private static void AssertSameTensors(OnnxModel expected, OnnxModel actual)
     {
