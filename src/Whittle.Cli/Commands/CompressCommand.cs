@@ -120,6 +120,7 @@ internal static class CompressCommand
                     Runtime = runtime,
                     Mode = parse.GetValue(mode) == "parallel" ? CalibrationMode.Parallel : CalibrationMode.Sequential,
                     BoundaryCacheBytes = (long)parse.GetValue(cacheMiB) << 20,
+                    OutputDirectory = Directory.CreateDirectory(Path.GetDirectoryName(outPath)!).FullName, // weights go to disk block by block
                 };
                 var results = CompressRun.Run(io, compressor, job, budgets, outPath, heldOut, new EvaluationOptions { Runtime = runtime }, cancellationToken);
                 warnings.AddRange(results.SelectMany(r => r.Report.Warnings));

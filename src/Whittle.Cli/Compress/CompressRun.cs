@@ -63,33 +63,40 @@ internal static class CompressRun
                     if (p.Detail is not null) t.Description = Markup.Escape($"{method.Name}: {p.Stage} ({p.Detail})");
                 });
                 var results = method.Compress(job with { Progress = progress }, budgets, cancellationToken);
-                foreach (var t in tasks.Values) t.Value = t.MaxValue;
-                if (results.Count != budgets.Count)
-                    throw new InvalidOperationException($"Method '{method.Name}' returned {results.Count} models for {budgets.Count} budgets.");
-
-                for (int i = 0; i < results.Count; i++)
+                try
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var budget = budgets[i];
-                    string file = OutputPath(output, budget, budgets.Count > 1);
-                    var write = Task($"write {Path.GetFileName(file)}", 1);
-                    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
-                    using var clock = new StageClock();
-                    clock.Time(Stages.Writing, () => results[i].Model.Save(file));
-                    var report = results[i].Report.WithTiming(clock.Timings[0]);
-                    write.Value = 1;
-
-                    EvaluationReport? figures = null;
-                    if (evaluation is not null)
+                    foreach (var t in tasks.Values) t.Value = t.MaxValue;
+                    if (results.Count != budgets.Count)
+                        throw new InvalidOperationException($"Method '{method.Name}' returned {results.Count} models for {budgets.Count} budgets.");
+                    for (int i = 0; i < results.Count; i++)
                     {
-                        var eval = Task($"evaluate {Path.GetFileName(file)}", 1);
-                        var saved = OnnxModel.Load(file);
-                        figures = Evaluator.Evaluate(saved, job.Model, evaluation, evaluationOptions,
-                            new SyncProgress<EvaluationProgress>(p => { if (p.Stage == "quality") { eval.MaxValue = Math.Max(p.Total, 1); eval.Value = p.Done; } }),
-                            cancellationToken);
-                        eval.Value = eval.MaxValue;
+                        cancellationToken.ThrowIfCancellationRequested();
+                        var budget = budgets[i];
+                        string file = OutputPath(output, budget, budgets.Count > 1);
+                        var write = Task($"write {Path.GetFileName(file)}", 1);
+                        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
+                        using var clock = new StageClock();
+                        clock.Time(Stages.Writing, () => results[i].Model.Save(file));
+                        var report = results[i].Report.WithTiming(clock.Timings[0]);
+                        write.Value = 1;
+
+                        EvaluationReport? figures = null;
+                        if (evaluation is not null)
+                        {
+                            var eval = Task($"evaluate {Path.GetFileName(file)}", 1);
+                            var saved = OnnxModel.Load(file);
+                            figures = Evaluator.Evaluate(saved, job.Model, evaluation, evaluationOptions,
+                                new SyncProgress<EvaluationProgress>(p => { if (p.Stage == "quality") { eval.MaxValue = Math.Max(p.Total, 1); eval.Value = p.Done; } }),
+                                cancellationToken);
+                            eval.Value = eval.MaxValue;
+                        }
+                        done.Add(new CompressedModel(budget, file, report, figures));
                     }
-                    done.Add(new CompressedModel(budget, file, report, figures));
+                }
+                finally
+                {
+                    // A result not written (an error, Ctrl-C) leaves no staging folder behind; written ones are done already.
+                    foreach (var r in results) r.Model.Staging?.Dispose();
                 }
             });
         return done;

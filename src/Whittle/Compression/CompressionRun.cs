@@ -32,6 +32,8 @@ namespace Whittle.Compression;
 public sealed class CompressionRun : IDisposable
 {
     private readonly List<string> _warnings = [];
+    private readonly List<StreamedModelWriter> _writers = [];
+    private readonly HashSet<StreamedModelWriter> _handedOver = [];
     private readonly StreamContext _streams;
     private readonly BatchSet _probeBatch;
 
@@ -150,8 +152,30 @@ public sealed class CompressionRun : IDisposable
     public void Report(string stage, int done, int? total, string? detail = null) =>
         Job.Progress?.Report(new CompressionProgress(stage, done, total, detail));
 
-    /// <summary>A copy of the original to edit (same base directory for external data).</summary>
-    public OnnxModel Copy() => OnnxModel.FromProto(Original.Proto.Clone(), Original.BaseDirectory);
+    /// <summary>
+    /// A copy of the original to edit (same base directory for external data). With <see cref="CompressionJob.OutputDirectory"/>
+    /// the copy is staged there: passes move each segment's new weights to disk as they go.
+    /// </summary>
+    public OnnxModel Copy()
+    {
+        var copy = Original.Clone();
+        if (Job.OutputDirectory is { } folder)
+        {
+            var writer = new StreamedModelWriter(Path.Combine(folder, $"whittle-{Guid.NewGuid():N}.onnx"), cancellationToken: CancellationToken);
+            _writers.Add(writer);
+            copy.StageTo(writer);
+        }
+        return copy;
+    }
+
+    /// <summary>Moves the new weights of <paramref name="models"/> to their staging folders (nothing for models kept in memory).</summary>
+    private static void Offload(IEnumerable<OnnxModel> models)
+    {
+        foreach (var m in models) m.Offload(OffloadMinBytes);
+    }
+
+    /// <summary>Smaller tensors stay in memory: they add up to little, and each write to the data file has a cost.</summary>
+    private const long OffloadMinBytes = 64 << 10;
 
     /// <summary>
     /// A compression pass over the segments: <paramref name="compress"/> is called for every segment in order, may ask for
@@ -182,8 +206,10 @@ public sealed class CompressionRun : IDisposable
             {
                 CancellationToken.ThrowIfCancellationRequested();
                 foreach (var (t, stream) in own) compress(new SegmentStep(this, stream, s, Segments.Layout(t.Model).Segments[s], [t]));
+                Offload(own.Select(o => o.Target.Model));
                 if (attached.Count == 0) continue;
                 compress(new SegmentStep(this, shared, s, Segments.Layout(Original).Segments[s], attached));
+                Offload(attached.Select(t => t.Model));
 
                 foreach (var t in attached.Where(t => !SameSegment(t.Model, Original, s)).ToList())
                 {
@@ -290,6 +316,15 @@ public sealed class CompressionRun : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(sites);
         model.Validate(checkExternalData: false);
+        if (model.Staging is { } shared && _handedOver.Contains(shared))
+        {
+            // Another result (a copy of the same model) owns that staging folder: this one gets its own.
+            var writer = new StreamedModelWriter(Path.Combine(Path.GetDirectoryName(shared.Target)!, $"whittle-{Guid.NewGuid():N}.onnx"), cancellationToken: CancellationToken);
+            _writers.Add(writer);
+            model.Restage(writer);
+        }
+        model.Offload(OffloadMinBytes);
+        if (model.Staging is { } staging) _handedOver.Add(staging); // the caller saves it (or disposes the writer)
         var after = Cost(model);
         var report = new CompressionReport(Method, budget, [.. sites], OriginalCost, after, Clock.Timings)
         {
@@ -301,8 +336,26 @@ public sealed class CompressionRun : IDisposable
         return new CompressionResult(model, report);
     }
 
-    /// <summary>Stops the stage clock's sampler.</summary>
-    public void Dispose() => Clock.Dispose();
+    /// <summary>Runs the method; if it fails, the staging folders of results already made go too (nobody will save them).</summary>
+    internal IReadOnlyList<CompressionResult> Complete(Func<IReadOnlyList<CompressionResult>> compress)
+    {
+        try
+        {
+            return compress();
+        }
+        catch
+        {
+            _handedOver.Clear();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the stage clock's sampler; removes the staging folders of models that did not become results.</summary>
+    public void Dispose()
+    {
+        Clock.Dispose();
+        foreach (var w in _writers.Where(w => !_handedOver.Contains(w))) w.Dispose();
+    }
 
     private StreamContext Context(Segmentation? segments = null)
     {
@@ -321,6 +374,7 @@ public sealed class CompressionRun : IDisposable
         {
             CancellationToken.ThrowIfCancellationRequested();
             step(new SegmentStep(this, stream, s, Segments.Layout(model).Segments[s], targets));
+            Offload(targets.Select(t => t.Model));
         }
     }
 
@@ -384,7 +438,7 @@ public static class Compressor
         ArgumentNullException.ThrowIfNull(budgets);
         CheckBudgets(method, budgets);
         using var run = CompressionRun.Start(method.Name, job, cancellationToken);
-        var results = method.Compress(run, budgets);
+        var results = run.Complete(() => method.Compress(run, budgets));
         if (results.Count != budgets.Count)
             throw new InvalidOperationException($"Method '{method.Name}' returned {results.Count} models for {budgets.Count} budgets.");
         return results;

@@ -86,6 +86,13 @@ public sealed record CompressionJob(Onnx.OnnxModel Model, BatchSet Calibration)
     /// <summary>Where spill files go; null: the system's temporary folder.</summary>
     public string? SpillDirectory { get; init; }
 
+    /// <summary>
+    /// Where each result's weights are written as its segments are compressed (a hidden staging folder per result, so the
+    /// compressed model is never whole in memory); saving the result moves the files into place, a failed run removes them.
+    /// Null keeps the results in memory. Give the output's folder, and saving is a rename.
+    /// </summary>
+    public string? OutputDirectory { get; init; }
+
     /// <summary>Told when a stage starts and as it advances; may be null.</summary>
     public IProgress<CompressionProgress>? Progress { get; init; }
 }

@@ -445,7 +445,7 @@ public sealed class Curing : ICompressionMethod
         }
     }
 
-    private static OnnxModel Clone(OnnxModel model) => OnnxModel.FromProto(model.Proto.Clone(), model.BaseDirectory);
+    private static OnnxModel Clone(OnnxModel model) => model.Clone();
 
     internal static string DeimName(DeimVariant v) => v switch
     {

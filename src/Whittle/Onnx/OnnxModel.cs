@@ -43,6 +43,76 @@ public sealed class OnnxModel
     public OnnxGraph Graph { get; }
 
     /// <summary>
+    /// Where tensors written out while the model is built live (<see cref="StreamedModelWriter"/>: a compression run moves
+    /// each block's new weights there as it goes), or null. Tensors naming its data file are read from its staging
+    /// folder, every other external tensor from <see cref="BaseDirectory"/>; <see cref="Save"/> finishes the writer.
+    /// </summary>
+    public StreamedModelWriter? Staging { get; private set; }
+
+    /// <summary>A copy to edit: the message deep-copied (tensor bytes shared, they are immutable), the same folders.</summary>
+    public OnnxModel Clone() => new(Proto.Clone(), FilePath, BaseDirectory) { Staging = Staging };
+
+    /// <summary>Moves this model's large inline tensors to <paramref name="writer"/> from now on (see <see cref="Staging"/>).</summary>
+    /// <exception cref="InvalidOperationException">The model is already staged elsewhere.</exception>
+    public void StageTo(StreamedModelWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        if (Staging is not null && !ReferenceEquals(Staging, writer))
+            throw new InvalidOperationException($"The model is already written to the staging folder {Staging.StagingFolder}.");
+        Staging = writer;
+    }
+
+    /// <summary>Copies this model's staged tensors to <paramref name="writer"/>, which becomes its <see cref="Staging"/> (for a copy
+    /// that must be saved apart from the model it was cloned from).</summary>
+    public void Restage(StreamedModelWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        foreach (var t in TensorWalker.All(Proto).Where(IsStaged).ToList())
+            writer.Append(Tensor(t), t);
+        Staging = writer;
+    }
+
+    /// <summary>Moves every inline initializer of at least <paramref name="minBytes"/> to <see cref="Staging"/>; returns the bytes moved.</summary>
+    public long Offload(long minBytes)
+    {
+        if (Staging is null) return 0;
+        long moved = 0;
+        foreach (var t in Proto.Graph.Initializer)
+        {
+            if (ExternalDataInfo.IsExternal(t) || t.DataType == (int)OnnxDataType.String) continue;
+            long bytes = t.HasRawData ? t.RawData.Length : OnnxTensor.Of(t).ByteLength;
+            if (bytes < Math.Max(minBytes, Staging.Threshold)) continue;
+            Staging.Add(t);
+            moved += bytes;
+        }
+        return moved;
+    }
+
+    /// <summary>
+    /// <paramref name="proto"/> (this model or part of it) as ONNX Runtime can load it with <see cref="BaseDirectory"/> as the
+    /// folder of external data: tensors in <see cref="Staging"/> are read back inline (a shallow copy; the messages of the
+    /// model are not changed).
+    /// </summary>
+    public ModelProto ForRuntime(ModelProto proto)
+    {
+        ArgumentNullException.ThrowIfNull(proto);
+        if (Staging is null || !proto.Graph.Initializer.Any(IsStaged)) return proto;
+        var graph = new GraphProto(proto.Graph);
+        graph.Initializer.Clear();
+        foreach (var t in proto.Graph.Initializer)
+        {
+            if (!IsStaged(t)) { graph.Initializer.Add(t); continue; }
+            var inline = t.Clone();
+            ExternalDataStream.Inline(inline, Tensor(t).ReadBytes());
+            graph.Initializer.Add(inline);
+        }
+        return new ModelProto(proto) { Graph = graph };
+    }
+
+    private bool IsStaged(TensorProto t) =>
+        Staging is not null && ExternalDataInfo.IsExternal(t) && t.ExternalData.Any(e => e.Key == "location" && e.Value == Staging.DataFileName);
+
+    /// <summary>
     /// Reads and checks a model: the protobuf must parse, the IR and opset versions be supported, every
     /// value a node reads be defined, the graph be acyclic, and external data files exist and be long
     /// enough. External tensor data itself is read only when asked for.
@@ -87,7 +157,7 @@ public sealed class OnnxModel
     public OnnxTensor Tensor(TensorProto tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        return new OnnxTensor(tensor, FilePath, BaseDirectory);
+        return new OnnxTensor(tensor, FilePath, IsStaged(tensor) ? Staging!.StagingFolder : BaseDirectory);
     }
 
     /// <summary>The opset version imported for <paramref name="domain"/> (<c>""</c> and <c>"ai.onnx"</c> are the same), or null.</summary>

@@ -27,6 +27,11 @@ internal static class OnnxModelWriter
             ThrowHelper.Argument(nameof(options), $"The external data file '{dataPath}' cannot be the model file itself.");
 
         model.Validate(checkExternalData: false);
+        if (model.Staging is { } staging)
+        {
+            WriteStaged(model, staging, target, options, dataName);
+            return;
+        }
         var clone = model.Proto.Clone(); // bytes are shared (ByteString is immutable): no copy of the weights
         var tensors = TensorWalker.All(clone).Select(model.Tensor).ToList();
         foreach (var t in tensors)
@@ -59,6 +64,29 @@ internal static class OnnxModelWriter
             if (File.Exists(tempModel)) File.Delete(tempModel);
             if (tempData is not null && File.Exists(tempData)) File.Delete(tempData);
         }
+    }
+
+    /// <summary>
+    /// Finishes a model whose tensors were written out as it was built: every other tensor of at least the threshold joins
+    /// the staged data file (copied from the input's external data, or moved from memory), then the files move into place.
+    /// </summary>
+    private static void WriteStaged(OnnxModel model, StreamedModelWriter staging, string target, OnnxSaveOptions options, string dataName)
+    {
+        var clone = model.Proto.Clone();
+        // Auto keeps the input's layout: external data when the model was read with it (or needs it), else one file.
+        long total = TensorWalker.All(clone).Sum(p => Math.Max(model.Tensor(p).ByteLength, 0));
+        bool readExternal = TensorWalker.All(clone).Select(model.Tensor).Any(t => t.External is not null && Path.GetDirectoryName(t.ExternalFilePath) != staging.StagingFolder);
+        bool inline = options.ExternalData == OnnxExternalData.Never || (options.ExternalData == OnnxExternalData.Auto && !readExternal && total <= InlineLimit);
+        foreach (var p in TensorWalker.All(clone))
+        {
+            var t = model.Tensor(p);
+            if (t.External is not null && Path.GetDirectoryName(t.ExternalFilePath) == staging.StagingFolder) continue; // staged already
+            bool large = t.ByteLength >= Math.Max(options.ExternalDataThreshold, 0) && t.DataType != OnnxDataType.String;
+            if (t.External is not null || (large && !inline)) staging.Append(t, p);
+        }
+        if (inline && total > InlineLimit)
+            throw new OnnxModelException($"{target}: {total} bytes of inline tensor data exceed protobuf's 2 GB limit; save with external data.", target);
+        staging.Commit(clone, inlineAll: inline, target: target, dataFileName: dataName);
     }
 
     private static StringComparison PathComparison =>

@@ -91,6 +91,14 @@ public sealed class StreamedModelWriter : IDisposable
         return copy;
     }
 
+    /// <summary>Appends <paramref name="source"/>'s bytes (wherever they are now) and points <paramref name="target"/> at them.</summary>
+    internal void Append(OnnxTensor source, TensorProto target)
+    {
+        ObjectDisposedException.ThrowIf(_done, this);
+        _cancellationToken.ThrowIfCancellationRequested();
+        _data.Append(source, target);
+    }
+
     /// <summary>
     /// Writes the model file and moves both files into place (data first, then the model), replacing what was there.
     /// With <paramref name="inlineAll"/> the tensors are read back into the model file and no data file is written (for
@@ -98,13 +106,19 @@ public sealed class StreamedModelWriter : IDisposable
     /// </summary>
     /// <param name="proto">The model; its external tensors must all be in this writer's data file.</param>
     /// <param name="inlineAll">Whether to keep every tensor inline instead.</param>
-    /// <returns>The written model, loaded from <see cref="Target"/>.</returns>
+    /// <param name="target">Where the model goes, when not <see cref="Target"/>.</param>
+    /// <param name="dataFileName">The data file's name beside it; default <c>&lt;model file name&gt;.data</c>.</param>
+    /// <returns>The written model, loaded from its file.</returns>
     /// <exception cref="ArgumentException">A tensor keeps its data somewhere else.</exception>
     /// <exception cref="OnnxModelException">The model fails validation.</exception>
-    public OnnxModel Commit(ModelProto proto, bool inlineAll = false)
+    public OnnxModel Commit(ModelProto proto, bool inlineAll = false, string? target = null, string? dataFileName = null)
     {
         ArgumentNullException.ThrowIfNull(proto);
         ObjectDisposedException.ThrowIf(_done, this);
+        string final = target is null ? Target : Path.GetFullPath(target);
+        string finalData = dataFileName ?? Path.GetFileName(final) + ".data";
+        if (finalData.Length == 0 || finalData.IndexOfAny(['/', '\\']) >= 0 || finalData is "." or "..")
+            ThrowHelper.Argument(nameof(dataFileName), $"External data file name '{finalData}' must be a plain file name.");
         _data.Flush();
         _data.Dispose();
         var model = OnnxModel.FromProto(proto, StagingFolder);
@@ -112,23 +126,33 @@ public sealed class StreamedModelWriter : IDisposable
         foreach (var t in tensors)
             if (t.External!.Location != DataFileName)
                 ThrowHelper.Argument(nameof(proto), $"Tensor '{t.Name}' keeps its data in '{t.External.Location}', not in {DataFileName} of this writer.");
-        string data = Path.Combine(StagingFolder, DataFileName), file = Path.Combine(StagingFolder, Path.GetFileName(Target));
+        string data = Path.Combine(StagingFolder, DataFileName), file = Path.Combine(StagingFolder, ".model.onnx");
         if (inlineAll)
         {
             foreach (var t in tensors) ExternalDataStream.Inline(t.Proto, t.ReadBytes());
             File.Delete(data);
+        }
+        else if (finalData != DataFileName)
+        {
+            foreach (var t in tensors)
+            {
+                var info = t.External!;
+                t.Proto.ExternalData.Clear();
+                t.Proto.ExternalData.Add(new ExternalDataInfo(finalData, info.Offset, info.Length).ToEntries());
+            }
         }
         using (var stream = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
         {
             proto.WriteTo(stream);
             stream.Flush(flushToDisk: true);
         }
-        string folder = Path.GetDirectoryName(Target)!;
-        if (File.Exists(data)) File.Move(data, Path.Combine(folder, DataFileName), overwrite: true);
-        else File.Delete(Path.Combine(folder, DataFileName)); // a data file of an earlier model there would be stale
-        File.Move(file, Target, overwrite: true);
+        string folder = Path.GetDirectoryName(final)!;
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Output folder '{folder}' does not exist.");
+        if (File.Exists(data)) File.Move(data, Path.Combine(folder, finalData), overwrite: true); // a rename on the same file system
+        else File.Delete(Path.Combine(folder, finalData)); // a data file of an earlier model there would be stale
+        File.Move(file, final, overwrite: true);
         Dispose();
-        return OnnxModel.Load(Target);
+        return OnnxModel.Load(final);
     }
 
     /// <summary>Deletes the staging folder (and whatever is left in it). Safe to call twice.</summary>

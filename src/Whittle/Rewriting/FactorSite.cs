@@ -209,7 +209,7 @@ public static class FactorSites
     }
 
     /// <summary>A model to edit: a deep copy of <paramref name="model"/>'s proto (same base directory for external data).</summary>
-    public static OnnxModel Copy(OnnxModel model) => OnnxModel.FromProto(model.Proto.Clone(), model.BaseDirectory);
+    public static OnnxModel Copy(OnnxModel model) => model.Clone();
 
     private static SkippedSite Skip(ConvSite s, int position, string reason) =>
         new(s.Name, position, (int)Math.Min(s.OutChannels, s.InChannels / Math.Max(1, s.Groups) * s.Kernel.Aggregate(1L, (a, k) => a * k)), s.Parameters, reason);

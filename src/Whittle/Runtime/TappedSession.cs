@@ -77,7 +77,7 @@ public sealed class TappedSession : IDisposable
         options.Validate();
         var tapList = taps.Distinct(StringComparer.Ordinal).ToList();
         var proto = WithTaps(model, tapList);
-        return Open(proto, model.BaseDirectory, options, tapList);
+        return Open(model.ForRuntime(proto), model.BaseDirectory, options, tapList);
     }
 
     /// <summary>

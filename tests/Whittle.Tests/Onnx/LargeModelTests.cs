@@ -57,6 +57,58 @@ public class LargeModelTests(ITestOutputHelper output)
         Assert.True(GC.GetTotalMemory(forceFullCollection: true) < heapBefore + (64 << 20));
     }
 
+    /// <summary>
+    /// A model over 2 GiB written tensor by tensor (<see cref="StreamedModelWriter"/>: one tensor in memory at a time, as imports and
+    /// compression runs write) loads in ONNX Runtime, which reads every tensor from the external data at its offset.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Large")]
+    public void ModelOver2GBWrittenTensorByTensorRunsInOnnxRuntime()
+    {
+        using var dir = new TempFolder();
+        string path = dir.File("streamed.onnx");
+        var graph = new GraphProto { Name = "streamed" };
+        graph.Input.Add(TestModels.Tensor("rows", OnnxDataType.Int64, 2));
+        graph.Output.Add(TestModels.Tensor("Y", OnnxDataType.Float, 2, Side));
+        using (var writer = new StreamedModelWriter(path))
+        {
+            for (int t = 0; t < Tensors; t++)
+            {
+                var data = GC.AllocateUninitializedArray<byte>((int)TensorBytes);
+                var longs = MemoryMarshal.Cast<byte, long>(data.AsSpan());
+                for (int j = 0; j < longs.Length; j++) longs[j] = Pattern(t, j);
+                graph.Initializer.Add(writer.Add(OnnxTensors.FromBytes($"W{t}", OnnxDataType.Float, [Side, Side], data)));
+                graph.Node.Add(TestModels.Node("Gather", $"gather{t}", [$"W{t}", "rows"], [$"G{t}"]));
+            }
+            Assert.True(writer.ExternalBytes >= Tensors * TensorBytes);
+            graph.Node.Add(TestModels.Node("Sum", "sum", [.. Enumerable.Range(0, Tensors).Select(t => $"G{t}")], ["Y"]));
+            writer.Commit(TestModels.Model(graph));
+        }
+        Assert.Equal(["streamed.onnx", "streamed.onnx.data"], dir.Entries());
+        Assert.True(new FileInfo(path + ".data").Length > int.MaxValue);
+
+        long[] rows = [3, Side - 1]; // the second row is read from near the end of every tensor, past 2 GiB in the file for the last ones
+        using var session = Whittle.Runtime.TappedSession.Create(OnnxModel.Load(path), []);
+        var y = session.Run(new Dictionary<string, Whittle.Runtime.HostTensor> { ["rows"] = Whittle.Runtime.HostTensor.Int64(rows, 2) })["Y"].AsFloats();
+        int finite = 0;
+        for (int r = 0; r < rows.Length; r++)
+            foreach (int c in new[] { 0, 1, 2, 3, Side / 2, Side / 2 + 1, Side - 2, Side - 1 })
+            {
+                long element = rows[r] * Side + c; // two floats per pattern long
+                float expected = 0;
+                for (int t = 0; t < Tensors; t++)
+                {
+                    long word = Pattern(t, element / 2);
+                    int bits = (int)(element % 2 == 0 ? word : word >> 32);
+                    expected += BitConverter.Int32BitsToSingle(bits);
+                }
+                float actual = y[r * Side + c];
+                Assert.True(actual.Equals(expected) || Math.Abs(actual - expected) <= 1e-6f * Math.Abs(expected), $"Y[{r}, {c}] = {actual}, expected {expected}");
+                if (float.IsFinite(expected)) finite++;
+            }
+        Assert.True(finite >= 4, $"only {finite} of the values checked are finite"); // the bit patterns make some NaN or ∞
+    }
+
     /// <summary>Builds the weights (one copy in memory), saves with <see cref="OnnxExternalData.Auto"/> and checks that saving copied nothing.</summary>
     private void SaveLargeModel(string path)
     {

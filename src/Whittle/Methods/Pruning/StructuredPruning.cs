@@ -299,7 +299,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                 run.Report(Stages.Rewrite, steps, null, $"{units[best].Name} → {units[best].Reported(bestK)}");
             }
             current.Validate(checkExternalData: false);
-            outcomes.Add(new Outcome(budget, OnnxModel.FromProto(current.Proto.Clone(), current.BaseDirectory), (int[])widths.Clone())
+            outcomes.Add(new Outcome(budget, current.Clone(), (int[])widths.Clone())
             {
                 Choices = (UnitChoice?[])last.Clone(),
                 Kept = [.. kept.Select((k, u) => widths[u] < units[u].Width ? (int[])k.Clone() : null)],
