@@ -19,8 +19,11 @@
 //   Higham, "Accuracy and Stability of Numerical Algorithms" (2nd ed.), §10.3 (Cholesky with complete
 //   pivoting); Lucas, "LAPACK-style codes for level 2 and 3 pivoted Cholesky factorizations" (LAPACK
 //   dpstf2/dpstrf); Harbrecht, Peters & Schneider (2012) for its use as a low-rank approximation.
-//   This implementation is left-looking and unblocked (one GEMV per step, ~h³/6 multiply–adds for a
-//   full factorization).
+//   This implementation is blocked like dpstrf: a working matrix W holds the Schur complement of the
+//   positions not yet factored as of the start of the current panel; within a panel of Block steps each
+//   row is read from W and subtracts only the panel's earlier rows (a GEMV of at most Block rows), and
+//   after the panel W is gathered into the new pivot order and updated by one GEMM. The work is in
+//   level-3 kernels; memory is two h² scratch matrices at most (the old W and the new).
 //
 // Numerical caveats
 //   Working on G squares the condition number: entries of the remaining diagonal carry absolute errors
@@ -113,11 +116,21 @@ public static class PivotedCholesky
         double relTol = options?.RelativeTolerance ?? 0;
         double resTol = options?.ResidualTolerance ?? -1;
         var r = new Matrix<T>(kMax, h);
-        var col = new T[kMax];
+        var col = new T[Block];
+        // W: the Schur complement as of the panel's start; loc[pos] is the row/column of W of position pos (pos ≥ panel).
+        var w = new Matrix<T>(h, h);
+        for (int i = 0; i < h; i++)
+            for (int j = i; j < h; j++) w[i, j] = w[j, i] = g[i, j];
+        var loc = Enumerable.Range(0, h).ToArray();
         T d0 = T.Zero;
-        int k = 0;
+        int k = 0, panel = 0; // steps done; first step of the current panel
         for (; k < kMax; k++)
         {
+            if (k - panel == Block)
+            {
+                w = Trailing(r, w, loc, panel, k);
+                panel = k;
+            }
             if (resTol >= 0)
             {
                 double rest = 0;
@@ -136,6 +149,7 @@ public static class PivotedCholesky
             {
                 (perm[p], perm[k]) = (perm[k], perm[p]);
                 (d[p], d[k]) = (d[k], d[p]);
+                (loc[p], loc[k]) = (loc[k], loc[p]);
                 for (int i = 0; i < k; i++) (r[i, p], r[i, k]) = (r[i, k], r[i, p]);
             }
             T rkk = T.Sqrt(d[k]);
@@ -143,16 +157,13 @@ public static class PivotedCholesky
             int rest1 = h - k - 1;
             if (rest1 == 0) { d[k] = T.Zero; continue; }
             var row = r.Row(k).Slice(k + 1);
-            int pk = perm[k];
-            for (int i = 0; i < rest1; i++)
+            var wk = w.Row(loc[k]);
+            for (int i = 0; i < rest1; i++) row[i] = wk[loc[k + 1 + i]];
+            int inPanel = k - panel;
+            if (inPanel > 0)
             {
-                int pi = perm[k + 1 + i];
-                row[i] = pk <= pi ? g[pk, pi] : g[pi, pk];
-            }
-            if (k > 0)
-            {
-                for (int i = 0; i < k; i++) col[i] = r[i, k];
-                Blas.Gemv(-T.One, r.Slice(0, k + 1, k, rest1).Transpose(), col.AsSpan(0, k), T.One, row);
+                for (int i = 0; i < inPanel; i++) col[i] = r[panel + i, k];
+                Blas.Gemv(-T.One, r.Slice(panel, k + 1, inPanel, rest1).Transpose(), col.AsSpan(0, inPanel), T.One, row);
             }
             T inv = T.One / rkk;
             for (int i = 0; i < rest1; i++)
@@ -165,5 +176,31 @@ public static class PivotedCholesky
         var rk = k == kMax ? r : r.Slice(0, 0, k, h).ToMatrix();
         Debug.Assert(perm.Order().SequenceEqual(Enumerable.Range(0, h)), "pivots form a permutation");
         return new PivotedCholeskyResult<T>(rk, perm, d.AsSpan(k).ToArray(), trace);
+    }
+
+    /// <summary>Steps per panel: the SYRK after each panel does the bulk of the work.</summary>
+    private const int Block = 64;
+
+    /// <summary>
+    /// The Schur complement after the panel of steps k0..k1−1, for positions k1..h−1 in the current pivot order: W gathered
+    /// through <paramref name="loc"/>, minus R[k0:k1, k1:]ᵀ·R[k0:k1, k1:]. Afterwards position pos is row pos − k1.
+    /// </summary>
+    private static Matrix<T> Trailing<T>(Matrix<T> r, Matrix<T> w, int[] loc, int k0, int k1) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int h = loc.Length, m = h - k1;
+        var next = new Matrix<T>(m, m);
+        for (int i = 0; i < m; i++)
+        {
+            var from = w.Row(loc[k1 + i]);
+            var to = next.Row(i);
+            for (int j = 0; j < m; j++) to[j] = from[loc[k1 + j]];
+        }
+        if (m > 0)
+        {
+            var panel = r.Slice(k0, k1, k1 - k0, m);
+            Blas.Gemm(-T.One, panel.Transpose(), panel, T.One, next.View);
+        }
+        for (int pos = k1; pos < h; pos++) loc[pos] = pos - k1;
+        return next;
     }
 }

@@ -33,6 +33,28 @@ public class PivotedCholeskyTests
         Assert.Equal(MatrixNorms.Frobenius<double>(z) * MatrixNorms.Frobenius<double>(z), chol.Trace, 1e-9 * chol.Trace);
     }
 
+    /// <summary>Widths over the panel size: the trailing updates between panels give the factor and pivots of the one-step-at-a-time definition.</summary>
+    [Theory]
+    [InlineData(300, 300)]
+    [InlineData(260, 150)]
+    public void PanelsOverManyStepsReproduceTheGramMatrixAndCpqrPivots(int h, int rank)
+    {
+        var z = rank == h ? InterpolativeDecompositionTests.SeparatedColumns<double>(2 * h, h, 1.02, seed: 11) : TestMatrices.OfRank<double>(2 * h, h, rank, seed: 11);
+        var g = Blas.Gram<double>(z);
+        var chol = PivotedCholesky.Compute<double>(g);
+        Assert.Equal(rank, chol.Rank);
+        var pi = chol.Pivots.ToArray();
+        var rtr = Blas.Multiply<double>(chol.R.Transpose(), chol.R);
+        double scale = g[pi[0], pi[0]];
+        for (int i = 0; i < rank; i++)
+            for (int j = 0; j < h; j++)
+                Assert.Equal(g[pi[i], pi[j]], rtr[i, j], 1e-9 * scale);
+        for (int i = 0; i < rank; i++)
+            for (int j = 0; j < i; j++) Assert.Equal(0.0, chol.R[i, j]);
+        var qr = PivotedQr.Compute<double>(z);
+        Assert.Equal(qr.Pivots[..Math.Min(rank, 100)].ToArray(), pi[..Math.Min(rank, 100)]);
+    }
+
     [Fact]
     public void StopsAtTheRankOfASemidefiniteMatrix()
     {

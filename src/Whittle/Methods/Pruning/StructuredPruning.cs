@@ -196,9 +196,9 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             var f = factors[j];
             run.Report(Stages.Decomposition, slots[j], paths.Length, f.Unit.Name);
             paths[slots[j]] = run.Time(Stages.Decomposition, () => rank(f));
-            if (f.Rows < f.A.Cols)
+            if (f.Rows < f.Columns)
             {
-                string warning = $"'{f.Unit.Name}' saw {f.Rows} activation rows for {f.A.Cols} columns: its calibrated rank is at most {f.Rows}, so the ID drops units "
+                string warning = $"'{f.Unit.Name}' saw {f.Rows} activation rows for {f.Columns} columns: its calibrated rank is at most {f.Rows}, so the ID drops units "
                     + "the data cannot tell apart; calibrate on more samples.";
                 lock (shortData) if (!shortData.Contains(warning)) shortData.Add(warning);
             }

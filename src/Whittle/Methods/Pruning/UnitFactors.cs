@@ -29,6 +29,9 @@ internal sealed record UnitFactor(PruningUnit Unit, int Width, double[]? Scale, 
     /// <summary>m × c with <c>AᵀA = ZᵀZ</c> (from the Gram matrix on first use, where that was the statistic).</summary>
     public Matrix<double> A => _a.Value;
 
+    /// <summary>c, the columns of Z (read from the Gram when there is one, so asking never builds A).</summary>
+    public int Columns => Gram?.Cols ?? A.Cols;
+
     /// <summary><c>ZᵀZ</c> where the statistic was the Gram matrix, else null: paths that can work from it skip A.</summary>
     public Matrix<double>? Gram { get; private init; }
 
@@ -87,7 +90,7 @@ internal static class UnitFactors
                 RFactorStatistic r => r.Finish() is var rf ? UnitFactor.Of(unit, widths[u], rf.R, scale, consumer, rf.Rows) : null,
                 _ => null,
             } ?? throw new InvalidOperationException("Unknown statistic.");
-            int seen = factor.Gram?.Cols ?? factor.A.Cols;
+            int seen = factor.Columns;
             if (seen != columns)
                 throw new InvalidOperationException($"Site '{unit.Name}': its activation '{unit.Activation}' has {seen} columns, expected {columns}.");
             factors.Add(factor);
