@@ -43,7 +43,11 @@ public sealed class StreamedModelWriter : IDisposable
             Directory.Delete(StagingFolder, recursive: true);
             throw;
         }
+        // A process that exits without unwinding (Ctrl-C past the command line's grace period, SIGTERM) still removes the folder.
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
     }
+
+    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     /// <summary>The model file being written.</summary>
     public string Target { get; }
@@ -160,6 +164,7 @@ public sealed class StreamedModelWriter : IDisposable
     {
         if (_done) return;
         _done = true;
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         _data.Dispose();
         try
         {
