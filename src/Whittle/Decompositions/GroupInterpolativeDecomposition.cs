@@ -85,7 +85,7 @@ public sealed class GroupInterpolativeDecompositionPath
         var residual = new double[groups + 1];
         residual[0] = norm;
         double first = 0;
-        double sigma1 = norm > 0 ? Svd.SingularValues(copy.View)[0] : 0;
+        double sigma1 = norm > 0 ? LargestSingularValue(copy.View) : 0;
         int maxRank = 0;
         for (int s = 0; s < groups; s++)
         {
@@ -186,6 +186,31 @@ public sealed class GroupInterpolativeDecompositionPath
         }
         else if (rest.Length == 0) residual = 0;
         return new GroupInterpolativeDecomposition(groups, columns, m, DiagonalRatio(k), residual, Norm > 0 ? residual / Norm : 0);
+    }
+
+    /// <summary>
+    /// σ₁(A) by power iteration on AᵀA from a fixed start (deterministic; at most 200 steps): it only scales the cutoff
+    /// below which a block counts as empty, and a full SVD of A (h up to the model width) would cost more than the path.
+    /// </summary>
+    internal static double LargestSingularValue(MatrixView<double> a)
+    {
+        int h = a.Cols;
+        var x = new double[h];
+        var y = new double[a.Rows];
+        Array.Fill(x, 1 / Math.Sqrt(h));
+        double lambda = 0;
+        for (int it = 0; it < 200; it++)
+        {
+            Blas.Gemv(1.0, a, x, 0.0, y);
+            Blas.Gemv(1.0, a.Transpose(), y, 0.0, x);
+            double n = Math.Sqrt(x.Sum(v => v * v));
+            if (n == 0) return 0;
+            for (int i = 0; i < h; i++) x[i] /= n;
+            bool converged = Math.Abs(n - lambda) <= 1e-10 * n;
+            lambda = n;
+            if (converged && it >= 2) break;
+        }
+        return Math.Sqrt(lambda);
     }
 
     /// <summary>E ← (I − Q·Qᵀ)·E for an orthonormal basis Q of the block's numerical range.</summary>

@@ -6,6 +6,18 @@ namespace Whittle.Tests.Decompositions;
 /// <summary>The one-factorization ID paths: every rank from one CPQR, and the group (head) variant.</summary>
 public class IdPathTests
 {
+    /// <summary>The group path's scale σ₁ (by power iteration, not a full SVD) is the largest singular value, full rank or not.</summary>
+    [Theory]
+    [InlineData(80, 60, 60)]
+    [InlineData(90, 70, 9)]
+    public void LargestSingularValueMatchesTheSvd(int m, int h, int rank)
+    {
+        var a = TestMatrices.OfRank<double>(m, h, rank, seed: 21);
+        double expected = Whittle.LinearAlgebra.Factorizations.Svd.SingularValues(a.View)[0];
+        Assert.Equal(expected, GroupInterpolativeDecompositionPath.LargestSingularValue(a.View), 1e-6 * expected);
+        Assert.Equal(0.0, GroupInterpolativeDecompositionPath.LargestSingularValue(new Matrix<double>(5, 4).View));
+    }
+
     [Fact]
     public void EveryRankEqualsTheDirectIdOfThatRank()
     {
