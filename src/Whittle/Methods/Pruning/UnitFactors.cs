@@ -29,6 +29,12 @@ internal sealed record UnitFactor(PruningUnit Unit, int Width, double[]? Scale, 
     /// <summary>m × c with <c>AᵀA = ZᵀZ</c> (from the Gram matrix on first use, where that was the statistic).</summary>
     public Matrix<double> A => _a.Value;
 
+    private double? _outputNorm;
+
+    /// <summary><c>‖Z·Wᵀ‖_F = ‖A·Wᵀ‖_F</c> for the consumer W (null without one); computed once, every budget's choice divides by it.</summary>
+    public double? OutputNorm => Consumer is not { } w ? null
+        : _outputNorm ??= MatrixNorms.Frobenius(Blas.Multiply(A.View, w.Transpose()).View);
+
     /// <summary>c, the columns of Z (read from the Gram when there is one, so asking never builds A).</summary>
     public int Columns => Gram?.Cols ?? A.Cols;
 

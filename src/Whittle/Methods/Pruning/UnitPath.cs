@@ -101,30 +101,31 @@ internal static class UnitPaths
     /// Relative errors of a selection on the calibration data, from A (AᵀA = ZᵀZ, so ‖Z·X‖_F = ‖A·X‖_F): the activation error
     /// ‖Z − Z[:, C]·M‖/‖Z‖ and, with a consumer W, the output error ‖(Z − Z[:, C]·M)·Wᵀ‖/‖Z·Wᵀ‖. M null: plain selection.
     /// </summary>
+    /// <remarks>
+    /// M reproduces every kept column exactly (M[:, C] = I), so the residual E = Z − Z[:, C]·M is zero there: only the
+    /// dropped columns D are formed, A[:, D] − A[:, C]·M[:, D], and the output error reads only W[:, D]. For a transformer's
+    /// MLP that keeps 80 % of its neurons this is a fifth of the work of forming the whole residual.
+    /// </remarks>
     public static (double Activation, double? Output) Errors(UnitFactor f, int[] columns, Matrix<double>? mix)
     {
         var a = f.A;
-        var e = a.Clone();
-        if (mix is null)
-        {
-            // Z − Z[:, C]·S: the dropped columns.
-            for (int i = 0; i < e.Rows; i++)
-            {
-                var row = e.Row(i);
-                foreach (int c in columns) row[c] = 0;
-            }
-        }
-        else
+        var isKept = new bool[a.Cols];
+        foreach (int c in columns) isKept[c] = true;
+        int[] dropped = [.. Enumerable.Range(0, a.Cols).Where(j => !isKept[j])];
+        double norm = MatrixNorms.Frobenius(a.View);
+        if (dropped.Length == 0) return (0, f.Consumer is null ? null : 0);
+        var e = Decompositions.InterpolativeDecompositions.GatherColumns(a.View, dropped); // m × |D|
+        if (mix is not null)
         {
             var kept = Decompositions.InterpolativeDecompositions.GatherColumns(a.View, columns);
-            Blas.Gemm(-1.0, kept.View, mix.View, 1.0, e.View);
+            var mixDropped = Decompositions.InterpolativeDecompositions.GatherColumns(mix.View, dropped);
+            Blas.Gemm(-1.0, kept.View, mixDropped.View, 1.0, e.View);
         }
-        double norm = MatrixNorms.Frobenius(a.View);
         double activation = norm > 0 ? MatrixNorms.Frobenius(e.View) / norm : 0;
         if (f.Consumer is not { } w) return (activation, null);
-        var y = Blas.Multiply(a.View, w.Transpose());
-        var ey = Blas.Multiply(e.View, w.Transpose());
-        double ny = MatrixNorms.Frobenius(y.View);
+        var wDropped = Decompositions.InterpolativeDecompositions.GatherColumns(w.View, dropped); // out × |D|
+        var ey = Blas.Multiply(e.View, wDropped.Transpose());
+        double ny = f.OutputNorm!.Value;
         return (activation, ny > 0 ? MatrixNorms.Frobenius(ey.View) / ny : 0);
     }
 }
