@@ -35,9 +35,10 @@ internal sealed class PruningMethodCli : IMethodCli
         "The per-site error ε_k that one global tolerance (and the greedy score) compares: residual (‖Z − Z[:, I]T‖/‖Z‖) or diagonal (|r_kk|/|r_00|, the paper's).",
         "residual", "diagonal");
 
-    private readonly Option<string> Statistic = Choice("--id-source", "rfactor",
-        "The activation statistic calibration keeps (memory bounded in the sample count): rfactor (TSQR, exact), gram (ZᵀZ), sketch (Gaussian row sketch).",
-        "rfactor", "gram", "sketch");
+    private readonly Option<string> Statistic = Choice("--id-source", "auto",
+        "The activation statistic calibration keeps (memory bounded in the sample count): rfactor (TSQR, exact), gram (ZᵀZ), sketch (Gaussian row sketch), "
+        + "auto (rfactor up to 2048 columns, gram beyond).",
+        "auto", "rfactor", "gram", "sketch");
 
     private readonly Option<int?> SketchRows = new("--sketch-rows") { Description = "Rows of the sketch with --id-source sketch (default: twice each site's width)." };
 
@@ -96,7 +97,13 @@ internal sealed class PruningMethodCli : IMethodCli
             Targets = ParseTargets(parse.GetValue(Targets)!),
             Scaling = parse.GetValue(Scaling) switch { "on" => ColumnScaling.On, "off" => ColumnScaling.Off, _ => ColumnScaling.Auto },
             Proxy = parse.GetValue(Proxy) == "diagonal" ? ErrorProxy.DiagonalRatio : ErrorProxy.RelativeResidual,
-            Statistic = parse.GetValue(Statistic) switch { "gram" => ActivationStatistic.Gram, "sketch" => ActivationStatistic.Sketch, _ => ActivationStatistic.RFactor },
+            Statistic = parse.GetValue(Statistic) switch
+            {
+                "gram" => ActivationStatistic.Gram,
+                "sketch" => ActivationStatistic.Sketch,
+                "rfactor" => ActivationStatistic.RFactor,
+                _ => ActivationStatistic.Auto,
+            },
             SketchRows = parse.GetValue(SketchRows),
             MinimumWidth = minWidth,
             MeasureErrors = !parse.GetValue(NoSiteErrors),

@@ -46,6 +46,13 @@ public enum ColumnScaling
 /// <summary>The statistic of each site's activation Z that calibration accumulates; memory is bounded whatever the number of samples.</summary>
 public enum ActivationStatistic
 {
+    /// <summary>
+    /// <see cref="RFactor"/> for units of up to <see cref="PruningOptions.AutoGramColumns"/> columns (2048 by default), <see cref="Gram"/> for wider
+    /// ones (a transformer's MLP): the TSQR and column-pivoted QR of a c × c factor cost far more than the Gram matrix and its
+    /// blocked pivoted Cholesky, and squaring the condition number costs nothing at the errors pruning works at.
+    /// </summary>
+    Auto,
+
     /// <summary>The TSQR factor R (h × h, RᵀR = ZᵀZ): exact pivots and errors.</summary>
     RFactor,
 
@@ -91,8 +98,11 @@ public sealed record PruningOptions
     /// </summary>
     public ErrorProxy Proxy { get; init; } = ErrorProxy.RelativeResidual;
 
-    /// <summary>The calibration statistic; default <see cref="ActivationStatistic.RFactor"/>.</summary>
-    public ActivationStatistic Statistic { get; init; } = ActivationStatistic.RFactor;
+    /// <summary>The calibration statistic; default <see cref="ActivationStatistic.Auto"/>.</summary>
+    public ActivationStatistic Statistic { get; init; } = ActivationStatistic.Auto;
+
+    /// <summary>With <see cref="ActivationStatistic.Auto"/>, units wider than this many columns use the Gram matrix; default 2048.</summary>
+    public int AutoGramColumns { get; init; } = 2048;
 
     /// <summary>Rows of the sketch for <see cref="ActivationStatistic.Sketch"/>; null: twice the site's width.</summary>
     public int? SketchRows { get; init; }

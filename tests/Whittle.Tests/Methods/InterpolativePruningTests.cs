@@ -213,6 +213,24 @@ public class InterpolativePruningTests
         Assert.Equal(1e-4, Assert.IsType<PruningRunDetails>(result.Report.Details).Tolerance);
     }
 
+    /// <summary>The default statistic is the R factor for narrow units and the Gram matrix for wide ones: below and above the
+    /// width threshold, the results are those of the statistic it stands for, bit for bit.</summary>
+    [Fact]
+    public void AutoStatisticIsTheRFactorForNarrowUnitsAndTheGramForWideOnes()
+    {
+        var model = OneHiddenLayer(seed: 12);
+        var set = Data(batches: 3, seed: 4);
+        // The errors on the calibration data are computed from each statistic's own factor: they differ in the last bits.
+        double[] Run(PruningOptions options) => [.. Assert.Single(new InterpolativePruning(options).Compress(new CompressionJob(model, set), [CompressionBudget.KeepMacs(0.5)]))
+            .Report.Sites.Select(x => x.Details).OfType<PrunedSiteDetails>().Select(d => d.RelativeActivationError)];
+        Assert.Equal(ActivationStatistic.Auto, new PruningOptions().Statistic);
+        var rfactor = Run(new PruningOptions { Statistic = ActivationStatistic.RFactor });
+        var gram = Run(new PruningOptions { Statistic = ActivationStatistic.Gram });
+        Assert.NotEqual(rfactor, gram);
+        Assert.Equal(rfactor, Run(new PruningOptions { AutoGramColumns = Hidden }));
+        Assert.Equal(gram, Run(new PruningOptions { AutoGramColumns = Hidden - 1 }));
+    }
+
     [Fact]
     public void MethodDefaultBudgetIsRejected() =>
         Assert.Throws<ArgumentException>(() => new InterpolativePruning().Compress(new CompressionJob(OneHiddenLayer(1), Data(1, 1)), [CompressionBudget.MethodDefault]));

@@ -122,7 +122,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             original = new IUnitPath[units.Count];
             // Sequential mode chooses selections from a new calibration and needs only the ratios ε_k here: the Gram
             // matrix gives the same ones (its pivoted Cholesky is Z's CPQR) with no TSQR, and for the ID no QR either.
-            var survey = !parallel && options.Statistic == ActivationStatistic.RFactor ? options with { Statistic = ActivationStatistic.Gram } : options;
+            var survey = !parallel && options.Statistic is ActivationStatistic.RFactor or ActivationStatistic.Auto ? options with { Statistic = ActivationStatistic.Gram } : options;
             run.Survey(run.Original, step =>
             {
                 Factor(run, step, units, sizes.Original, original, shortData, survey);
@@ -217,7 +217,13 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
 
     private bool Scaled(PruningUnit unit) => options.Scaling == ColumnScaling.On || (options.Scaling == ColumnScaling.Auto && unit.Transformer);
 
-    private static string Name(ActivationStatistic s) => s switch { ActivationStatistic.Gram => "gram", ActivationStatistic.Sketch => "sketch", _ => "rfactor" };
+    private static string Name(ActivationStatistic s) => s switch
+    {
+        ActivationStatistic.Gram => "gram",
+        ActivationStatistic.Sketch => "sketch",
+        ActivationStatistic.Auto => "auto",
+        _ => "rfactor",
+    };
 
     private int MinWidth(PruningUnit unit) => Math.Min(options.MinimumWidth, unit.Width);
 

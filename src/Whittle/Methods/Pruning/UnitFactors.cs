@@ -73,7 +73,10 @@ internal static class UnitFactors
         {
             var unit = units[u];
             int columns = widths[u] * unit.GroupSize;
-            statistics.Add(options.Statistic switch
+            var statistic = options.Statistic == ActivationStatistic.Auto
+                ? columns > options.AutoGramColumns ? ActivationStatistic.Gram : ActivationStatistic.RFactor
+                : options.Statistic;
+            statistics.Add(statistic switch
             {
                 ActivationStatistic.Gram => new GramStatistic(unit.Activation, unit.Axis),
                 ActivationStatistic.Sketch => new SketchStatistic(unit.Activation, options.SketchRows ?? Math.Max(16, 2 * columns), unit.Axis, SketchKind.Gaussian, seed + u),
