@@ -33,6 +33,11 @@ internal static class CompressCommand
         var calibCount = new Option<int>("--calib-count") { Description = "Calibration samples (text: windows), a seeded random choice.", DefaultValueFactory = _ => 512 };
         var batchSize = new Option<int>("--batch-size") { Description = "Samples per ONNX Runtime batch.", DefaultValueFactory = _ => 32 };
         var window = new Option<int?>("--window") { Description = $"Tokens per text window (default: the model's fixed sequence length, else {DataSource.DefaultWindowLength})." };
+        var separator = new Option<string?>("--doc-separator")
+        {
+            Description = "What splits a text file into documents (a string such as '<|endoftext|>', or blank-line); calibration windows start at a "
+                + "document's start, after the model's BOS. Default: one document; a .jsonl file is one document per line.",
+        };
         var output = new Option<FileInfo>("--out") { Description = "The compressed model; with several budgets, NAME.BUDGET.onnx beside it.", Required = true };
         var reportFile = new Option<FileInfo?>("--report") { Description = "Write the report (per site, totals, timings, evaluation) as JSON." };
         var seed = new Option<int>("--seed") { Description = "Seed of the calibration sample and of every random choice.", DefaultValueFactory = _ => 0 };
@@ -58,7 +63,7 @@ internal static class CompressCommand
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (default: one per core; 0: ORT's choice). Whittle's own kernels use every core the process may run on (taskset limits both).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
         var cmd = new Command("compress", "Compress a model without fine-tuning: one model per budget, a report, and with --eval a quality-versus-size curve.")
         {
-            model, method, calib, calibLabels, calibCount, batchSize, window, output, reportFile, seed, keepMacs, keepParams, tolerance,
+            model, method, calib, calibLabels, calibCount, batchSize, window, separator, output, reportFile, seed, keepMacs, keepParams, tolerance,
             eval, evalLabels, evalCount, chart, mode, cacheMiB, threads,
         };
         foreach (var entry in MethodCatalog.All)
@@ -98,7 +103,12 @@ internal static class CompressCommand
                 var warnings = new List<string>();
                 int s = parse.GetValue(seed);
 
-                var calibData = ModelData.Load(original, new DataSource(parse.GetValue(calib)!.FullName, parse.GetValue(calibLabels)?.FullName) { WindowLength = parse.GetValue(window) });
+                var calibData = ModelData.Load(original, new DataSource(parse.GetValue(calib)!.FullName, parse.GetValue(calibLabels)?.FullName)
+                {
+                    WindowLength = parse.GetValue(window),
+                    DocumentSeparator = parse.GetValue(separator),
+                    FullWindowsOnly = true,
+                });
                 warnings.AddRange(calibData.Warnings);
                 var calibration = calibData.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(calibCount), ShuffleSeed: s));
 
@@ -107,7 +117,11 @@ internal static class CompressCommand
                 {
                     if (string.Equals(evalFile.FullName, parse.GetValue(calib)!.FullName, StringComparison.Ordinal))
                         warnings.Add($"--eval reads the calibration file {evalFile.Name}: the figures are not on held-out data.");
-                    var evalData = ModelData.Load(original, new DataSource(evalFile.FullName, parse.GetValue(evalLabels)?.FullName) { WindowLength = parse.GetValue(window) });
+                    var evalData = ModelData.Load(original, new DataSource(evalFile.FullName, parse.GetValue(evalLabels)?.FullName)
+                    {
+                        WindowLength = parse.GetValue(window),
+                        DocumentSeparator = parse.GetValue(separator),
+                    });
                     warnings.AddRange(evalData.Warnings);
                     heldOut = evalData.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(evalCount)));
                     if (ExampleOverlap.Count(calibration, heldOut) is > 0 and var shared)

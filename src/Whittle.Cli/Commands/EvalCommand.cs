@@ -33,6 +33,19 @@ internal static class EvalCommand
         var count = new Option<int?>("--count") { Description = "Evaluate the first N samples (windows for text). Default: all." };
         var batchSize = new Option<int>("--batch-size") { Description = "Samples per batch; also the larger latency batch.", DefaultValueFactory = _ => 32 };
         var window = new Option<int?>("--window") { Description = $"Tokens per text window. Default: the model's fixed sequence length, else {DataSource.DefaultWindowLength}." };
+        var protocol = new Option<string>("--protocol")
+        {
+            Description = "How text is scored: documents (non-overlapping windows within each document, as llama2.c), stride (the Hugging Face sliding window: "
+                + "windows of --window every --stride tokens, only new tokens scored) or concatenated (one stream of all documents, cut into windows).",
+            DefaultValueFactory = _ => "documents",
+        };
+        protocol.AcceptOnlyFromAmong("documents", "stride", "concatenated");
+        var stride = new Option<int?>("--stride") { Description = "Tokens between window starts with --protocol stride. Default: half the window." };
+        var separator = new Option<string?>("--doc-separator")
+        {
+            Description = "What splits the text into documents, each scored on its own after the model's BOS: a string such as '<|endoftext|>', "
+                + "or blank-line (paragraphs). Default: the text is one document; a .jsonl file is one document per line's \"text\".",
+        };
         var task = new Option<string?>("--task") { Description = "classifier, language-model or generic. Default: the model's whittle.task metadata, else detected from its inputs and outputs." };
         task.AcceptOnlyFromAmong("classifier", "language-model", "generic");
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads for both models (default: one per core; 0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
@@ -47,7 +60,7 @@ internal static class EvalCommand
         execution.AcceptOnlyFromAmong("auto", "whole", "segments");
         var cmd = new Command("eval", "Evaluate a model: task loss, accuracy or perplexity, agreement and KL with a reference, parameters, bytes, MACs and ONNX Runtime latency.")
         {
-            model, reference, data, labels, text, textString, count, batchSize, window, task, threads, repeats, execution, json,
+            model, reference, data, labels, text, textString, count, batchSize, window, protocol, stride, separator, task, threads, repeats, execution, json,
         };
         cmd.SetAction(parse =>
         {
@@ -67,6 +80,9 @@ internal static class EvalCommand
                 {
                     WindowLength = parse.GetValue(window),
                     TextString = parse.GetValue(textString),
+                    Protocol = TextWindowing.Parse(parse.GetValue(protocol)!),
+                    Stride = parse.GetValue(stride),
+                    DocumentSeparator = parse.GetValue(separator),
                 };
                 var loaded = ModelData.Load(m, source);
                 var batches = loaded.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(count)));
@@ -144,6 +160,8 @@ internal static class EvalCommand
 
     private static string F(double? v, string format) => v is { } x ? x.ToString(format, CultureInfo.InvariantCulture) : "-";
 
+    private static string Interval(PerplexityInterval ci) => $"{F(ci.Low, "F4")} – {F(ci.High, "F4")}";
+
     private static string Percent(double? v) => v is { } x ? (100 * x).ToString("F2", CultureInfo.InvariantCulture) + " %" : "-";
 
     private static string Count(double v) => v switch
@@ -166,7 +184,9 @@ internal static class EvalCommand
         overview.AddRow("task", Markup.Escape($"{DetectedTask.Name(report.Task.Task)} ({report.Task.Reason}), output '{report.Task.Output}'"));
         overview.AddRow("data", Markup.Escape(report.Data.Description ?? "-"));
         overview.AddRow("examples", Markup.Escape($"{report.Data.Examples} in {report.Data.Batches} batch(es) of {report.Data.BatchSize}"
-            + (report.Data.PredictedTokens is { } tokens ? $"; {tokens} predicted tokens" : "")
+            + (report.Data.PredictedTokens is { } tokens ? $"; {tokens} scored tokens" : "")
+            + (report.Data.Documents is { } documents ? $" of {documents} document(s)" : "")
+            + (report.Data.Protocol is { } p ? $"; protocol {p}" : "")
             + (report.Data.HasLabels ? "; labelled" : "")));
         overview.AddRow("runtime", Markup.Escape($"ONNX Runtime {report.Runtime.ExecutionProvider}, {report.Runtime.IntraOpThreads} intra-op thread(s); latency: median of {report.Runtime.LatencyRepeats} runs after {report.Runtime.LatencyWarmup} warm-up, model and reference alternating"));
         io.Write(overview);
@@ -190,6 +210,8 @@ internal static class EvalCommand
             case ModelTask.LanguageModel:
                 Row("mean NLL (nats/token)", F(m.Loss, "F5"), F(r?.Loss, "F5"));
                 Row("perplexity", F(m.Perplexity, "F4"), F(r?.Perplexity, "F4"), Ratio(m.Perplexity, r?.Perplexity));
+                if (m.PerplexityInterval is { } ci)
+                    Row($"95 % interval (over {ci.Count} {ci.Units})", Interval(ci), r?.PerplexityInterval is { } rci ? Interval(rci) : null);
                 break;
         }
         Row("parameters", m.Parameters.ToString("N0", CultureInfo.InvariantCulture), r?.Parameters.ToString("N0", CultureInfo.InvariantCulture), Ratio(m.Parameters, r?.Parameters));

@@ -44,7 +44,7 @@ internal static class DemoPlan
             new DataSource(fixtures.CalibrationImages, fixtures.CalibrationLabels), images,
             new DataSource(fixtures.HeldOutImages, fixtures.HeldOutLabels), heldOutImages);
         var llama = new DemoFixture("llama", fixtures.Llama,
-            new DataSource(Text: fixtures.CalibrationText) { WindowLength = TextWindow }, windows,
+            new DataSource(Text: fixtures.CalibrationText) { WindowLength = TextWindow, FullWindowsOnly = true }, windows,
             new DataSource(Text: fixtures.HeldOutText) { WindowLength = TextWindow }, heldOutWindows);
 
         CompressionBudget[] macs = [CompressionBudget.KeepMacs(0.7), CompressionBudget.KeepMacs(0.5)];

@@ -18,8 +18,11 @@ public sealed class BatchSet : IReadOnlyList<InputBatch>
     /// <param name="batches">At least one batch.</param>
     /// <param name="labels">For each batch, its labels: int64 <c>[batch size]</c>; or null when there are none.</param>
     /// <param name="description">Where the data came from and how it was read, for reports; or null.</param>
-    /// <exception cref="ArgumentException">No batches, or labels that do not match the batches in count, type or size.</exception>
-    public BatchSet(IReadOnlyList<InputBatch> batches, IReadOnlyList<HostTensor>? labels = null, string? description = null)
+    /// <param name="targets">Language-model text: for each batch, which token each logits position is scored on; or null
+    /// (every next token is scored).</param>
+    /// <exception cref="ArgumentException">No batches, or labels or targets that do not match the batches in count, type or size.</exception>
+    public BatchSet(IReadOnlyList<InputBatch> batches, IReadOnlyList<HostTensor>? labels = null, string? description = null,
+        IReadOnlyList<TokenTargets>? targets = null)
     {
         ArgumentNullException.ThrowIfNull(batches);
         if (batches.Count == 0) ThrowHelper.Argument(nameof(batches), "A batch set needs at least one batch.");
@@ -38,9 +41,28 @@ public sealed class BatchSet : IReadOnlyList<InputBatch>
             }
             Labels = [.. labels];
         }
+        if (targets is not null)
+        {
+            if (targets.Count != _batches.Length)
+                ThrowHelper.Argument(nameof(targets), $"{targets.Count} target tensors for {_batches.Length} batches; give one per batch.");
+            for (int b = 0; b < targets.Count; b++)
+            {
+                var t = targets[b];
+                ArgumentNullException.ThrowIfNull(t, nameof(targets));
+                if (t.Ids.ElementType != OnnxDataType.Int64 || t.Ids.Rank != 2 || t.Ids.Rows != _batches[b].BatchSize || !t.Ids.Shape.SequenceEqual(t.Documents.Shape))
+                    ThrowHelper.Argument(nameof(targets), $"Targets of batch {b} are {t.Ids} (documents {t.Documents}); expected int64[{_batches[b].BatchSize},T] twice.");
+            }
+            Targets = [.. targets];
+        }
         Description = description;
         Examples = _batches.Sum(b => b.BatchSize);
     }
+
+    /// <summary>For each batch, the token each logits position of a language model is scored on; null when every next token is.</summary>
+    public IReadOnlyList<TokenTargets>? Targets { get; }
+
+    /// <summary>How text was cut into the windows, for reports; null for other data.</summary>
+    public TextWindowing? Windowing { get; init; }
 
     /// <summary>For each batch, its labels (int64 <c>[batch size]</c>); null when the data has none.</summary>
     public IReadOnlyList<HostTensor>? Labels { get; }

@@ -5,8 +5,10 @@
 //                         labels / label / y that is not a model input becomes the labels
 //   *-idx3-ubyte[.gz]     IDX images (Idx.ReadImages: bytes / 255) for a model with one float input,
 //                         reshaped to the input's fixed sample shape ([28,28] → [1,28,28] or [784])
-//   *.txt, or Text        UTF-8 text tokenized by the model's tokenizer (ModelTokenizer) into windows
-//                         (TextWindows) for the model's int64 token-id input (and attention mask)
+//   *.txt, or Text        UTF-8 text split into documents (TextDocuments: a separator, blank lines, or one
+//                         document), tokenized by the model's tokenizer (ModelTokenizer) and cut into windows
+//                         by a protocol (TextWindows) for the model's int64 token-id input (and attention mask)
+//   *.jsonl               JSON Lines, one document per line's "text", then as text
 //   Labels file           IDX labels (*-idx1-ubyte[.gz]) or an integer .npy, one per sample
 // Every failure is an InputDataException (or NotSupportedException for an unknown tokenizer) naming the
 // file, the array or input, and what was expected.
@@ -35,7 +37,7 @@ public enum DataKind
 /// <param name="Data">A <c>.npz</c> or <c>.npy</c> file, IDX images (<c>*-idx3-ubyte[.gz]</c>) or a <c>.txt</c> file; null when
 /// <paramref name="Text"/> is given.</param>
 /// <param name="Labels">Labels, one per sample: IDX labels (<c>*-idx1-ubyte[.gz]</c>) or an integer <c>.npy</c>; or null.</param>
-/// <param name="Text">A UTF-8 text file for a language model, or null.</param>
+/// <param name="Text">A UTF-8 text file (or a <c>.jsonl</c> file of <c>{"text": …}</c> lines) for a language model, or null.</param>
 public sealed record DataSource(string? Data = null, string? Labels = null, string? Text = null)
 {
     /// <summary>Tokens per text window; null takes the model's fixed sequence length, else <see cref="DefaultWindowLength"/>.</summary>
@@ -43,6 +45,19 @@ public sealed record DataSource(string? Data = null, string? Labels = null, stri
 
     /// <summary>Text given inline (a command line's <c>--text-string</c>) instead of a file, or null.</summary>
     public string? TextString { get; init; }
+
+    /// <summary>How text is scored; default <see cref="TextProtocol.Documents"/>.</summary>
+    public TextProtocol Protocol { get; init; } = TextProtocol.Documents;
+
+    /// <summary>The stride of <see cref="TextProtocol.Stride"/>; null: half the window.</summary>
+    public int? Stride { get; init; }
+
+    /// <summary>What splits a text into documents (<see cref="TextDocuments.Split"/>): a string such as <c>&lt;|endoftext|&gt;</c>,
+    /// <see cref="TextDocuments.BlankLine"/>, or null for one document. A <c>.jsonl</c> file is one document per line.</summary>
+    public string? DocumentSeparator { get; init; }
+
+    /// <summary>Keep only full windows (calibration: no padding enters the statistics); default false.</summary>
+    public bool FullWindowsOnly { get; init; }
 
     /// <summary>The window length when neither the model nor <see cref="WindowLength"/> fixes one.</summary>
     public const int DefaultWindowLength = 128;
@@ -63,8 +78,10 @@ public sealed class ModelData
     /// <param name="kind">What the samples were read from.</param>
     /// <param name="description">How the data was read, for reports.</param>
     /// <param name="warnings">Doubts about the data (a guessed tokenizer), or null.</param>
+    /// <param name="text">Text windows: what each position is scored on and how the windows were cut; or null.</param>
     /// <exception cref="InputDataException">The labels are not int64 <c>[samples]</c>.</exception>
-    public ModelData(InputDataset inputs, HostTensor? labels, DataKind kind, string description, IReadOnlyList<string>? warnings = null)
+    public ModelData(InputDataset inputs, HostTensor? labels, DataKind kind, string description, IReadOnlyList<string>? warnings = null,
+        TextWindowSet? text = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(description);
@@ -75,7 +92,11 @@ public sealed class ModelData
         Kind = kind;
         Description = description;
         Warnings = warnings ?? [];
+        Text = text;
     }
+
+    /// <summary>Text data: the windows' targets, protocol and counts; null for arrays and images.</summary>
+    public TextWindowSet? Text { get; }
 
     /// <summary>The samples, bound to the model's inputs.</summary>
     public InputDataset Inputs { get; }
@@ -109,7 +130,15 @@ public sealed class ModelData
             for (int start = 0; start < indices.Length; start += batchSize)
                 labels.Add(Labels.SelectRows(indices.AsSpan(start, Math.Min(batchSize, indices.Length - start))));
         }
-        return new BatchSet(batches, labels, Description);
+        List<TokenTargets>? targets = null;
+        if (Text is not null)
+        {
+            var indices = selection.Indices(Count);
+            targets = [];
+            for (int start = 0; start < indices.Length; start += batchSize)
+                targets.Add(Text.Targets.SelectRows(indices.AsSpan(start, Math.Min(batchSize, indices.Length - start))));
+        }
+        return new BatchSet(batches, labels, Description, targets) { Windowing = Text?.Windowing };
     }
 
     /// <summary>
@@ -143,9 +172,9 @@ public sealed class ModelData
         {
             if (source.Labels is not null)
                 throw new InputDataException($"{source.Labels}: labels go with arrays or images; text windows are labelled by their own next tokens.", source.Labels);
-            return LoadText(model, ModelInput.FromModel(model), "inline text", inline, source.WindowLength);
+            return LoadText(model, ModelInput.FromModel(model), "inline text", TextDocuments.Split(inline, source.DocumentSeparator), source);
         }
-        string? text = source.Text ?? (source.Data is { } d && d.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) ? d : null);
+        string? text = source.Text ?? (source.Data is { } d && (d.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) || IsJsonLines(d)) ? d : null);
         if (text is null && source.Data is null) ThrowHelper.Argument(nameof(source), "No data: give a data file (.npz, .npy, IDX images, .txt) or a text file.");
         foreach (var path in new[] { source.Data, source.Labels, source.Text })
             if (path is not null && !File.Exists(path)) throw new FileNotFoundException($"Data file '{path}' not found.", path);
@@ -155,7 +184,10 @@ public sealed class ModelData
         {
             if (source.Labels is not null)
                 throw new InputDataException($"{source.Labels}: labels go with arrays or images; text windows are labelled by their own next tokens.", source.Labels);
-            return LoadText(model, inputs, text, File.ReadAllText(text, System.Text.Encoding.UTF8), source.WindowLength);
+            if (IsJsonLines(text) && source.DocumentSeparator is not null)
+                throw new InputDataException($"{text}: a JSON Lines file is one document per line; a document separator ('{source.DocumentSeparator}') applies to plain text only.", text);
+            var documents = IsJsonLines(text) ? TextDocuments.ReadJsonLines(text) : TextDocuments.Split(File.ReadAllText(text, System.Text.Encoding.UTF8), source.DocumentSeparator);
+            return LoadText(model, inputs, text, documents, source);
         }
 
         string data = source.Data!;
@@ -173,7 +205,7 @@ public sealed class ModelData
         else
         {
             throw new InputDataException(
-                $"{data}: unknown data format; expected .npz or .npy arrays, IDX images (*-idx3-ubyte or *-idx3-ubyte.gz) or text (.txt).", data);
+                $"{data}: unknown data format; expected .npz or .npy arrays, IDX images (*-idx3-ubyte or *-idx3-ubyte.gz) or text (.txt, .jsonl).", data);
         }
         if (source.Labels is null) return loaded;
         if (loaded.Labels is not null)
@@ -236,7 +268,9 @@ public sealed class ModelData
             $"{path}: {dataset.Count} samples, {shapes}, matched {dataset.MatchingDescription}{labelNote}");
     }
 
-    private static ModelData LoadText(OnnxModel model, IReadOnlyList<ModelInput> inputs, string path, string content, int? windowLength)
+    private static bool IsJsonLines(string path) => path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase);
+
+    private static ModelData LoadText(OnnxModel model, IReadOnlyList<ModelInput> inputs, string path, IReadOnlyList<string> documents, DataSource source)
     {
         var ids = TokenInput(inputs, path);
         var mask = inputs.FirstOrDefault(i => i.Name != ids.Name && i.ElementType == OnnxDataType.Int64 && i.Name.Contains("mask", StringComparison.OrdinalIgnoreCase));
@@ -245,19 +279,41 @@ public sealed class ModelData
                 throw new InputDataException(
                     $"{path}: model input '{other.Name}' ({other}) cannot be fed from text; text feeds the token ids ('{ids.Name}') and an attention mask only.",
                     path, other.Name);
-        int length = windowLength ?? DataSource.DefaultWindowLength;
-        if (ids.Shape is [_, { Value: { } fixedLength }])
+        int length = source.WindowLength ?? DataSource.DefaultWindowLength;
+        bool fixedLength = false;
+        if (ids.Shape is [_, { Value: { } fixedValue }])
         {
-            if (windowLength is { } asked && asked != fixedLength)
-                throw new InputDataException($"{path}: windows of {asked} tokens asked for, but model input '{ids.Name}' is {ids}: its sequence length is fixed at {fixedLength}.", path, ids.Name);
-            length = checked((int)fixedLength);
+            if (source.WindowLength is { } asked && asked != fixedValue)
+                throw new InputDataException($"{path}: windows of {asked} tokens asked for, but model input '{ids.Name}' is {ids}: its sequence length is fixed at {fixedValue}.", path, ids.Name);
+            length = checked((int)fixedValue);
+            fixedLength = true;
         }
-        if (length < 2) ThrowHelper.ArgumentOutOfRange(nameof(windowLength), length, "at least 2 tokens per window (one predicted)");
+        if (length < 2) ThrowHelper.ArgumentOutOfRange(nameof(source), length, "at least 2 tokens per window (one predicted)");
+        if (source.Stride is { } stride && (source.Protocol != TextProtocol.Stride || stride < 1 || stride > length))
+            ThrowHelper.ArgumentOutOfRange(nameof(source), stride, source.Protocol != TextProtocol.Stride
+                ? "no stride: a stride goes with the stride protocol"
+                : $"a stride from 1 to the window length {length}");
+        if (documents.Count == 0) throw new InputDataException($"{path}: no text (every document is empty).", path);
         var tokenizer = ModelTokenizer.FromModel(model);
-        var dataset = TextWindows.Create(content, tokenizer.Tokenizer, length, path, ids.Name, mask?.Name).Bind(inputs);
+        var windowing = new TextWindowing
+        {
+            Protocol = source.Protocol,
+            Length = length,
+            Stride = source.Stride,
+            PadToLength = fixedLength,
+            FullWindowsOnly = source.FullWindowsOnly,
+        };
+        var windows = TextWindows.Create(documents, tokenizer.Tokenizer, windowing, path, ids.Name, mask?.Name);
+        var dataset = windows.Inputs.Bind(inputs);
+        var warnings = new List<string>();
+        if (tokenizer.Warning is not null) warnings.Add(tokenizer.Warning);
+        const string EndOfText = "<|endoftext|>";
+        if (source.DocumentSeparator is null && documents.Count == 1 && documents[0].Contains(EndOfText, StringComparison.Ordinal))
+            warnings.Add($"{path} holds '{EndOfText}' markers but no document separator was given: it is scored as one document, the markers as text; give --doc-separator '{EndOfText}' to score each document on its own.");
         return new ModelData(dataset, null, DataKind.Text,
-            $"{path}: {dataset.Count} windows of {length} tokens ('{tokenizer.Kind}' tokenizer, tail dropped) as '{ids.Name}'{(mask is null ? "" : $" with mask '{mask.Name}'")}",
-            tokenizer.Warning is null ? [] : [tokenizer.Warning]);
+            $"{path}: {windows.Documents} document(s), {dataset.Count} windows of up to {windows.WindowLength} tokens ({windowing}{(source.FullWindowsOnly ? ", full windows only" : "")}), "
+            + $"{windows.ScoredTokens} scored tokens, '{tokenizer.Kind}' tokenizer, as '{ids.Name}'{(mask is null ? "" : $" with mask '{mask.Name}'")}",
+            warnings, windows);
     }
 
     /// <summary>The int64 input that takes token ids: <c>input_ids</c>, else the only int64 input that is not a mask.</summary>

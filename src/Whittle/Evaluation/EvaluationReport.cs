@@ -25,8 +25,11 @@ public sealed record EvaluationReport(
 /// <param name="Batches">Batches.</param>
 /// <param name="BatchSize">Samples per batch (the last may have fewer).</param>
 /// <param name="HasLabels">Whether the samples have labels.</param>
-/// <param name="PredictedTokens">Language models: tokens predicted (T − 1 per window); otherwise null.</param>
-public sealed record DataSummary(string? Description, int Examples, int Batches, int BatchSize, bool HasLabels, long? PredictedTokens);
+/// <param name="PredictedTokens">Language models: tokens scored (T − 1 per window unless the text protocol scores fewer); otherwise null.</param>
+/// <param name="Protocol">Language models on text: how the text was cut and scored (<c>documents, window 128</c>); otherwise null.</param>
+/// <param name="Documents">Language models on text: documents scored; otherwise null.</param>
+public sealed record DataSummary(string? Description, int Examples, int Batches, int BatchSize, bool HasLabels, long? PredictedTokens,
+    string? Protocol = null, int? Documents = null);
 
 /// <summary>How ONNX Runtime ran the models, and how latency was measured.</summary>
 /// <param name="ExecutionProvider">The execution provider (CPU).</param>
@@ -46,10 +49,11 @@ public sealed record RuntimeSummary(string ExecutionProvider, int IntraOpThreads
 /// <param name="Correct">Classifier with labels: correctly classified examples; else null.</param>
 /// <param name="Perplexity">Language model: exp(mean NLL); else null.</param>
 /// <param name="Latency">ONNX Runtime latency at batch 1 and at the data's batch size.</param>
+/// <param name="PerplexityInterval">Language model: a 95 % interval of the perplexity from per-document (else per-window) NLL; else null.</param>
 public sealed record ModelFigures(
     string? Path, long Parameters, long StoredBytes, double MacsPerExample, int MacsUnknownLayers,
     double? Loss, double? Accuracy, long? Correct, double? Perplexity,
-    IReadOnlyList<LatencyFigure> Latency);
+    IReadOnlyList<LatencyFigure> Latency, PerplexityInterval? PerplexityInterval = null);
 
 /// <summary>Latency of one model at one batch size.</summary>
 /// <param name="BatchSize">Samples per run.</param>

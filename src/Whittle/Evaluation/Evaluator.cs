@@ -3,8 +3,9 @@
 // Contract
 //   1. Quality: one pass over the batches; each batch runs through the model and the reference, and is
 //      scored and dropped (memory: one batch of outputs per model). Classifier rows are examples; a
-//      language model's rows are the positions 0..T−2 of every window, predicting ids 1..T−1
-//      (perplexity = exp(mean NLL over all predicted tokens)). Every float32 output both models have is
+//      language model's rows are the positions 0..T−2 of every window, predicting ids 1..T−1, or the
+//      positions the text protocol scores (BatchSet.Targets; perplexity = exp(mean NLL over the scored
+//      tokens), with a 95 % interval from per-document NLL). Every float32 output both models have is
 //      compared element-wise (cosine per example, relative error, max |difference|).
 //   2. Size: parameters, stored bytes, MACs per example (ModelCost; shapes probed on the first example).
 //   3. Latency: batch 1 (the first example) and the first batch, model and reference alternating
@@ -111,8 +112,9 @@ public static class Evaluator
         string? ids = task.Task == ModelTask.LanguageModel ? TokenIds(data[0]) : null;
 
         var score = new TopOneScore();
+        var units = new UnitNll();
         OutputComparer? comparer = null;
-        for (int b = 0; b < data.Count; b++)
+        for (int b = 0, window = 0; b < data.Count; window += data[b].BatchSize, b++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var mo = m.Run(b);
@@ -129,7 +131,8 @@ public static class Evaluator
             }
             string what = LogitShapes.Describe(output);
             if (task.Task == ModelTask.Classifier) AddClassifier(score, b, data[b].BatchSize, mo[output], ro?[output], data.Labels?[b], what);
-            else if (task.Task == ModelTask.LanguageModel) AddLanguageModel(score, b, data[b][ids!], mo[output], ro?[output], what, ids!);
+            else if (task.Task == ModelTask.LanguageModel)
+                AddLanguageModel(score, units, b, window, data[b][ids!], data.Targets?[b], mo[output], ro?[output], what, ids!);
             progress?.Report(new EvaluationProgress("quality", b + 1, data.Count));
         }
 
@@ -154,7 +157,7 @@ public static class Evaluator
                 ModelTask.Classifier => new ModelFigures(path, cost.Parameters, cost.StoredBytes, cost.MacsPerExample, cost.UnknownLayers,
                     q?.MeanNll, q is { } c ? (double)c.Correct / score.Targets : null, q?.Correct, null, times),
                 ModelTask.LanguageModel => new ModelFigures(path, cost.Parameters, cost.StoredBytes, cost.MacsPerExample, cost.UnknownLayers,
-                    q?.MeanNll, null, null, q is { } l ? Math.Exp(l.MeanNll) : null, times),
+                    q?.MeanNll, null, null, q is { } l ? Math.Exp(l.MeanNll) : null, times, units.Interval(isReference)),
                 _ => new ModelFigures(path, cost.Parameters, cost.StoredBytes, cost.MacsPerExample, cost.UnknownLayers, null, null, null, null, times),
             };
         }
@@ -167,8 +170,9 @@ public static class Evaluator
                 ? new ComparisonFigures(0, null, null, null, null, comparer!.Results())
                 : new ComparisonFigures(score.Rows, agreement, meanKl, maxKl, task.Task == ModelTask.Classifier ? flips : null, comparer!.Results());
         }
+        bool lm = task.Task == ModelTask.LanguageModel;
         var summary = new DataSummary(data.Description, data.Examples, data.Count, data[0].BatchSize, data.Labels is not null,
-            task.Task == ModelTask.LanguageModel ? score.Rows : null);
+            lm ? score.Rows : null, lm ? data.Windowing?.ToString() : null, lm ? units.Documents : null);
         var runtime = new RuntimeSummary("CPU", options.Runtime.IntraOpThreads, options.LatencyWarmup, options.LatencyRepeats);
         return new EvaluationReport(task, summary, runtime,
             Figures(modelCost, false, model.FilePath, latency.Select(l => l[0]).ToList()),
@@ -217,18 +221,23 @@ public static class Evaluator
             score.Add(y.AsSpan(i * c, c), yr is null ? default : yr.AsSpan(i * c, c), l?[i], batch, i, what);
     }
 
-    private static void AddLanguageModel(TopOneScore score, int batch, HostTensor ids, HostTensor logits, HostTensor? reference, string what, string idsName)
+    private static void AddLanguageModel(TopOneScore score, UnitNll units, int batch, int firstWindow, HostTensor ids, TokenTargets? targets,
+        HostTensor logits, HostTensor? reference, string what, string idsName)
     {
         var (t, v) = LogitShapes.Tokens(logits, ids, what, idsName);
         if (reference is not null) LogitShapes.Same(logits, reference, what);
         var y = logits.AsFloats();
         var yr = reference?.AsFloats();
-        var tokens = ids.AsInt64();
+        targets ??= TokenTargets.NextTokens(ids);
+        var next = targets.Ids.AsInt64();
+        var documents = targets.Documents.AsInt64();
         for (int n = 0; n < ids.Rows; n++)
             for (int p = 0; p < t - 1; p++)
             {
-                int row = (n * t + p) * v;
-                score.Add(y.AsSpan(row, v), yr is null ? default : yr.AsSpan(row, v), tokens[n * t + p + 1], batch, n, what);
+                int at = n * t + p;
+                if (next[at] == TokenTargets.Unscored) continue;
+                var (nll, referenceNll) = score.Add(y.AsSpan(at * v, v), yr is null ? default : yr.AsSpan(at * v, v), next[at], batch, n, what);
+                units.Add(documents[at], firstWindow + n, nll, referenceNll);
             }
     }
 

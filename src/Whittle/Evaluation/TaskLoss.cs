@@ -65,7 +65,8 @@ public abstract class TaskLoss
 
     /// <summary>
     /// Mean next-token cross-entropy of a language model, per predicted token: logits <c>[N, T, V]</c> at positions
-    /// 0..T−2 predict ids 1..T−1 of <paramref name="inputIds"/> (int64 <c>[N, T]</c>).
+    /// 0..T−2 predict ids 1..T−1 of <paramref name="inputIds"/> (int64 <c>[N, T]</c>), or the batches' <see cref="BatchSet.Targets"/>
+    /// where the text protocol scores only some positions.
     /// </summary>
     /// <exception cref="ArgumentException">A batch has no <paramref name="inputIds"/> tensor.</exception>
     public static TaskLoss NextToken(BatchSet batches, string inputIds = "input_ids", string? output = null)
@@ -135,16 +136,19 @@ public abstract class TaskLoss
             var ids = Batches[batch][inputIds];
             var (t, v) = LogitShapes.Tokens(output, ids, What, inputIds);
             var logits = output.AsFloats();
-            var tokens = ids.AsInt64();
+            var targets = (Batches.Targets?[batch] ?? TokenTargets.NextTokens(ids)).Ids.AsInt64();
             double sum = 0;
+            long count = 0;
             for (int n = 0; n < ids.Rows; n++)
                 for (int p = 0; p < t - 1; p++)
                 {
-                    long target = tokens[n * t + p + 1];
+                    long target = targets[n * t + p];
+                    if (target == TokenTargets.Unscored) continue;
                     LogitShapes.Label(target, v, batch, n, What);
                     sum += LogitMetrics.CrossEntropy(logits.AsSpan((n * t + p) * v, v), target);
+                    count++;
                 }
-            return new LossSum(sum, (long)ids.Rows * (t - 1));
+            return new LossSum(sum, count);
         }
     }
 

@@ -2,7 +2,7 @@
 //
 // Both tasks reduce to rows of logits with a target each: a classifier's rows are its examples (targets
 // the labels, when there are any); a language model's rows are the positions 0..T−2 of every window
-// (targets the next token ids). Per row: the model's (and the reference's) cross-entropy and top-1
+// (targets the next token ids, or the text protocol's targets). Per row: the model's (and the reference's) cross-entropy and top-1
 // correctness, and, with a reference, top-1 agreement and KL(reference ‖ model). Sums in float64.
 
 namespace Whittle.Evaluation;
@@ -22,8 +22,10 @@ internal sealed class TopOneScore
     /// <param name="batch">The batch index, for messages.</param>
     /// <param name="sample">The sample index in the batch, for messages.</param>
     /// <param name="what">The output, for messages (<c>output 'logits'</c>).</param>
-    public void Add(ReadOnlySpan<float> row, ReadOnlySpan<float> referenceRow, long? target, int batch, int sample, string what)
+    /// <returns>The model's and the reference's cross-entropy of the row (NaN without a target; the reference's NaN without a reference).</returns>
+    public (double Nll, double ReferenceNll) Add(ReadOnlySpan<float> row, ReadOnlySpan<float> referenceRow, long? target, int batch, int sample, string what)
     {
+        double nll = double.NaN, referenceNll = double.NaN;
         bool hasReference = !referenceRow.IsEmpty;
         int predicted = LogitMetrics.ArgMax(row);
         int referencePredicted = -1;
@@ -40,17 +42,20 @@ internal sealed class TopOneScore
             LogitShapes.Label(t, row.Length, batch, sample, what);
             bool ok = predicted == t;
             if (ok) _correct++;
-            _nll += LogitMetrics.CrossEntropy(row, t);
+            nll = LogitMetrics.CrossEntropy(row, t);
+            _nll += nll;
             if (hasReference)
             {
                 bool refOk = referencePredicted == t;
                 if (refOk) _referenceCorrect++;
-                _referenceNll += LogitMetrics.CrossEntropy(referenceRow, t);
+                referenceNll = LogitMetrics.CrossEntropy(referenceRow, t);
+                _referenceNll += referenceNll;
                 _flips += new FlipCounts(refOk && !ok ? 1 : 0, !refOk && ok ? 1 : 0);
             }
             _targets++;
         }
         _rows++;
+        return (nll, referenceNll);
     }
 
     /// <summary>Rows seen.</summary>

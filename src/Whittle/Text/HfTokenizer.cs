@@ -22,15 +22,23 @@ public sealed class HfTokenizer : ITextTokenizer
     private const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
     private readonly Func<string, int[]> _encode;
 
-    private HfTokenizer(Func<string, int[]> encode, int? bosId, string description)
+    private HfTokenizer(Func<string, int[]> encode, int? bosId, string description, int? eosId = null)
     {
         _encode = encode;
         BosId = bosId;
+        EosId = eosId;
         Description = description;
     }
 
     /// <inheritdoc/>
     public int? BosId { get; }
+
+    /// <inheritdoc/>
+    /// <remarks>The special token whose text is one of <see cref="EosTexts"/>, or the SentencePiece model's EOS.</remarks>
+    public int? EosId { get; }
+
+    /// <summary>Texts of special tokens taken as end of sequence: <c>&lt;/s&gt;</c>, <c>&lt;|endoftext|&gt;</c>, <c>&lt;|end_of_text|&gt;</c>, <c>&lt;eos&gt;</c>.</summary>
+    public static IReadOnlyList<string> EosTexts { get; } = ["</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>"];
 
     /// <summary>Which model and implementation, for reports (e.g. <c>WordPiece (BertTokenizer)</c>).</summary>
     public string Description { get; }
@@ -71,13 +79,15 @@ public sealed class HfTokenizer : ITextTokenizer
                 if (t.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True && Str(t, "content") is { } content)
                     special[content] = t.GetProperty("id").GetInt32();
         int? bos = FirstSpecial(root, special);
-        return type switch
+        var tokenizer = type switch
         {
             "WordPiece" => WordPiece(root, model, vocab, bos),
             "BPE" when IsByteLevel(root) => ByteLevelBpe(root, model, vocab, special, bos, source),
             "BPE" => MetaspaceBpe(root, model, vocab, bos, source),
             _ => throw new NotSupportedException($"{source}: tokenizer model type '{type}' is not supported (WordPiece, BPE)."),
         };
+        int? eos = EosTexts.Select(t => special.TryGetValue(t, out int id) ? id : (int?)null).FirstOrDefault(id => id is not null);
+        return eos is null ? tokenizer : new HfTokenizer(tokenizer._encode, tokenizer.BosId, tokenizer.Description, eos);
     }
 
     /// <summary>A tokenizer from a SentencePiece model file's bytes (<c>tokenizer.model</c>), with BOS as the model defines it.</summary>
@@ -95,7 +105,7 @@ public sealed class HfTokenizer : ITextTokenizer
             throw new InvalidDataException($"{source}: not a SentencePiece model: {ex.Message}", ex);
         }
         return new HfTokenizer(t => [.. sp.EncodeToIds(t, addBeginningOfSentence: false, addEndOfSentence: false)], sp.BeginningOfSentenceId,
-            "SentencePiece (SentencePieceTokenizer)");
+            "SentencePiece (SentencePieceTokenizer)", sp.EndOfSentenceId);
     }
 
     private static HfTokenizer WordPiece(JsonElement root, JsonElement model, List<KeyValuePair<string, int>> vocab, int? bos)

@@ -30,8 +30,8 @@ public sealed class Llama2cTokenizer : ITextTokenizer
     /// <inheritdoc/>
     public int? BosId => 1;
 
-    /// <summary>The end-of-sequence id.</summary>
-    public int EosId => 2;
+    /// <inheritdoc/>
+    public int? EosId => 2;
 
     /// <summary>Number of tokens.</summary>
     public int VocabSize => _pieces.Length;

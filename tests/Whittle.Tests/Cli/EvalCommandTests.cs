@@ -136,9 +136,11 @@ public sealed class EvalCommandTests : IDisposable
         File.WriteAllText(text, string.Concat(Enumerable.Repeat("The quick brown fox jumps over the lazy dog. ", 8)));
         var r = RunJson("--model", Fixture("gpt2_tiny.onnx"), "--text", text, "--window", "16", "--batch-size", "4");
         Assert.Equal("language-model", r["task"]!["task"]!.GetValue<string>());
-        // 360 bytes → 22 windows of 16 (tail dropped), 15 predicted tokens each.
-        Assert.Equal(22, r["data"]!["examples"]!.GetValue<int>());
-        Assert.Equal(22 * 15, r["data"]!["predictedTokens"]!.GetValue<long>());
+        // 360 bytes, trimmed to 359 (one document) → 22 windows of 16 scoring 15 tokens each, and a last window of 7 scoring 6.
+        Assert.Equal(23, r["data"]!["examples"]!.GetValue<int>());
+        Assert.Equal(22 * 15 + 6, r["data"]!["predictedTokens"]!.GetValue<long>());
+        Assert.Equal("documents, window 16", r["data"]!["protocol"]!.GetValue<string>());
+        Assert.Equal("windows", r["model"]!["perplexityInterval"]!["units"]!.GetValue<string>());
         double loss = r["model"]!["loss"]!.GetValue<double>();
         Assert.Equal(Math.Exp(loss), r["model"]!["perplexity"]!.GetValue<double>(), 1e-9 * Math.Exp(loss));
         Assert.Contains(r["warnings"]!.AsArray(), w => w!.GetValue<string>().Contains("no 'whittle.tokenizer' metadata"));
@@ -181,5 +183,32 @@ public sealed class EvalCommandTests : IDisposable
         var r = RunJson("--model", file, "--text-string", "One day, a clever fox found a shiny key under the old oak tree.", "--window", "35");
         Assert.Equal(34, (long)r["data"]!["predictedTokens"]!);
         Assert.InRange((double)r["model"]!["perplexity"]!, 4.953633 * 0.99, 4.953633 * 1.01);
+    }
+
+    [Fact]
+    public void DocumentSeparatorAndProtocolReachTheReport()
+    {
+        var stories = Whittle.Import.Llama2cImporter.Import(Whittle.Tests.Import.SharedModels.Stories260K("stories260K.bin"),
+            Whittle.Tests.Import.SharedModels.Stories260K("tok512.bin"));
+        string file = _dir.File("stories.onnx");
+        stories.Save(file);
+        string text = Whittle.Tests.Fixtures.RepoFixtures.Path("lm-protocols", "stories.txt");
+        var r = RunJson("--model", file, "--reference", file, "--text", text, "--doc-separator", "<|endoftext|>", "--protocol", "stride", "--window", "64", "--stride", "24");
+        Assert.Equal("stride, window 64, stride 24", (string)r["data"]!["protocol"]!);
+        Assert.Equal(6, (int)r["data"]!["documents"]!);
+        using var reference = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Whittle.Tests.Fixtures.RepoFixtures.Path("lm-protocols", "protocols.json")));
+        var stride = reference.RootElement.GetProperty("cases").EnumerateArray().First(c => c.GetProperty("protocol").GetString() == "stride" && c.GetProperty("window").GetInt32() == 64);
+        Assert.Equal(stride.GetProperty("scoredTokens").GetInt64(), (long)r["data"]!["predictedTokens"]!);
+        Assert.Equal(stride.GetProperty("perplexity").GetDouble(), (double)r["model"]!["perplexity"]!, 1e-3);
+        var ci = r["model"]!["perplexityInterval"]!;
+        Assert.Equal("documents", (string)ci["units"]!);
+        Assert.True((double)ci["low"]! < (double)r["model"]!["perplexity"]! && (double)r["model"]!["perplexity"]! < (double)ci["high"]!);
+        // The model against itself: every scored token agrees.
+        Assert.Equal(1.0, (double)r["comparison"]!["agreement"]!);
+        Assert.Equal(stride.GetProperty("scoredTokens").GetInt64(), (long)r["comparison"]!["compared"]!);
+
+        var (exit, _, err) = Run("--model", file, "--text", text, "--stride", "8");
+        Assert.Equal(1, exit);
+        Assert.Contains("a stride goes with the stride protocol", err);
     }
 }

@@ -203,21 +203,29 @@ public class InputDataTests
     [Fact]
     public void ByteTokenizerWindowsWithAndWithoutBos()
     {
-        var data = TextWindows.Create("héllo world", new ByteTokenizer(), 4, attentionMaskName: "attention_mask");
-        // UTF-8: h c3 a9 l l o ' ' w o r l d = 12 bytes → 3 windows of 4.
-        Assert.Equal(3, data.Count);
-        Assert.Equal([3, 4], data.Samples["input_ids"].Shape);
-        Assert.Equal(new long[] { 'h', 0xC3, 0xA9, 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd' }, data.Samples["input_ids"].AsInt64());
-        Assert.All(data.Samples["attention_mask"].AsInt64(), v => Assert.Equal(1L, v));
+        var documents = new TextWindowing { Length = 4 };
+        var data = TextWindows.Create(["héllo world"], new ByteTokenizer(), documents, attentionMaskName: "attention_mask");
+        // UTF-8: h c3 a9 l l o ' ' w o r l d = 12 bytes → 3 windows of 4, each scoring all but its first token.
+        Assert.Equal(3, data.Inputs.Count);
+        Assert.Equal([3, 4], data.Inputs.Samples["input_ids"].Shape);
+        Assert.Equal(new long[] { 'h', 0xC3, 0xA9, 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd' }, data.Inputs.Samples["input_ids"].AsInt64());
+        Assert.All(data.Inputs.Samples["attention_mask"].AsInt64(), v => Assert.Equal(1L, v));
+        Assert.Equal(9, data.ScoredTokens);
 
-        var bos = TextWindows.Create("abcdefg", new ByteTokenizer(bosId: 256), 3);
-        // BOS + 2 text tokens per window; 'g' dropped.
-        Assert.Equal(new long[] { 256, 'a', 'b', 256, 'c', 'd', 256, 'e', 'f' }, bos.Samples["input_ids"].AsInt64());
-        Assert.False(bos.Samples.ContainsKey("attention_mask"));
+        var bos = TextWindows.Create(["abcdefg"], new ByteTokenizer(bosId: 256), new TextWindowing { Length = 3 }, attentionMaskName: "attention_mask");
+        // BOS once at the document's start; the last window (f g) is padded (0) and still scored.
+        Assert.Equal(new long[] { 256, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 0 }, bos.Inputs.Samples["input_ids"].AsInt64());
+        Assert.Equal(new long[] { 1, 1, 1, 1, 1, 1, 1, 1, 0 }, bos.Inputs.Samples["attention_mask"].AsInt64());
+        Assert.Equal(new long[] { 'a', 'b', -1, 'd', 'e', -1, 'g', -1, -1 }, bos.Targets.Ids.AsInt64());
+        Assert.Equal(5, bos.ScoredTokens);
 
-        var e = Assert.Throws<InputDataException>(() => TextWindows.Create("ab", new ByteTokenizer(), 3, source: "tiny.txt"));
-        Assert.Contains("tiny.txt: 2 tokens, too few for one window of 3", e.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => TextWindows.Create("abc", new ByteTokenizer(bosId: 1), 1));
+        // A text shorter than the window is scored at its own length, not refused.
+        var shortText = TextWindows.Create(["ab"], new ByteTokenizer(), new TextWindowing { Length = 128 }, source: "tiny.txt");
+        Assert.Equal([1, 2], shortText.Inputs.Samples["input_ids"].Shape);
+        Assert.Equal(1, shortText.ScoredTokens);
+        var e = Assert.Throws<InputDataException>(() => TextWindows.Create(["a"], new ByteTokenizer(), documents, source: "tiny.txt"));
+        Assert.Contains("tiny.txt: nothing to score", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => TextWindows.Create(["abc"], new ByteTokenizer(bosId: 1), new TextWindowing { Length = 1 }));
     }
 
     [Fact]
@@ -233,7 +241,7 @@ public class InputDataTests
         Assert.Equal(OnnxDataType.Int64, inputs[0].ElementType);
         Assert.False(inputs[0].Shape![0].IsFixed);
 
-        var data = TextWindows.FromFile(text, new ByteTokenizer(), 16).Bind(inputs);
+        var data = TextWindows.Create([File.ReadAllText(text)], new ByteTokenizer(), new TextWindowing { Length = 16 }).Inputs.Bind(inputs);
         Assert.Equal(InputMatching.ByName, data.Matching);
         var batch = data.Batches(4, new DataSelection(Limit: 6, ShuffleSeed: 1)).First();
         InputValidator.Validate(inputs, batch);
@@ -245,7 +253,7 @@ public class InputDataTests
         Assert.Equal([4L, 16, 256], logits.Dims);
 
         // A mask the model does not take is an extra array.
-        var masked = TextWindows.FromFile(text, new ByteTokenizer(), 16, attentionMaskName: "attention_mask");
+        var masked = TextWindows.Create([File.ReadAllText(text)], new ByteTokenizer(), new TextWindowing { Length = 16 }, attentionMaskName: "attention_mask").Inputs;
         var e = Assert.Throws<InputDataException>(() => masked.Bind(inputs));
         Assert.Contains("extra array 'attention_mask'", e.Message);
     }

@@ -132,18 +132,20 @@ public class ModelDataTests
         var data = ModelData.Load(declared, new DataSource(Text: path) { WindowLength = 4 });
         Assert.Equal(DataKind.Text, data.Kind);
         Assert.Empty(data.Warnings);
-        // 10 bytes → 2 windows of 4, "ij" dropped.
-        Assert.Equal(new long[] { 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h' }, data.Inputs.Samples["input_ids"].AsInt64());
-        Assert.Contains("2 windows of 4 tokens ('bytes' tokenizer, tail dropped) as 'input_ids'", data.Description);
+        // 10 bytes → 2 windows of 4 and "ij" in a third, padded (0) and scored like the others.
+        Assert.Equal(new long[] { 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 0, 0 }, data.Inputs.Samples["input_ids"].AsInt64());
+        Assert.Equal(3 + 3 + 1, data.Text!.ScoredTokens);
+        Assert.Contains("1 document(s), 3 windows of up to 4 tokens (documents, window 4), 7 scored tokens, 'bytes' tokenizer, as 'input_ids'", data.Description);
 
         // A .txt data file is text too; without a declared tokenizer: byte-level, with a warning.
         var guessed = ModelData.Load(Gpt2(), new DataSource(path) { WindowLength = 5 });
         Assert.Equal([2, 5], guessed.Inputs.Samples["input_ids"].Shape);
         Assert.Contains("no 'whittle.tokenizer' metadata", Assert.Single(guessed.Warnings));
 
-        // The default window is 128 tokens.
+        // The default window is 128 tokens; calibration keeps the full ones.
         File.WriteAllText(path, new string('x', 300));
-        Assert.Equal([2, 128], ModelData.Load(declared, new DataSource(Text: path)).Inputs.Samples["input_ids"].Shape);
+        Assert.Equal([3, 128], ModelData.Load(declared, new DataSource(Text: path)).Inputs.Samples["input_ids"].Shape);
+        Assert.Equal([2, 128], ModelData.Load(declared, new DataSource(Text: path) { FullWindowsOnly = true }).Inputs.Samples["input_ids"].Shape);
     }
 
     [Fact]
@@ -223,8 +225,12 @@ public class ModelDataTests
         Assert.Contains("text feeds an int64 token-id input [batch, sequence]", textForImages.Message);
         var textLabels = Fails(Gpt2(), new DataSource(Text: text, Labels: labelsFile));
         Assert.Contains("labelled by their own next tokens", textLabels.Message);
-        var shortText = Assert.Throws<InputDataException>(() => ModelData.Load(Gpt2(), new DataSource(Text: text) { WindowLength = 64 }));
-        Assert.Contains("11 tokens, too few for one window of 64", shortText.Message);
+        // A text shorter than the window is scored at its own length; calibration, which needs full windows, says so.
+        Assert.Equal([1, 11], ModelData.Load(Gpt2(), new DataSource(Text: text) { WindowLength = 64 }).Inputs.Samples["input_ids"].Shape);
+        var shortText = Assert.Throws<InputDataException>(() => ModelData.Load(Gpt2(), new DataSource(Text: text) { WindowLength = 64, FullWindowsOnly = true }));
+        Assert.Contains("no 64-token window to calibrate on: the longest of 1 document(s) has 11 tokens", shortText.Message);
+        var stride = Assert.Throws<ArgumentOutOfRangeException>(() => ModelData.Load(Gpt2(), new DataSource(Text: text) { Stride = 4 }));
+        Assert.Contains("a stride goes with the stride protocol", stride.Message);
 
         Assert.Throws<ArgumentException>(() => ModelData.Load(Gpt2(), new DataSource(text, Text: text)));
         Assert.Throws<ArgumentException>(() => ModelData.Load(Gpt2(), new DataSource()));
@@ -241,7 +247,10 @@ public class ModelDataTests
         using var dir = new TempFolder();
         string text = dir.File("t.txt");
         File.WriteAllText(text, new string('a', 20));
-        Assert.Equal([2, 8], ModelData.Load(fixedModel, new DataSource(Text: text)).Inputs.Samples["input_ids"].Shape);
+        // 20 tokens → windows of 8, 8 and 4, the last padded to the fixed 8.
+        var windows = ModelData.Load(fixedModel, new DataSource(Text: text));
+        Assert.Equal([3, 8], windows.Inputs.Samples["input_ids"].Shape);
+        Assert.Equal(7 + 7 + 3, windows.Text!.ScoredTokens);
         var e = Assert.Throws<InputDataException>(() => ModelData.Load(fixedModel, new DataSource(Text: text) { WindowLength = 4 }));
         Assert.Contains("its sequence length is fixed at 8", e.Message);
     }

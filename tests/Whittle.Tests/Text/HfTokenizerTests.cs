@@ -41,6 +41,7 @@ public class HfTokenizerTests
     {
         var t = HfTokenizer.FromJson(WordPieceJson());
         Assert.Equal(2, t.BosId);
+        Assert.Null(t.EosId);
         Assert.Equal([4, 10, 5, 6, 7, 8, 9], t.Encode("Hello, worlds unaffable"));
         Assert.Equal([4, 1], t.Encode("hello xyz"));
         Assert.Contains("WordPiece", t.Description);
@@ -53,15 +54,17 @@ public class HfTokenizerTests
         {
             ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true },
             ["post_processor"] = new JsonObject { ["type"] = "ByteLevel" },
+            ["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 9, ["content"] = "<|endoftext|>", ["special"] = true }),
             ["model"] = new JsonObject
             {
                 ["type"] = "BPE",
-                ["vocab"] = Vocab("h", "i", "Ġ", "hi", "Ġh", "Ġhi", "Ã", "©", "Ã©"),
+                ["vocab"] = Vocab("h", "i", "Ġ", "hi", "Ġh", "Ġhi", "Ã", "©", "Ã©", "<|endoftext|>"),
                 ["merges"] = Strings("Ġ h", "h i", "Ġh i", "Ã ©"),
             },
         }.ToJsonString();
         var t = HfTokenizer.FromJson(json);
         Assert.Null(t.BosId);
+        Assert.Equal(9, t.EosId);   // GPT-2's <|endoftext|>: the start token of each document when there is no BOS
         Assert.Equal([3, 5], t.Encode("hi hi"));     // "hi", then "Ġhi" ("Ġ h" ranks before "h i")
         Assert.Equal([1, 0], t.Encode("ih"));        // no merge "i h"
         Assert.Equal([3, 2, 8], t.Encode("hi é"));   // é is bytes C3 A9 = "Ã©"; no merge "Ġ Ã©"
