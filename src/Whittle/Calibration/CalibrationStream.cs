@@ -297,7 +297,7 @@ internal sealed class CalibrationStream : IDisposable
             inputs.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)t.ElementType, Shape = shape } } });
         }
         var proto = SubModel.Extract(layout.Model, segment.Nodes, inputs, outputs);
-        return TappedSession.Open(Model.ForRuntime(proto), Model.BaseDirectory, _context.Runtime, []);
+        return TappedSession.Open(Model.ForRuntime(proto), Model.BaseDirectory, _context.Runtime, [], Model.FilePath);
     }
 
     public void Dispose()

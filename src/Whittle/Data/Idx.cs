@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using Whittle.IO;
 using Whittle.Runtime;
 
 namespace Whittle.Data;
@@ -41,6 +42,7 @@ public static class Idx
     public static IdxArray Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        FileChecks.RequireRegularFile(path, "IDX file");
         using var file = File.OpenRead(path);
         return Read(file, path);
     }
@@ -50,54 +52,84 @@ public static class Idx
     public static IdxArray Read(Stream stream, string source)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        byte[] raw;
-        using (var ms = new MemoryStream())
+        if (!stream.CanSeek)
         {
-            stream.CopyTo(ms);
-            raw = ms.ToArray();
+            var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            copy.Position = 0;
+            stream = copy;
         }
-        if (raw.Length >= 2 && raw[0] == 0x1f && raw[1] == 0x8b)
+        long start = stream.Position, available = stream.Length - start;
+        bool gzip = available >= 2 && stream.ReadByte() == 0x1f && stream.ReadByte() == 0x8b;
+        uint? inflated = null;
+        if (gzip && available >= 18)
         {
-            try
-            {
-                using var gz = new GZipStream(new MemoryStream(raw), CompressionMode.Decompress);
-                using var ms = new MemoryStream();
-                gz.CopyTo(ms);
-                raw = ms.ToArray();
-            }
-            catch (InvalidDataException e)
-            {
-                throw new InputDataException($"{source}: corrupt gzip data: {e.Message}", source, inner: e);
-            }
+            // ISIZE, the last 4 bytes: the inflated length mod 2^32. The header is checked against it before anything
+            // is allocated, and inflating stops at the length the header declares.
+            Span<byte> isize = stackalloc byte[4];
+            stream.Position = stream.Length - 4;
+            stream.ReadExactly(isize);
+            inflated = BinaryPrimitives.ReadUInt32LittleEndian(isize);
         }
-        if (raw.Length < 4) throw new InputDataException($"{source}: truncated IDX header: {raw.Length} bytes, expected at least 4.", source);
-        if (raw[0] != 0 || raw[1] != 0)
-            throw new InputDataException($"{source}: not an IDX file: magic number {raw[0]:x2} {raw[1]:x2} {raw[2]:x2} {raw[3]:x2} does not start with 00 00.", source);
-        var type = (IdxElementType)raw[2];
+        stream.Position = start;
+        using var input = gzip ? new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true) : null;
+        var body = (Stream?)input ?? stream;
+        try
+        {
+            return ReadBody(body, source, gzip ? null : available, inflated);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InputDataException($"{source}: corrupt gzip data: {e.Message}", source, inner: e);
+        }
+    }
+
+    private static IdxArray ReadBody(Stream body, string source, long? available, uint? inflated)
+    {
+        var head = new byte[4];
+        int got = body.ReadAtLeast(head, 4, throwOnEndOfStream: false);
+        if (got < 4) throw new InputDataException($"{source}: truncated IDX header: {got} bytes, expected at least 4.", source);
+        if (head[0] != 0 || head[1] != 0)
+            throw new InputDataException($"{source}: not an IDX file: magic number {head[0]:x2} {head[1]:x2} {head[2]:x2} {head[3]:x2} does not start with 00 00.", source);
+        var type = (IdxElementType)head[2];
         if (!Enum.IsDefined(type))
-            throw new InputDataException($"{source}: unknown IDX element type 0x{raw[2]:x2} (expected 08 ubyte, 09 byte, 0b short, 0c int, 0d float or 0e double).", source);
-        int rank = raw[3];
+            throw new InputDataException($"{source}: unknown IDX element type 0x{head[2]:x2} (expected 08 ubyte, 09 byte, 0b short, 0c int, 0d float or 0e double).", source);
+        int rank = head[3];
         if (rank == 0) throw new InputDataException($"{source}: IDX rank 0; expected at least one dimension.", source);
-        if (raw.Length < 4 + 4 * rank)
-            throw new InputDataException($"{source}: truncated IDX header: {raw.Length} bytes, expected {4 + 4 * rank} for {rank} dimensions.", source);
+        var dims = new byte[4 * rank];
+        got = body.ReadAtLeast(dims, dims.Length, throwOnEndOfStream: false);
+        if (got < dims.Length)
+            throw new InputDataException($"{source}: truncated IDX header: {4 + got} bytes, expected {4 + 4 * rank} for {rank} dimensions.", source);
         var shape = new int[rank];
         long count = 1;
+        int size = SizeOf(type);
         for (int d = 0; d < rank; d++)
         {
-            shape[d] = BinaryPrimitives.ReadInt32BigEndian(raw.AsSpan(4 + 4 * d));
+            shape[d] = BinaryPrimitives.ReadInt32BigEndian(dims.AsSpan(4 * d));
             if (shape[d] < 0) throw new InputDataException($"{source}: IDX dimension {d} is negative ({shape[d]}).", source);
+            if (shape[d] != 0 && count > Array.MaxLength / shape[d] / size)
+                throw new InputDataException($"{source}: IDX shape {HostTensor.FormatShape(shape[..(d + 1)])}… of {type} is larger than Whittle reads into memory ({Array.MaxLength} bytes).", source);
             count *= shape[d];
         }
-        int size = SizeOf(type);
-        long expected = 4 + 4L * rank + count * size;
-        if (count > Array.MaxLength || raw.Length != expected)
+        long dataBytes = count * size, expected = 4 + 4L * rank + dataBytes;
+        long? actual = available ?? null;
+        if (inflated is { } isize && (uint)expected != isize)
+            throw new InputDataException($"{source}: the header declares shape {HostTensor.FormatShape(shape)} of {type} ({expected} bytes), but the gzip data inflates to "
+                + $"{isize} bytes (mod 4 GiB); a truncated or altered file.", source);
+        if (actual is { } a && a != expected)
             throw new InputDataException(
-                raw.Length < expected
-                    ? $"{source}: truncated IDX data: shape {HostTensor.FormatShape(shape)} of {type} needs {expected} bytes, the file has {raw.Length}."
-                    : $"{source}: {raw.Length - expected} trailing bytes after the IDX data (shape {HostTensor.FormatShape(shape)} of {type} takes {expected} bytes).",
+                a < expected
+                    ? $"{source}: truncated IDX data: shape {HostTensor.FormatShape(shape)} of {type} needs {expected} bytes, the file has {a}."
+                    : $"{source}: {a - expected} trailing bytes after the IDX data (shape {HostTensor.FormatShape(shape)} of {type} takes {expected} bytes).",
                 source);
+        var raw = new byte[dataBytes];
+        got = body.ReadAtLeast(raw, raw.Length, throwOnEndOfStream: false);
+        if (got < raw.Length)
+            throw new InputDataException($"{source}: truncated IDX data: shape {HostTensor.FormatShape(shape)} of {type} needs {expected} bytes, the data ends after {4 + 4 * rank + got}.", source);
+        if (body.ReadByte() != -1)
+            throw new InputDataException($"{source}: trailing bytes after the IDX data (shape {HostTensor.FormatShape(shape)} of {type} takes {expected} bytes).", source);
         var values = new double[count];
-        var data = raw.AsSpan(4 + 4 * rank);
+        var data = raw.AsSpan();
         for (int i = 0; i < values.Length; i++)
         {
             var e = data.Slice(i * size, size);

@@ -87,12 +87,32 @@ public sealed class ModelData
         ArgumentNullException.ThrowIfNull(description);
         if (labels is not null && (labels.ElementType != OnnxDataType.Int64 || labels.Rank != 1 || labels.Rows != inputs.Count))
             throw new InputDataException($"{inputs.Source}: {inputs.Count} samples but labels {labels}; expected int64[{inputs.Count}], one label per sample.", inputs.Source);
+        if (inputs.Count == 0) throw new InputDataException($"{inputs.Source}: no samples (axis 0 of every array has length 0).", inputs.Source);
+        var doubts = new List<string>(warnings ?? []);
+        foreach (var (name, tensor) in inputs.Samples)
+        {
+            if (tensor.ElementType == OnnxDataType.Int64 && name.Contains("ids", StringComparison.OrdinalIgnoreCase) && tensor.AsInt64().AsSpan().IndexOfAnyInRange(long.MinValue, -1L) is int at and >= 0)
+                throw new InputDataException($"{inputs.Source}: '{name}' holds token id {tensor.AsInt64()[at]} at element {at}; token ids are non-negative.", inputs.Source, name);
+            if (tensor.ElementType == OnnxDataType.Float && NonFinite(tensor.AsFloats()) is var (count, first) && count > 0)
+                doubts.Add($"{inputs.Source}: '{name}' holds {count} NaN or infinite value(s) (the first at element {first}); every figure computed from them is suspect.");
+        }
         Inputs = inputs;
         Labels = labels;
         Kind = kind;
         Description = description;
-        Warnings = warnings ?? [];
+        Warnings = doubts;
         Text = text;
+    }
+
+    private static (long Count, long First) NonFinite(float[] values)
+    {
+        long count = 0, first = -1;
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i]))
+            {
+                if (count++ == 0) first = i;
+            }
+        return (count, first);
     }
 
     /// <summary>Text data: the windows' targets, protocol and counts; null for arrays and images.</summary>
@@ -177,7 +197,7 @@ public sealed class ModelData
         string? text = source.Text ?? (source.Data is { } d && (d.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) || IsJsonLines(d)) ? d : null);
         if (text is null && source.Data is null) ThrowHelper.Argument(nameof(source), "No data: give a data file (.npz, .npy, IDX images, .txt) or a text file.");
         foreach (var path in new[] { source.Data, source.Labels, source.Text })
-            if (path is not null && !File.Exists(path)) throw new FileNotFoundException($"Data file '{path}' not found.", path);
+            if (path is not null) FileChecks.RequireRegularFile(path, "data file");
 
         var inputs = ModelInput.FromModel(model);
         if (text is not null)
@@ -283,6 +303,8 @@ public sealed class ModelData
         bool fixedLength = false;
         if (ids.Shape is [_, { Value: { } fixedValue }])
         {
+            if (fixedValue is < 2 or > int.MaxValue)
+                throw new InputDataException($"{path}: model input '{ids.Name}' is {ids}: a fixed sequence length of {fixedValue} is not a window of text.", path, ids.Name);
             if (source.WindowLength is { } asked && asked != fixedValue)
                 throw new InputDataException($"{path}: windows of {asked} tokens asked for, but model input '{ids.Name}' is {ids}: its sequence length is fixed at {fixedValue}.", path, ids.Name);
             length = checked((int)fixedValue);

@@ -40,6 +40,7 @@ public static partial class TextDocuments
     public static IReadOnlyList<string> ReadJsonLines(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        IO.FileChecks.RequireRegularFile(path, "JSON Lines file");
         var documents = new List<string>();
         int number = 0;
         foreach (var line in File.ReadLines(path, Encoding.UTF8))

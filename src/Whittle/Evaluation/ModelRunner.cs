@@ -55,7 +55,7 @@ public sealed class ModelRunner : IBatchOutputs
         ArgumentNullException.ThrowIfNull(batches);
         options ??= RuntimeOptions.Default;
         options.Validate();
-        return new ModelRunner(TappedSession.Open(model.ForRuntime(model.Proto), model.BaseDirectory, options, []), batches, options, model.FilePath);
+        return new ModelRunner(TappedSession.Open(model.ForRuntime(model.Proto), model.BaseDirectory, options, [], model.FilePath), batches, options, model.FilePath);
     }
 
     IReadOnlyDictionary<string, HostTensor> IBatchOutputs.Run(int batch) => Run(batch);

@@ -1,8 +1,8 @@
 namespace Whittle.IO;
 
 /// <summary>Writes a file so that nobody ever sees half of it: into a temporary file beside the
-/// target, flushed to disk, then renamed over the target. On failure the temporary file is deleted
-/// and the target is untouched.</summary>
+/// target (<see cref="TemporaryPath"/>), flushed to disk, then renamed over the target. On failure, cancellation or exit
+/// the temporary file is deleted and the target is untouched.</summary>
 public static class AtomicFile
 {
     /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>, atomically.</summary>
@@ -11,28 +11,15 @@ public static class AtomicFile
     public static void Write(string path, Action<FileStream> write)
     {
         string full = Path.GetFullPath(path);
-        string folder = Path.GetDirectoryName(full)!;
-        string temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
+        FileChecks.RequireReplaceableOutput(full);
+        using var temp = TemporaryPath.Beside(full, "tmp");
+        using (var stream = new FileStream(temp.Path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16))
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
+            write(stream);
+            stream.Flush(flushToDisk: true);
         }
-        finally
-        {
-            try
-            {
-                if (File.Exists(temp)) File.Delete(temp);
-            }
-            catch (IOException)
-            {
-                // Keep the original exception; a stray temporary file is the lesser problem.
-            }
-        }
+        File.Move(temp.Path, full, overwrite: true);
+        temp.Keep();
     }
 
     /// <summary>Writes <paramref name="contents"/> as UTF-8 text to <paramref name="path"/>, atomically.</summary>

@@ -24,6 +24,7 @@ public static class Npy
     public static NpyArray Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        FileChecks.RequireRegularFile(path, ".npy file");
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         return NpyFormat.Read(stream, path, stream.Length);
     }
@@ -133,6 +134,10 @@ internal static class NpyFormat
                 for (int i = 0; i < bytes.Length; i++) if (bytes[i] > 1) bytes[i] = 1;
                 break;
         }
+        // Nothing may follow the data: trailing bytes mean a wrong header (and an .npz member is never inflated past it).
+        Span<byte> extra = stackalloc byte[1];
+        if (ReadUpTo(stream, extra, source) > 0)
+            NpyErrors.InvalidData(source, $"trailing bytes after the array data: shape {ShapeText(shape)} of {dtype} takes {expected} bytes{(available is long n ? $", the file has {n - preamble - headerLength}" : "")}.");
         return new NpyArray(dtype, Array.ConvertAll(shape, d => (int)d), fortran, data, source);
     }
 

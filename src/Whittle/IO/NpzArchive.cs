@@ -31,6 +31,7 @@ public sealed class NpzArchive : IDisposable
     public static NpzArchive Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        FileChecks.RequireRegularFile(path, ".npz file");
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         try
         {
@@ -70,8 +71,11 @@ public sealed class NpzArchive : IDisposable
             NpyErrors.InvalidData(Path, $"no array '{name}' (zip entry '{name}.npy'); {have}.");
         }
         string source = $"{Path} (array '{name}')";
-        using var stream = entry.Open();
-        return NpyFormat.Read(stream, source, entry.Length);
+        using var stream = new Crc32Reader(entry.Open());
+        var array = NpyFormat.Read(stream, source, entry.Length);
+        if (stream.Crc != entry.Crc32)
+            NpyErrors.InvalidData(source, $"the zip entry's CRC-32 is {entry.Crc32:x8}, but its data gives {stream.Crc:x8}: a corrupt archive.");
+        return array;
     }
 
     /// <summary>Reads every array, keyed by name, in archive order.</summary>
@@ -141,5 +145,39 @@ public static class Npz
                 NpyFormat.Write(entryStream, array);
             }
         });
+    }
+}
+
+/// <summary>A read-only stream that computes the CRC-32 of what is read through it (zip entries are checked against theirs).</summary>
+internal sealed class Crc32Reader(Stream inner) : Stream
+{
+    private readonly System.IO.Hashing.Crc32 _crc = new();
+
+    /// <summary>The CRC-32 of the bytes read so far.</summary>
+    public uint Crc => _crc.GetCurrentHashAsUInt32();
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = inner.Read(buffer);
+        _crc.Append(buffer[..n]);
+        return n;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => inner.Length;
+    public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
     }
 }

@@ -149,7 +149,7 @@ public sealed class SafeTensorsFile : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         string full = Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new FileNotFoundException($"safetensors file '{full}' not found.", full);
+        FileChecks.RequireRegularFile(full, "safetensors file");
         long length = new FileInfo(full).Length;
         if (length < 8) throw new SafeTensorsException($"{full}: {length} bytes, too short for a safetensors file (8-byte header length first).", full);
         byte[] header;
@@ -237,7 +237,9 @@ public sealed class SafeTensorsFile : IDisposable
         }
         if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw Bad("data_offsets is not a pair [begin, end]");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        long begin = 0, end = 0;
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out begin) || !off[1].TryGetInt64(out end) || begin < 0 || end < begin)
             throw Bad($"data_offsets {off} is not an ordered pair of non-negative integers");
         long count = 1;
         foreach (var d in shape)

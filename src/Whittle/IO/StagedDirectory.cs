@@ -21,7 +21,8 @@ public sealed class StagedDirectory : IDisposable
             throw new IOException($"{Target} already exists and is not empty (and replacing it was not asked for).");
         string parent = Path.GetDirectoryName(Target) ?? throw new IOException($"{Target} has no parent folder.");
         Directory.CreateDirectory(parent);
-        Folder = Path.Combine(parent, $".{Path.GetFileName(Target)}.{Guid.NewGuid():N}.partial");
+        TemporaryPath.RemoveStale(Target, "partial");
+        Folder = Path.Combine(parent, $".{Path.GetFileName(Target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.partial");
         Directory.CreateDirectory(Folder);
     }
 

@@ -74,7 +74,9 @@ public sealed class HfCheckpoint : ICheckpointTensors, IDisposable
                 var shards = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
                 foreach (var entry in map.EnumerateObject())
                 {
-                    string shard = entry.Value.GetString() ?? "";
+                    if (entry.Value.ValueKind != JsonValueKind.String)
+                        throw new CheckpointException($"{index}: weight_map[\"{entry.Name}\"] is {entry.Value}; expected a shard file name (a string).", index, entry.Name);
+                    string shard = entry.Value.GetString()!;
                     if (shard.Length == 0 || Path.IsPathRooted(shard) || shard.Contains("..", StringComparison.Ordinal))
                         throw new CheckpointException($"{index}: tensor '{entry.Name}' maps to '{shard}', not a file name in the folder.", index, entry.Name);
                     if (!shards.TryGetValue(shard, out var f))
@@ -106,7 +108,10 @@ public sealed class HfCheckpoint : ICheckpointTensors, IDisposable
     {
         try
         {
+            FileChecks.RequireRegularFile(path, "JSON file");
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new CheckpointException($"{path}: the JSON is {doc.RootElement.ValueKind}, expected an object.", path);
             return doc.RootElement.Clone();
         }
         catch (JsonException ex)

@@ -56,7 +56,8 @@ public static class HfImporter
         if (tokenizer is null) notes.Add("no tokenizer.json or tokenizer.model in the folder: the model carries no tokenizer");
         else
         {
-            tokenizer.Create(checkpoint.Directory); // fail now, not at evaluation, if it cannot be read
+            // Fail now, not at evaluation, if it cannot be read; messages name the file.
+            tokenizer.Create(Path.Combine(checkpoint.Directory, tokenizer.Kind == TokenizerSource.HfJsonKind ? "tokenizer.json" : "tokenizer.model"));
             TokenizerMetadata.Write(builder, task, tokenizer);
         }
         if (tokenizer is null) builder.Metadata(TokenizerMetadata.TaskKey, task);
@@ -80,6 +81,7 @@ public static class HfImporter
         if (c.OptionalInt("sliding_window") is { } window && c.OptionalBool("use_sliding_window") != false)
             notes.Add($"sliding_window {window} is not applied: attention is full causal (the same for sequences up to {window} tokens)");
         double theta = c.OptionalDouble("rope_theta") ?? 10000.0;
+        if (theta <= 0) throw c.Invalid("rope_theta", c.Root.GetProperty("rope_theta"), "a positive number");
         var inv = RopeFrequencies(c, hd, theta);
         return new LlamaSpec(d, c.Int("intermediate_size"), c.Int("num_hidden_layers"), h, c.OptionalInt("num_key_value_heads") ?? h, c.Int("vocab_size"), hd,
             (float)(c.OptionalDouble("rms_norm_eps") ?? 1e-6), inv, RopeStyle.HalfRotation,
@@ -92,8 +94,13 @@ public static class HfImporter
     {
         var inv = TransformerGraph.InverseFrequencies(hd, theta);
         if (!c.Root.TryGetProperty("rope_scaling", out var s) || s.ValueKind == JsonValueKind.Null) return inv;
-        string type = (s.TryGetProperty("rope_type", out var t) || s.TryGetProperty("type", out t)) ? t.GetString() ?? "" : "";
-        double factor = s.TryGetProperty("factor", out var fe) ? fe.GetDouble() : 1.0;
+        if (s.ValueKind != JsonValueKind.Object) throw c.Invalid("rope_scaling", s, "an object such as {\"rope_type\": \"linear\", \"factor\": 2}");
+        var scaling = new HfConfig(s, c.Path, "rope_scaling.");
+        string type = scaling.OptionalString("rope_type") ?? scaling.OptionalString("type") ?? "";
+        double Positive(string key, double? fallback = null) => scaling.OptionalDouble(key) is { } v
+            ? v > 0 && double.IsFinite(v) ? v : throw c.Invalid($"rope_scaling.{key}", s.GetProperty(key), "a positive number")
+            : fallback ?? throw new CheckpointException($"{c.Path}: \"rope_scaling.{key}\" (a positive number) is missing.", c.Path);
+        double factor = Positive("factor", 1.0);
         switch (type)
         {
             case "default":
@@ -101,8 +108,9 @@ public static class HfImporter
             case "linear":
                 return [.. inv.Select(f => (float)(f / factor))];
             case "llama3":
-                double low = s.GetProperty("low_freq_factor").GetDouble(), high = s.GetProperty("high_freq_factor").GetDouble();
-                double original = s.GetProperty("original_max_position_embeddings").GetDouble();
+                double low = Positive("low_freq_factor"), high = Positive("high_freq_factor");
+                double original = Positive("original_max_position_embeddings");
+                if (high <= low) throw c.Invalid("rope_scaling.high_freq_factor", s.GetProperty("high_freq_factor"), $"a number above low_freq_factor ({low})");
                 double lowWavelen = original / low, highWavelen = original / high;
                 return [.. inv.Select(f =>
                 {
@@ -137,8 +145,12 @@ public static class HfImporter
 }
 
 /// <summary>Typed reads from <c>config.json</c>, with messages naming the file and key.</summary>
-internal sealed class HfConfig(JsonElement root, string path)
+internal sealed class HfConfig(JsonElement root, string path, string prefix = "")
 {
+    /// <summary>A key whose value is not what it should be.</summary>
+    public CheckpointException Invalid(string key, JsonElement value, string expected) =>
+        new($"{path}: \"{key}\" is {value}; expected {expected}.", path);
+
     public JsonElement Root => root;
 
     public string Path => path;
@@ -146,7 +158,7 @@ internal sealed class HfConfig(JsonElement root, string path)
     /// <summary>The first entry of <c>architectures</c>, else one inferred from <c>model_type</c>.</summary>
     public string Architecture()
     {
-        if (root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0 && a[0].GetString() is { } arch)
+        if (root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0 && a[0].ValueKind == JsonValueKind.String && a[0].GetString() is { } arch)
             return arch switch
             {
                 "GPT2Model" => "GPT2LMHeadModel",
@@ -164,14 +176,17 @@ internal sealed class HfConfig(JsonElement root, string path)
         };
     }
 
-    public int Int(string key) => OptionalInt(key) ?? throw new CheckpointException($"{path}: \"{key}\" (an integer) is missing.", path);
+    /// <summary>A size or count: a positive integer.</summary>
+    public int Int(string key) => OptionalInt(key) ?? throw new CheckpointException($"{path}: \"{prefix}{key}\" (a positive integer) is missing.", path);
 
+    /// <summary>A size or count (a positive integer), or null when absent.</summary>
     public int? OptionalInt(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null
-        ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : throw new CheckpointException($"{path}: \"{key}\" is {v}, expected an integer.", path)
+        ? v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) && i > 0 ? i : throw new CheckpointException($"{path}: \"{prefix}{key}\" is {v}, expected a positive integer.", path)
         : null;
 
+    /// <summary>A finite number, or null when absent.</summary>
     public double? OptionalDouble(string key) => root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null
-        ? v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw new CheckpointException($"{path}: \"{key}\" is {v}, expected a number.", path)
+        ? v.ValueKind == JsonValueKind.Number && double.IsFinite(v.GetDouble()) ? v.GetDouble() : throw new CheckpointException($"{path}: \"{prefix}{key}\" is {v}, expected a number.", path)
         : null;
 
     public bool? OptionalBool(string key) => root.TryGetProperty(key, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;

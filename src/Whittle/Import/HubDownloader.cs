@@ -155,7 +155,7 @@ public sealed class HubDownloader : IDisposable
         using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
         if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
             throw new CheckpointException($"{indexPath}: no \"weight_map\" object.", indexPath);
-        var shards = map.EnumerateObject().Select(p => p.Value.GetString() ?? "").Distinct().ToList();
+        var shards = map.EnumerateObject().Select(p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : "").Distinct().ToList();
         foreach (var s in shards)
             if (s.Length == 0 || s.Contains('/', StringComparison.Ordinal) || s.Contains('\\', StringComparison.Ordinal) || s.Contains("..", StringComparison.Ordinal))
                 throw new CheckpointException($"{indexPath}: shard name '{s}' is not a plain file name.", indexPath);

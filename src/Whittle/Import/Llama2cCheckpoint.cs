@@ -48,7 +48,7 @@ public sealed class Llama2cCheckpoint : ICheckpointTensors
     {
         ArgumentNullException.ThrowIfNull(path);
         string full = Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new FileNotFoundException($"llama2.c checkpoint '{full}' not found.", full);
+        IO.FileChecks.RequireRegularFile(full, "llama2.c checkpoint");
         long length = new FileInfo(full).Length;
         if (length < 28) throw new CheckpointException($"{full}: {length} bytes, too short for a llama2.c header (7 int32 values).", full);
         var header = new byte[28];
@@ -60,11 +60,34 @@ public sealed class Llama2cCheckpoint : ICheckpointTensors
             throw new CheckpointException(
                 $"{full}: header dim={h[0]} hidden_dim={h[1]} n_layers={h[2]} n_heads={h[3]} n_kv_heads={h[4]} vocab_size={h[5]} seq_len={h[6]} is not a llama2.c checkpoint "
                 + "(all positive, vocab_size negative only for an unshared classifier, dim divisible by n_heads, n_heads by n_kv_heads).", full);
-        var ckpt = new Llama2cCheckpoint(full, config);
-        long expected = ckpt.Layout();
+        // The length the header implies, checked against the file before any per-layer bookkeeping (a header claiming
+        // 2^31 layers must not allocate for them).
+        long? expected = ImpliedLength(config);
         if (expected != length)
-            throw new CheckpointException($"{full}: {length} bytes, but the header ({config}) implies {expected}: a different format or a truncated file.", full);
+            throw new CheckpointException($"{full}: {length} bytes, but the header ({config}) implies {(expected is { } e ? e.ToString(System.Globalization.CultureInfo.InvariantCulture) : "more than any file can hold")}: "
+                + "a different format or a truncated file.", full);
+        var ckpt = new Llama2cCheckpoint(full, config);
+        ckpt.Layout();
         return ckpt;
+    }
+
+    /// <summary>The file length <paramref name="c"/> implies, or null when it overflows.</summary>
+    private static long? ImpliedLength(Llama2cConfig c)
+    {
+        try
+        {
+            checked
+            {
+                long d = c.Dim, f = c.HiddenDim, hd = c.HeadDim, q = c.Heads * hd, kv = c.KvHeads * hd, v = c.Vocab;
+                long perLayer = d + q * d + 2 * kv * d + d * q + d + 3 * f * d;
+                long floats = v * d + c.Layers * perLayer + d + c.SeqLen * hd + (c.SharedClassifier ? 0 : v * d);
+                return 28 + 4 * floats;
+            }
+        }
+        catch (OverflowException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Registers every tensor at its offset; returns the file length the header implies.</summary>

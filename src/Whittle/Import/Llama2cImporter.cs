@@ -23,7 +23,7 @@ public static class Llama2cImporter
         if (tokenizerPath is not null)
         {
             var tokenizer = TokenizerSource.FromLlama2cFile(tokenizerPath);
-            var t = (Llama2cTokenizer)tokenizer.Create();
+            var t = (Llama2cTokenizer)tokenizer.Create(Path.GetFullPath(tokenizerPath));
             if (t.VocabSize != checkpoint.Config.Vocab)
                 throw new InvalidDataException($"{Path.GetFullPath(tokenizerPath)}: {t.VocabSize} tokens, but the checkpoint's vocabulary has {checkpoint.Config.Vocab}.");
             TokenizerMetadata.Write(builder, TokenizerMetadata.LanguageModelTask, tokenizer);

@@ -123,7 +123,7 @@ public sealed class OnnxModel
     {
         ArgumentNullException.ThrowIfNull(path);
         string full = Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new FileNotFoundException($"ONNX model '{full}' not found.", full);
+        IO.FileChecks.RequireRegularFile(full, "ONNX model");
         long length = new FileInfo(full).Length;
         if (length > int.MaxValue)
             throw new OnnxModelException($"{full}: the file is {length} bytes, over protobuf's 2 GB limit; large models keep their weights in external data files.", full);
@@ -192,10 +192,19 @@ public sealed class OnnxModel
         }
         if (!hasDefault && Proto.Graph.Node.Any(n => NormalizeDomain(n.Domain) == ""))
             throw new OnnxModelException($"{file}: the graph uses ONNX operators but imports no opset of the default domain.", FilePath);
+        if (Proto.Graph.Output.Count == 0) throw new OnnxModelException($"{file}: the graph has no outputs.", FilePath);
+        var inputs = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var i in Proto.Graph.Input)
+            if (!inputs.Add(i.Name)) throw new OnnxModelException($"{file}: graph input '{i.Name}' is declared twice.", FilePath, i.Name);
+        foreach (var n in Proto.Graph.Node)
+            if (string.IsNullOrEmpty(n.OpType)) throw new OnnxModelException($"{file}: node '{n.Name}' has no op_type.", FilePath, n.Name);
         Graph.Check();
-        if (checkExternalData)
-            foreach (var t in TensorWalker.All(Proto))
-                if (ExternalDataInfo.IsExternal(t)) Tensor(t).CheckExternalData();
+        foreach (var t in TensorWalker.All(Proto))
+        {
+            // Every tensor's data must fit its type and shape: ONNX Runtime refuses models where it does not.
+            if (!ExternalDataInfo.IsExternal(t)) Tensor(t).CheckInlineData();
+            else if (checkExternalData) Tensor(t).CheckExternalData();
+        }
     }
 
     /// <summary>

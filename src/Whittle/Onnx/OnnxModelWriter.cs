@@ -25,6 +25,8 @@ internal static class OnnxModelWriter
         string dataPath = Path.Combine(folder, dataName);
         if (string.Equals(dataPath, target, PathComparison))
             ThrowHelper.Argument(nameof(options), $"The external data file '{dataPath}' cannot be the model file itself.");
+        IO.FileChecks.RequireReplaceableOutput(target);
+        IO.FileChecks.RequireReplaceableOutput(dataPath);
 
         model.Validate(checkExternalData: false);
         if (model.Staging is { } staging)
@@ -39,31 +41,24 @@ internal static class OnnxModelWriter
                 ThrowHelper.Argument(nameof(path), $"Saving to '{target}' would overwrite '{dataPath}', the external data the model reads tensor '{t.Name}' from; choose another output path.");
 
         var external = Place(tensors, options);
-        string? tempData = null;
-        string tempModel = TempPath(target);
-        try
+        using var tempModel = IO.TemporaryPath.Beside(target, "tmp");
+        using var tempData = external.Count > 0 ? IO.TemporaryPath.Beside(dataPath, "tmp") : null;
+        if (tempData is not null) WriteExternal(external, tempData.Path, dataName);
+        foreach (var t in tensors)
+            if (t.External is not null && !external.Contains(t)) Inline(t);
+        long inlineBytes = tensors.Where(t => !external.Contains(t)).Sum(InlineSize);
+        if (inlineBytes > InlineLimit)
+            throw new OnnxModelException(
+                $"{target}: {inlineBytes} bytes of inline tensor data exceed protobuf's 2 GB limit; save with external data.", target);
+        using (var stream = new FileStream(tempModel.Path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            clone.WriteTo(stream);
+        if (tempData is not null)
         {
-            if (external.Count > 0)
-            {
-                tempData = TempPath(dataPath);
-                WriteExternal(external, tempData, dataName);
-            }
-            foreach (var t in tensors)
-                if (t.External is not null && !external.Contains(t)) Inline(t);
-            long inlineBytes = tensors.Where(t => !external.Contains(t)).Sum(InlineSize);
-            if (inlineBytes > InlineLimit)
-                throw new OnnxModelException(
-                    $"{target}: {inlineBytes} bytes of inline tensor data exceed protobuf's 2 GB limit; save with external data.", target);
-            using (var stream = new FileStream(tempModel, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-                clone.WriteTo(stream);
-            if (tempData is not null) File.Move(tempData, dataPath, overwrite: true);
-            File.Move(tempModel, target, overwrite: true);
+            File.Move(tempData.Path, dataPath, overwrite: true);
+            tempData.Keep();
         }
-        finally
-        {
-            if (File.Exists(tempModel)) File.Delete(tempModel);
-            if (tempData is not null && File.Exists(tempData)) File.Delete(tempData);
-        }
+        File.Move(tempModel.Path, target, overwrite: true);
+        tempModel.Keep();
     }
 
     /// <summary>
@@ -91,9 +86,6 @@ internal static class OnnxModelWriter
 
     private static StringComparison PathComparison =>
         OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
-
-    private static string TempPath(string path) =>
-        Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
 
     /// <summary>The tensors (as readers over the clone) that go to the external data file.</summary>
     private static HashSet<OnnxTensor> Place(List<OnnxTensor> tensors, OnnxSaveOptions options)

@@ -167,9 +167,13 @@ public sealed class OnnxTensor
 
     private long CheckedByteLength()
     {
+        if (Proto.Dims.Any(d => d < 0)) throw Error($"has a negative dimension in [{string.Join(", ", Proto.Dims)}]");
+        long count = 1;
+        foreach (long d in Proto.Dims)
+            if (d != 0 && count > (long.MaxValue >> 4) / d) throw Error($"has shape [{string.Join(", ", Proto.Dims)}], too many elements to address");
+            else count *= d;
         long length = ByteLength;
         if (length < 0) throw Error($"is {OnnxDataTypes.Name(DataType)}, which has no fixed-size byte layout");
-        if (Proto.Dims.Any(d => d < 0)) throw Error($"has a negative dimension in [{string.Join(", ", Proto.Dims)}]");
         if (External?.Length is { } stated && stated != length)
             throw Error($"states {stated} bytes of external data in '{External.Location}', but shape [{string.Join(", ", Proto.Dims)}] of {OnnxDataTypes.Name(DataType)} needs {length}");
         if (External is null)
@@ -179,6 +183,18 @@ public sealed class OnnxTensor
                 throw Error($"holds {inline} bytes of data, but shape [{string.Join(", ", Proto.Dims)}] of {OnnxDataTypes.Name(DataType)} needs {length}");
         }
         return length;
+    }
+
+    /// <summary>Checks that inline data has the bytes the type and shape need (strings: one element per value).</summary>
+    internal void CheckInlineData()
+    {
+        if (DataType == OnnxDataType.String)
+        {
+            if (Proto.Dims.Any(d => d < 0)) throw Error($"has a negative dimension in [{string.Join(", ", Proto.Dims)}]");
+            if (Proto.StringData.Count != ElementCount) throw Error($"holds {Proto.StringData.Count} strings, but shape [{string.Join(", ", Proto.Dims)}] needs {ElementCount}");
+            return;
+        }
+        CheckedByteLength();
     }
 
     /// <summary>Checks that the external file exists and holds the tensor's bytes, without reading them.</summary>
@@ -194,8 +210,17 @@ public sealed class OnnxTensor
         if (_baseDirectory is null)
             throw Error($"keeps its data in '{External!.Location}', but the model was not loaded from a file, so there is no folder to find it in");
         string path = ExternalFilePath!;
-        if (!File.Exists(path))
+        var kind = IO.FileChecks.Kind(path);
+        if (kind == IO.FileKind.Missing)
             throw new OnnxModelException($"{OnnxModelException.Describe(_modelPath)}: external data file '{path}' of tensor '{Name}' is missing.", path, Name);
+        if (kind != IO.FileKind.Regular)
+            throw new OnnxModelException($"{OnnxModelException.Describe(_modelPath)}: external data '{path}' of tensor '{Name}' is not a regular file ({kind}).", path, Name);
+        // A link may not lead out of the model's folder (as ONNX Runtime requires); one into the same folder as the
+        // model's own real file (a Hugging Face cache's blobs/) is fine.
+        string realModelFolder = Path.GetDirectoryName(IO.FileChecks.RealPath(_modelPath ?? Path.Combine(_baseDirectory, "model.onnx")))!;
+        if (!IO.FileChecks.IsInside(path, _baseDirectory) && !IO.FileChecks.IsInside(path, realModelFolder))
+            throw new OnnxModelException($"{OnnxModelException.Describe(_modelPath)}: external data '{External!.Location}' of tensor '{Name}' resolves to '{IO.FileChecks.RealPath(path)}', "
+                + "outside the model's folder (through a symbolic link); copy the data file into the folder.", path, Name);
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         long fileLength = RandomAccess.GetLength(handle);
         if (fileLength < External!.Offset + length)

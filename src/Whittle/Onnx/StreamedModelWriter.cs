@@ -29,10 +29,14 @@ public sealed class StreamedModelWriter : IDisposable
         ArgumentNullException.ThrowIfNull(target);
         Target = Path.GetFullPath(target);
         if (Directory.Exists(Target)) ThrowHelper.Argument(nameof(target), $"'{Target}' is a folder; give a file path for the model.");
+        IO.FileChecks.RequireReplaceableOutput(Target);
+        IO.FileChecks.RequireReplaceableOutput(Target + ".data");
         string folder = Path.GetDirectoryName(Target)!;
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Output folder '{folder}' does not exist.");
         Threshold = Math.Max(threshold, 0);
-        StagingFolder = Path.Combine(folder, $".{Path.GetFileName(Target)}.{Guid.NewGuid():N}.partial");
+        // The folder's name carries the process id, so a later run removes it if this process is killed outright.
+        IO.TemporaryPath.RemoveStale(Target, "partial");
+        StagingFolder = Path.Combine(folder, $".{Path.GetFileName(Target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.partial");
         Directory.CreateDirectory(StagingFolder);
         try
         {
@@ -121,6 +125,8 @@ public sealed class StreamedModelWriter : IDisposable
         ObjectDisposedException.ThrowIf(_done, this);
         string final = target is null ? Target : Path.GetFullPath(target);
         string finalData = dataFileName ?? Path.GetFileName(final) + ".data";
+        IO.FileChecks.RequireReplaceableOutput(final);
+        IO.FileChecks.RequireReplaceableOutput(Path.Combine(Path.GetDirectoryName(final)!, finalData));
         if (finalData.Length == 0 || finalData.IndexOfAny(['/', '\\']) >= 0 || finalData is "." or "..")
             ThrowHelper.Argument(nameof(dataFileName), $"External data file name '{finalData}' must be a plain file name.");
         _data.Flush();

@@ -110,7 +110,7 @@ public static class ShapeProbe
             if (!seen.Contains(name) && !initializers.Contains(name) && !inputNames.Contains(name))
                 untapped[name] = $"inside a subgraph of node '{owner.Name}' ({owner.OpType})";
 
-        using var session = TappedSession.Open(model.ForRuntime(TappedSession.WithTaps(model, taps)), model.BaseDirectory, options, taps);
+        using var session = TappedSession.Open(model.ForRuntime(TappedSession.WithTaps(model, taps)), model.BaseDirectory, options, taps, model.FilePath);
         var inputs = makeInputs(session);
         foreach (var name in session.InputNames)
             if (inputs.TryGetValue(name, out var t))

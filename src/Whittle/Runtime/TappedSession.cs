@@ -39,9 +39,12 @@ public sealed class TappedSession : IDisposable
     private readonly Lock _gate = new();
     private bool _disposed;
 
-    private TappedSession(SessionOptions options, InferenceSession session, IReadOnlyList<string> taps)
+    private readonly string _source;
+
+    private TappedSession(SessionOptions options, InferenceSession session, IReadOnlyList<string> taps, string source)
     {
         _options = options;
+        _source = source;
         _session = session;
         _inputs = new Dictionary<string, NodeMetadata>(session.InputMetadata, StringComparer.Ordinal);
         InputNames = [.. session.InputNames];
@@ -77,7 +80,7 @@ public sealed class TappedSession : IDisposable
         options.Validate();
         var tapList = taps.Distinct(StringComparer.Ordinal).ToList();
         var proto = WithTaps(model, tapList);
-        return Open(model.ForRuntime(proto), model.BaseDirectory, options, tapList);
+        return Open(model.ForRuntime(proto), model.BaseDirectory, options, tapList, model.FilePath);
     }
 
     /// <summary>
@@ -126,7 +129,7 @@ public sealed class TappedSession : IDisposable
                 }
                 catch (OnnxRuntimeException ex)
                 {
-                    throw new OnnxModelException($"ONNX Runtime failed to run the model: {ex.Message}", null, null, ex);
+                    throw new OnnxModelException($"{_source}: ONNX Runtime failed to run the model: {ex.Message}", null, null, ex);
                 }
                 using (results)
                     for (int i = 0; i < outputs.Count; i++) visit(outputs[i], results[i]);
@@ -154,8 +157,10 @@ public sealed class TappedSession : IDisposable
         return ((OnnxDataType)meta.ElementDataType, meta.Dimensions);
     }
 
-    internal static TappedSession Open(ModelProto proto, string? baseDirectory, RuntimeOptions options, IReadOnlyList<string> taps)
+    /// <summary>A session over <paramref name="proto"/> (taps already added); <paramref name="source"/> is the model's file, for messages.</summary>
+    internal static TappedSession Open(ModelProto proto, string? baseDirectory, RuntimeOptions options, IReadOnlyList<string> taps, string? source = null)
     {
+        string what = Onnx.OnnxModelException.Describe(source);
         var sessionOptions = new SessionOptions
         {
             IntraOpNumThreads = options.IntraOpThreads,
@@ -176,9 +181,9 @@ public sealed class TappedSession : IDisposable
             }
             catch (OnnxRuntimeException ex)
             {
-                throw new OnnxModelException($"ONNX Runtime could not load the model{(taps.Count > 0 ? $" with {taps.Count} tapped value(s)" : "")}: {ex.Message}", null, null, ex);
+                throw new OnnxModelException($"{what}: ONNX Runtime could not load the model{(taps.Count > 0 ? $" with {taps.Count} tapped value(s)" : "")}: {ex.Message}", source, null, ex);
             }
-            return new TappedSession(sessionOptions, session, taps);
+            return new TappedSession(sessionOptions, session, taps, what);
         }
         catch
         {

@@ -66,18 +66,32 @@ public sealed class HfTokenizer : ITextTokenizer
             throw new InvalidDataException($"{source}: not well-formed JSON: {ex.Message}", ex);
         }
         using var owner = doc;
-        var root = doc.RootElement;
-        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+        try
+        {
+            return FromDocument(doc.RootElement, source);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or KeyNotFoundException or IndexOutOfRangeException or FormatException
+            or (ArgumentException and not ArgumentNullException))
+        {
+            // A value of the wrong type, or a vocabulary and merges that do not fit together, somewhere the checks below do
+            // not reach: still the file's fault, not a crash.
+            throw new InvalidDataException($"{source}: the tokenizer cannot be built: {ex.Message}", ex);
+        }
+    }
+
+    private static HfTokenizer FromDocument(JsonElement root, string source)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"{source}: no \"model\" object; not a Hugging Face tokenizer.json.");
         if (!model.TryGetProperty("vocab", out var vocabJson) || vocabJson.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"{source}: the model has no \"vocab\" object (only WordPiece and BPE models are supported).");
-        var vocab = vocabJson.EnumerateObject().Select(p => new KeyValuePair<string, int>(p.Name, p.Value.GetInt32())).ToList();
+        var vocab = vocabJson.EnumerateObject().Select(p => new KeyValuePair<string, int>(p.Name, Id(p.Value, source, $"model.vocab[\"{p.Name}\"]"))).ToList();
         string type = Str(model, "type") ?? (model.TryGetProperty("merges", out _) ? "BPE" : "WordPiece");
         var special = new Dictionary<string, int>(StringComparer.Ordinal);
         if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind == JsonValueKind.Array)
             foreach (var t in added.EnumerateArray())
-                if (t.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True && Str(t, "content") is { } content)
-                    special[content] = t.GetProperty("id").GetInt32();
+                if (t.ValueKind == JsonValueKind.Object && t.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True && Str(t, "content") is { } content)
+                    special[content] = Id(t.TryGetProperty("id", out var id) ? id : default, source, $"added_tokens[\"{content}\"].id");
         int? bos = FirstSpecial(root, special);
         var tokenizer = type switch
         {
@@ -209,10 +223,23 @@ public sealed class HfTokenizer : ITextTokenizer
         var merges = new List<string>();
         if (!model.TryGetProperty("merges", out var m) || m.ValueKind != JsonValueKind.Array)
             throw new InvalidDataException($"{source}: the BPE model has no \"merges\" list.");
+        int i = 0;
         foreach (var e in m.EnumerateArray())
-            merges.Add(e.ValueKind == JsonValueKind.Array ? $"{e[0].GetString()} {e[1].GetString()}" : e.GetString()!);
+        {
+            if (e.ValueKind == JsonValueKind.String) merges.Add(e.GetString()!);
+            else if (e.ValueKind == JsonValueKind.Array && e.GetArrayLength() == 2 && e[0].ValueKind == JsonValueKind.String && e[1].ValueKind == JsonValueKind.String)
+                merges.Add($"{e[0].GetString()} {e[1].GetString()}");
+            else throw new InvalidDataException($"{source}: model.merges[{i}] is {e}; expected \"a b\" or [\"a\", \"b\"].");
+            i++;
+        }
         return merges;
     }
+
+    /// <summary>A token id: a non-negative int32.</summary>
+    private static int Id(JsonElement v, string source, string key) =>
+        v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int id) && id >= 0
+            ? id
+            : throw new InvalidDataException($"{source}: {key} is {(v.ValueKind == JsonValueKind.Undefined ? "missing" : v.ToString())}; expected a token id (a non-negative integer).");
 
     /// <summary>The id of the special token the post-processor puts first in a single sequence (BOS, [CLS]), or null.</summary>
     private static int? FirstSpecial(JsonElement root, Dictionary<string, int> special)

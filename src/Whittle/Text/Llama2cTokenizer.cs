@@ -43,7 +43,7 @@ public sealed class Llama2cTokenizer : ITextTokenizer
     {
         ArgumentNullException.ThrowIfNull(path);
         string full = Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new FileNotFoundException($"llama2.c tokenizer '{full}' not found.", full);
+        IO.FileChecks.RequireRegularFile(full, "llama2.c tokenizer");
         return FromBytes(File.ReadAllBytes(full), full);
     }
 

@@ -68,7 +68,7 @@ public sealed record TokenizerSource(string Kind, string Data)
     {
         ArgumentNullException.ThrowIfNull(path);
         string full = Path.GetFullPath(path);
-        if (!File.Exists(full)) throw new FileNotFoundException($"tokenizer file '{full}' not found.", full);
+        IO.FileChecks.RequireRegularFile(full, "tokenizer file");
         return File.ReadAllBytes(full);
     }
 }
