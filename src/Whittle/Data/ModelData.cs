@@ -204,6 +204,9 @@ public sealed class ModelData
         {
             if (source.Labels is not null)
                 throw new InputDataException($"{source.Labels}: labels go with arrays or images; text windows are labelled by their own next tokens.", source.Labels);
+            long bytes = new FileInfo(text).Length;
+            if (bytes > MaxTextBytes)
+                throw new InputDataException($"{text}: {bytes} bytes of text, over the {MaxTextBytes >> 20} MiB Whittle reads at once; give a sample of it.", text);
             if (IsJsonLines(text) && source.DocumentSeparator is not null)
                 throw new InputDataException($"{text}: a JSON Lines file is one document per line; a document separator ('{source.DocumentSeparator}') applies to plain text only.", text);
             var documents = IsJsonLines(text) ? TextDocuments.ReadJsonLines(text) : TextDocuments.Split(File.ReadAllText(text, System.Text.Encoding.UTF8), source.DocumentSeparator);
@@ -287,6 +290,9 @@ public sealed class ModelData
         return new ModelData(dataset, labels, DataKind.Arrays,
             $"{path}: {dataset.Count} samples, {shapes}, matched {dataset.MatchingDescription}{labelNote}");
     }
+
+    /// <summary>The largest text file read (it is tokenized in memory): 1 GiB.</summary>
+    public const long MaxTextBytes = 1L << 30;
 
     private static bool IsJsonLines(string path) => path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase);
 

@@ -130,9 +130,17 @@ public static class Evaluator
                 comparer.Add(mo, ro);
             }
             string what = LogitShapes.Describe(output);
-            if (task.Task == ModelTask.Classifier) AddClassifier(score, b, data[b].BatchSize, mo[output], ro?[output], data.Labels?[b], what);
-            else if (task.Task == ModelTask.LanguageModel)
-                AddLanguageModel(score, units, b, window, data[b][ids!], data.Targets?[b], mo[output], ro?[output], what, ids!);
+            try
+            {
+                if (task.Task == ModelTask.Classifier) AddClassifier(score, b, data[b].BatchSize, mo[output], ro?[output], data.Labels?[b], what);
+                else if (task.Task == ModelTask.LanguageModel)
+                    AddLanguageModel(score, units, b, window, data[b][ids!], data.Targets?[b], mo[output], ro?[output], what, ids!);
+            }
+            catch (InvalidDataException ex) when (data[b].Source is { } source)
+            {
+                // A label that is not a class, or logits of the wrong shape: say which data it was.
+                throw new InvalidDataException($"{source}: {ex.Message}", ex);
+            }
             progress?.Report(new EvaluationProgress("quality", b + 1, data.Count));
         }
 

@@ -264,6 +264,11 @@ public sealed class BadInputTests : IDisposable
         Npz.Write(data, [new("input", NpyArray.Wrap(new float[784], [1, 784]))]);
         Refused("unknown-op.onnx: ONNX Runtime could not load the model", "eval", "--model", Mlp, "--reference", model, "--data", data, "--repeats", "0");
 
+        // A label that is not a class names the data it came from.
+        string labels = _dir.File("labels.npy");
+        Npy.Write(labels, NpyArray.Wrap(new long[] { 99 }, [1]));
+        Refused($"{data}, batch 0 (selected samples 0–0): Label 99 of sample 0", "eval", "--model", Mlp, "--data", data, "--labels", labels, "--repeats", "0");
+
         // A llama2.c tokenizer's error names the tokenizer file.
         string bin = _dir.File("m.bin"), tok = _dir.File("tok.bin");
         File.Copy(Whittle.Tests.Import.SharedModels.Stories260K("stories260K.bin"), bin);
