@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Spectre.Console;
 using Whittle.Cli.Commands;
 
@@ -51,6 +52,10 @@ internal static class WhittleCli
     public static int Run(string[] args, IAnsiConsole? console = null, TextWriter? error = null, TextWriter? output = null)
     {
         var io = console ?? AnsiConsole.Console;
+        // .NET ends the process on Ctrl-C or SIGTERM without raising ProcessExit: remove temporary files first. Commands
+        // that stop gracefully (a cancellation token) find theirs gone and report that nothing was written.
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => IO.ExitCleanup.RunAll());
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => IO.ExitCleanup.RunAll());
         var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (output is not null) configuration.Output = output;
         if (error is not null) configuration.Error = error;

@@ -6,18 +6,19 @@ namespace Whittle.IO;
 
 /// <summary>
 /// A hidden temporary file or folder beside a target, <c>.{name}.{pid}.{guid}.{suffix}</c>, that is never left behind:
-/// deleted when disposed (unless <see cref="Keep"/> was called after it was renamed into place), deleted at process exit
-/// when the process ends without unwinding (Ctrl-C, SIGTERM), and, when even that did not run (SIGKILL, power loss),
+/// deleted when disposed (unless <see cref="Keep"/> was called after it was renamed into place), deleted by
+/// <see cref="ExitCleanup"/> when the process ends without unwinding (Ctrl-C, SIGTERM), and, when even that did not run (SIGKILL, power loss),
 /// deleted by the next write to the same target because the process id in its name is gone.
 /// </summary>
 public sealed partial class TemporaryPath : IDisposable
 {
+    private readonly IDisposable _exit;
     private bool _done;
 
     private TemporaryPath(string path)
     {
         Path = path;
-        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+        _exit = ExitCleanup.Register(() => Delete(path));
     }
 
     /// <summary>The temporary path (not created: the caller creates the file or folder).</summary>
@@ -58,7 +59,7 @@ public sealed partial class TemporaryPath : IDisposable
     public void Keep()
     {
         _done = true;
-        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        _exit.Dispose();
     }
 
     /// <summary>Deletes the file or folder unless <see cref="Keep"/> was called.</summary>
@@ -68,8 +69,6 @@ public sealed partial class TemporaryPath : IDisposable
         Keep();
         Delete(Path);
     }
-
-    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     private static void Delete(string path)
     {

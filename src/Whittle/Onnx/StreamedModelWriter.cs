@@ -48,10 +48,11 @@ public sealed class StreamedModelWriter : IDisposable
             throw;
         }
         // A process that exits without unwinding (Ctrl-C past the command line's grace period, SIGTERM) still removes the folder.
-        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+        string staging = StagingFolder;
+        _exit = IO.ExitCleanup.Register(() => Directory.Delete(staging, recursive: true));
     }
 
-    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
+    private readonly IDisposable _exit;
 
     /// <summary>The model file being written.</summary>
     public string Target { get; }
@@ -170,7 +171,7 @@ public sealed class StreamedModelWriter : IDisposable
     {
         if (_done) return;
         _done = true;
-        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        _exit.Dispose();
         _data.Dispose();
         try
         {
