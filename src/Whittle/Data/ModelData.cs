@@ -291,6 +291,9 @@ public sealed class ModelData
             $"{path}: {dataset.Count} samples, {shapes}, matched {dataset.MatchingDescription}{labelNote}");
     }
 
+    /// <summary>The longest text window: 1,048,576 tokens (a model that fixes a longer sequence cannot be fed text).</summary>
+    public const int MaxWindowLength = 1 << 20;
+
     /// <summary>The largest text file read (it is tokenized in memory): 1 GiB.</summary>
     public const long MaxTextBytes = 1L << 30;
 
@@ -309,14 +312,15 @@ public sealed class ModelData
         bool fixedLength = false;
         if (ids.Shape is [_, { Value: { } fixedValue }])
         {
-            if (fixedValue is < 2 or > int.MaxValue)
-                throw new InputDataException($"{path}: model input '{ids.Name}' is {ids}: a fixed sequence length of {fixedValue} is not a window of text.", path, ids.Name);
+            if (fixedValue is < 2 or > MaxWindowLength)
+                throw new InputDataException($"{path}: model input '{ids.Name}' is {ids}: a fixed sequence length of {fixedValue} is not a window of text "
+                    + $"(2 to {MaxWindowLength} tokens; every window is padded to it).", path, ids.Name);
             if (source.WindowLength is { } asked && asked != fixedValue)
                 throw new InputDataException($"{path}: windows of {asked} tokens asked for, but model input '{ids.Name}' is {ids}: its sequence length is fixed at {fixedValue}.", path, ids.Name);
             length = checked((int)fixedValue);
             fixedLength = true;
         }
-        if (length < 2) ThrowHelper.ArgumentOutOfRange(nameof(source), length, "at least 2 tokens per window (one predicted)");
+        if (length is < 2 or > MaxWindowLength) ThrowHelper.ArgumentOutOfRange(nameof(source), length, $"2 to {MaxWindowLength} tokens per window");
         if (source.Stride is { } stride && (source.Protocol != TextProtocol.Stride || stride < 1 || stride > length))
             ThrowHelper.ArgumentOutOfRange(nameof(source), stride, source.Protocol != TextProtocol.Stride
                 ? "no stride: a stride goes with the stride protocol"

@@ -140,6 +140,13 @@ public sealed class BadInputTests : IDisposable
         string model = _dir.File("claims.onnx");
         File.WriteAllBytes(model, proto.ToByteArray());
         Refused($"claims.onnx: tensor '{t.Name}' holds 16 bytes of data, but shape [750000000]", "inspect", "--model", model);
+
+        // A language model that fixes its sequence at 2^30 tokens: text is not padded to it.
+        var gpt2 = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Whittle.Tests.Fixtures.FixtureModelsTests.Fixture("gpt2_tiny.onnx")));
+        gpt2.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue = 1 << 30;
+        string longSeq = _dir.File("long.onnx");
+        File.WriteAllBytes(longSeq, gpt2.ToByteArray());
+        Refused("a fixed sequence length of 1073741824 is not a window of text", "eval", "--model", longSeq, "--text-string", "hello", "--repeats", "0");
     }
 
     private static void Seeds(byte[] b, int at, int value) => System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(at), value);
