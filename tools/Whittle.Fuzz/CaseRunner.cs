@@ -69,8 +69,10 @@ public sealed class CaseRunner(TimeSpan deadline, long workingSetLimit)
 
     private static HashSet<string> TempEntries() => [.. Directory.EnumerateFileSystemEntries(Path.GetTempPath())];
 
-    /// <summary>Temporary entries Whittle makes (spill files, staging folders); other processes' files are not the case's.</summary>
-    private static bool IsOurs(string path) => Path.GetFileName(path).Contains("whittle", StringComparison.OrdinalIgnoreCase);
+    /// <summary>Temporary entries this process's Whittle made (they carry its process id); other processes' files are not the case's.</summary>
+    private static bool IsOurs(string path) =>
+        Path.GetFileName(path) is var name && name.Contains("whittle", StringComparison.OrdinalIgnoreCase)
+        && name.Contains(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
 
     /// <summary>What the case did outside its folder: a link it was given replaced, or an outside file's text in an output.</summary>
     private static string? Escapes(FuzzCase c)
