@@ -17,7 +17,7 @@ namespace Whittle.Analysis;
 /// <param name="Parameters">Elements of all floating-point and quantized-integer initializers.</param>
 /// <param name="SiteParameters">Weights and biases of all sites.</param>
 /// <param name="Macs">MACs per example.</param>
-/// <param name="Warnings">Ops the analysis does not know, with the conservative choice made.</param>
+/// <param name="Warnings">Ops the analysis does not know, with the conservative choice made, and what it could not link.</param>
 public sealed record ModelStructure(
     IReadOnlyList<LinearSite> LinearSites,
     IReadOnlyList<ConvSite> ConvSites,
@@ -54,7 +54,7 @@ public sealed record ModelStructure(
         long parameters = graph.Proto.Initializer.Where(t => IsParameter((OnnxDataType)t.DataType)).Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
         IReadOnlyList<string> hidden = blocks.Blocks.Count == 0 ? [] : [blocks.Blocks[0].Input, .. blocks.Blocks.Select(b => b.Output)];
         return new ModelStructure(linear, conv, chains.Chains, chains.Rejected, blocks.Stream, blocks.Blocks, hidden, parameters,
-            linear.Sum(s => s.Parameters) + conv.Sum(s => s.Parameters), macs, [.. chains.Warnings]);
+            linear.Sum(s => s.Parameters) + conv.Sum(s => s.Parameters), macs, [.. chains.Warnings, .. blocks.Warnings]);
     }
 
     private static bool IsParameter(OnnxDataType t) => t is OnnxDataType.Float or OnnxDataType.Float16 or OnnxDataType.BFloat16

@@ -76,6 +76,9 @@ internal sealed class TransformerFinder(GraphQuery q, IReadOnlyList<LinearSite> 
 
     public List<TransformerBlock> Blocks { get; } = [];
 
+    /// <summary>What the analysis could not link, for <see cref="ModelStructure.Warnings"/>.</summary>
+    public List<string> Warnings { get; } = [];
+
     private readonly Dictionary<NodeProto, LinearSite> _sites = linear.ToDictionary<LinearSite, NodeProto, LinearSite>(s => siteNodes[s.Name], s => s, ReferenceEqualityComparer.Instance);
 
     public void Run()
@@ -86,17 +89,14 @@ internal sealed class TransformerFinder(GraphQuery q, IReadOnlyList<LinearSite> 
             if (n.OpType != "Add" || n.Input.Count != 2 || q.IsConstant(n.Input[0]) || q.IsConstant(n.Input[1])) continue;
             string a = n.Input[0], b = n.Input[1];
             Residual? r = q.DependsOn(b, a) ? new(n, a, b) : q.DependsOn(a, b) ? new(n, b, a) : null;
-            if (r is not null && Cone(r.Branch, [r.Skip]).Any(_sites.ContainsKey)) residuals.Add(r);
+            if (r is not null && Cone(r.Branch, [r.Skip]).Where(_sites.ContainsKey).Any(n => ReadsStream(_sites[n], r.Skip))) residuals.Add(r);
         }
         if (residuals.Count == 0) return;
         Residual? Next(Residual r)
         {
+            // Post-norm blocks (BERT) normalize the sum before the next block reads it: step over the norm.
             foreach (var c in residuals)
-            {
-                if (c.Skip == r.Add.Output[0]) return c;
-                if (q.Graph.Producer(c.Skip) is { } p && p.Input.Count > 0 && p.Input[0] == r.Add.Output[0]
-                    && p.OpType is "LayerNormalization" or "SimplifiedLayerNormalization") return c;
-            }
+                if (c.Skip == r.Add.Output[0] || NormalizationOf(c.Skip, r.Add.Output[0]) is not NormKind.None) return c;
             return null;
         }
         var nexts = residuals.Select(Next).Where(x => x is not null).ToHashSet();
@@ -107,6 +107,9 @@ internal sealed class TransformerFinder(GraphQuery q, IReadOnlyList<LinearSite> 
             for (var r = head; r is not null && chain.Count <= residuals.Count; r = Next(r)) chain.Add(r);
             if (chain.Count > best.Count) best = chain;
         }
+        if (best.Count < residuals.Count)
+            Warnings.Add($"found {best.Count} of {residuals.Count} residual adds on one stream ({residuals.Count - best.Count} not linked to it, "
+                + "e.g. through a normalization or op the analysis does not recognize): blocks off the stream are not compressed as blocks.");
         var streamValues = new HashSet<string>(best.Select(r => r.Skip).Concat(best.Select(r => r.Add.Output[0])));
         Stream = new ResidualStream(best[0].Skip, [.. best.Select(r => GraphQuery.NameOf(r.Add))], [.. best.Select(r => r.Add.Output[0])]);
 
@@ -132,6 +135,26 @@ internal sealed class TransformerFinder(GraphQuery q, IReadOnlyList<LinearSite> 
             }
         }
         if (pendingAttn is not null) Blocks.Add(new(Blocks.Count, pendingInput!, best[^1].Add.Output[0], pendingAttn, null));
+    }
+
+    /// <summary>
+    /// Whether <paramref name="site"/> reads <paramref name="stream"/> itself, through its normalization, or through a few
+    /// one-input ops (a reshape, BatchNormalization, an activation): what tells a residual Add from one that adds, say, an attention
+    /// mask to scores that merely depend on it through earlier blocks.
+    /// </summary>
+    private bool ReadsStream(LinearSite site, string stream)
+    {
+        string v = site.Input;
+        for (int step = 0; step < 4; step++)
+        {
+            if (v == stream || NormalizationOf(v, stream) is not NormKind.None) return true;
+            if (q.Graph.Producer(v) is not { } p) return false;
+            var live = p.OpType is "Reshape" or "Squeeze" or "Unsqueeze" or "Flatten" or "Transpose"
+                ? [p.Input[0]] : p.Input.Where(i => i.Length > 0 && !q.IsConstant(i)).ToList();
+            if (live.Count != 1) return false;
+            v = live[0];
+        }
+        return false;
     }
 
     /// <summary>Nodes computing <paramref name="value"/>, walking back until a stop value, a constant or a graph input.</summary>
@@ -288,20 +311,48 @@ internal sealed class TransformerFinder(GraphQuery q, IReadOnlyList<LinearSite> 
         var p = q.Graph.Producer(normalized);
         if (p is null) return new NormInfo(NormKind.Other, stream, normalized, null, null);
         string name = GraphQuery.NameOf(p);
-        string? scale = p.Input.Count > 1 ? p.Input[1] : null;
-        switch (p.OpType)
+        var kind = NormalizationOf(normalized, stream);
+        if (kind is NormKind.None) return new NormInfo(NormKind.Other, stream, normalized, name, null);
+        if (p.OpType is "LayerNormalization" or "SimplifiedLayerNormalization" or "RMSNormalization" or "SkipSimplifiedLayerNormalization")
+            return new NormInfo(kind, p.Input[0], normalized, name, p.Input.Count > 1 ? p.Input[1] : null);
+        // The exported form ends in ·γ (+ β): the scale is the Mul's 1-D constant, found behind a final bias Add.
+        var mul = p.OpType == "Add" && p.Input.FirstOrDefault(i => !q.IsConstant(i)) is { } x && q.Graph.Producer(x) is { OpType: "Mul" } m ? m : p;
+        string? gamma = mul.OpType == "Mul" ? mul.Input.FirstOrDefault(i => q.ConstantDims(i) is { Count: 1 }) : null;
+        return new NormInfo(kind, stream, normalized, name, gamma);
+    }
+
+    // Ops an exported LayerNorm or RMSNorm is built from (with Casts to and from float32 around it).
+    private static readonly HashSet<string> NormOps = ["ReduceMean", "Sub", "Pow", "Mul", "Add", "Sqrt", "Div", "Reciprocal", "Cast"];
+
+    /// <summary>
+    /// Which normalization of <paramref name="stream"/> computes <paramref name="normalized"/>: the op, or its exported form
+    /// (a handful of arithmetic nodes whose only non-constant input is <paramref name="stream"/>, with a ReduceMean and a
+    /// square root or power; a LayerNorm also subtracts the mean). <see cref="NormKind.None"/> when it is not one.
+    /// </summary>
+    private NormKind NormalizationOf(string normalized, string stream)
+    {
+        if (q.Graph.Producer(normalized) is not { } p) return NormKind.None;
+        if (p.OpType is "LayerNormalization" or "SimplifiedLayerNormalization" or "RMSNormalization")
+            return p.Input.Count > 0 && p.Input[0] == stream ? (p.OpType == "LayerNormalization" ? NormKind.LayerNorm : NormKind.RmsNorm) : NormKind.None;
+        if (!NormOps.Contains(p.OpType)) return NormKind.None;
+        var nodes = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<string>([normalized]);
+        bool reachesStream = false;
+        while (stack.Count > 0)
         {
-            case "LayerNormalization":
-                return new NormInfo(NormKind.LayerNorm, p.Input[0], normalized, name, scale);
-            case "SimplifiedLayerNormalization" or "RMSNormalization" or "SkipSimplifiedLayerNormalization":
-                return new NormInfo(NormKind.RmsNorm, p.Input[0], normalized, name, scale);
+            var v = stack.Pop();
+            if (v == stream) { reachesStream = true; continue; }
+            if (q.ConstantTensor(v) is not null) continue;
+            if (q.Graph.Producer(v) is not { } n || !NormOps.Contains(n.OpType)) return NormKind.None;
+            if (!nodes.Add(n)) continue;
+            if (nodes.Count > 14) return NormKind.None;
+            foreach (var i in n.Input.Where(i => i.Length > 0)) stack.Push(i);
         }
-        var cone = Cone(normalized, [stream]);
-        if (cone.Count > 12 || !q.DependsOn(normalized, stream)) return new NormInfo(NormKind.Other, stream, normalized, name, null);
-        var ops = cone.Select(n => n.OpType).ToHashSet();
-        string? gamma = p.OpType == "Mul" ? p.Input.FirstOrDefault(i => q.ConstantDims(i) is { Count: 1 }) : null;
-        if (ops.Contains("ReduceMean") && (ops.Contains("Sqrt") || ops.Contains("Pow") || ops.Contains("Reciprocal")))
-            return new NormInfo(ops.Contains("Sub") ? NormKind.LayerNorm : NormKind.RmsNorm, stream, normalized, name, gamma);
-        return new NormInfo(NormKind.Other, stream, normalized, name, null);
+        var ops = nodes.Select(n => n.OpType).ToHashSet();
+        if (!reachesStream || !ops.Contains("ReduceMean") || !(ops.Contains("Sqrt") || ops.Contains("Pow") || ops.Contains("Reciprocal")))
+            return NormKind.None;
+        // A LayerNorm centres its input: Sub(x, ReduceMean(x)).
+        bool centres = nodes.Any(n => n.OpType == "Sub" && q.Graph.Producer(n.Input[1]) is { OpType: "ReduceMean" });
+        return centres ? NormKind.LayerNorm : NormKind.RmsNorm;
     }
 }
