@@ -44,9 +44,10 @@ public sealed record DetectedTask(ModelTask Task, string Output, string Reason)
 
     /// <summary>
     /// The task of <paramref name="model"/>: <paramref name="requested"/> when given; else the metadata's
-    /// <see cref="MetadataKey"/>; else heuristics on the declared inputs and outputs — an int64 input <c>[N, T]</c>
-    /// (preferably <c>input_ids</c>) and a float output <c>[N, T, V]</c> make a language model, a single float output
-    /// <c>[N, C]</c> a classifier, anything else is generic.
+    /// <see cref="MetadataKey"/>; else a guess from the declared inputs and outputs (the reason says so and how to
+    /// override it) — an int64 input <c>[N, T]</c> and a float output <c>[N, T, V]</c> make a language model unless the
+    /// output holds hidden states (named so, or not as wide as the vocabulary the token ids index), a single float output
+    /// <c>[N, C]</c> a classifier unless it is named as an encoder's output, anything else is generic.
     /// </summary>
     /// <exception cref="InvalidDataException">The metadata names an unknown task.</exception>
     public static DetectedTask Detect(OnnxModel model, ModelTask? requested = null)
@@ -72,15 +73,35 @@ public sealed record DetectedTask(ModelTask Task, string Output, string Reason)
                 : throw new InvalidDataException(
                     $"{model.FilePath ?? "model"}: metadata {MetadataKey} = '{declared.Value}' is not a task; expected classifier, language-model or generic (or choose one explicitly).");
 
-        var initializers = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var inputs = graph.Input.Where(i => !initializers.Contains(i.Name)).ToList();
-        bool tokenInput = inputs.Any(i => i.Type?.TensorType is { ElemType: (int)OnnxDataType.Int64 } && Rank(i) == 2);
-        if (tokenInput && lmOutput is not null)
-            return For(ModelTask.LanguageModel, $"heuristic: int64 [N,T] input and float [N,T,V] output '{lmOutput}'");
-        if (outputs.Count == 1 && classifierOutput is not null)
-            return For(ModelTask.Classifier, $"heuristic: one float [N,C] output '{classifierOutput}'");
-        return For(ModelTask.Generic, "heuristic: neither a language model nor a classifier");
+        const string Override = "--task classifier|language-model|generic to choose";
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var inputs = graph.Input.Where(i => !initializers.ContainsKey(i.Name)).ToList();
+        var tokenInput = inputs.FirstOrDefault(i => i.Type?.TensorType is { ElemType: (int)OnnxDataType.Int64 } && Rank(i) == 2);
+        if (tokenInput is not null && lmOutput is not null)
+        {
+            // Logits end in the vocabulary: the rows of the table the token ids index. Hidden states end in the model width.
+            long? vocabulary = graph.Node.Where(n => n.OpType == "Gather" && n.Input.Count == 2 && n.Input[1] == tokenInput.Name
+                    && initializers.TryGetValue(n.Input[0], out var t) && t.Dims.Count == 2)
+                .Select(n => (long?)initializers[n.Input[0]].Dims[0]).FirstOrDefault();
+            long? last = LastDim(outputs.First(o => o.Name == lmOutput));
+            if (IsHiddenState(lmOutput) || (vocabulary is { } v && last is { } l && l != v))
+                return For(ModelTask.Generic, $"guessed: float output '{lmOutput}' holds hidden states"
+                    + (vocabulary is { } vv && last is { } ll && ll != vv ? $" ({ll} wide, not the {vv}-token vocabulary)" : "")
+                    + $", so an encoder; {Override}");
+            return For(ModelTask.LanguageModel, $"guessed: int64 [N,T] input '{tokenInput.Name}' and float [N,T,V] output '{lmOutput}'; {Override}");
+        }
+        if (outputs.Count == 1 && classifierOutput is not null && !IsHiddenState(classifierOutput))
+            return For(ModelTask.Classifier, $"guessed: one float [N,C] output '{classifierOutput}'; {Override}");
+        return For(ModelTask.Generic, $"guessed: neither a language model nor a classifier; {Override}");
     }
+
+    // Hugging Face's names for an encoder's outputs: last_hidden_state, hidden_states, pooler_output, sentence_embedding.
+    private static bool IsHiddenState(string output) =>
+        output.Contains("hidden", StringComparison.OrdinalIgnoreCase) || output.Contains("pooler", StringComparison.OrdinalIgnoreCase)
+        || output.Contains("embedding", StringComparison.OrdinalIgnoreCase);
+
+    private static long? LastDim(ValueInfoProto v) =>
+        v.Type?.TensorType?.Shape is { Dim.Count: > 0 } s && s.Dim[^1].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? s.Dim[^1].DimValue : null;
 
     private static bool IsFloat(ValueInfoProto v) => v.Type?.TensorType is { ElemType: (int)OnnxDataType.Float };
 

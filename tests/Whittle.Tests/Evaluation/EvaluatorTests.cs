@@ -49,7 +49,8 @@ public class EvaluatorTests
         var mlp = DetectedTask.Detect(Fixture("mlp"));
         Assert.Equal(ModelTask.Classifier, mlp.Task);
         Assert.Equal("logits", mlp.Output);
-        Assert.StartsWith("heuristic", mlp.Reason);
+        Assert.StartsWith("guessed", mlp.Reason);
+        Assert.Contains("--task", mlp.Reason);
         Assert.Equal(ModelTask.LanguageModel, DetectedTask.Detect(Fixture("gpt2_tiny")).Task);
         Assert.Equal(ModelTask.LanguageModel, DetectedTask.Detect(Fixture("llama_tiny")).Task);
         Assert.Equal(ModelTask.Classifier, DetectedTask.Detect(Fixture("resnet_cifar")).Task);
