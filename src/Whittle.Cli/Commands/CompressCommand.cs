@@ -61,10 +61,16 @@ internal static class CompressCommand
             DefaultValueFactory = _ => 1024,
         };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (default: one per core; 0: ORT's choice). Whittle's own kernels use every core the process may run on (taskset limits both).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
+        var task = new Option<string?>("--task")
+        {
+            Description = "The model's task (default: its whittle.task metadata, else guessed): classifier, language-model, generic or embedding (a sentence "
+                + "encoder, scored by the cosine of mean-pooled embeddings). It decides how --eval scores each model and lowrank's loss.",
+        };
+        task.AcceptOnlyFromAmong("classifier", "language-model", "generic", "embedding");
         var cmd = new Command("compress", "Compress a model without fine-tuning: one model per budget, a report, and with --eval a quality-versus-size curve.")
         {
             model, method, calib, calibLabels, calibCount, batchSize, window, separator, output, reportFile, seed, keepMacs, keepParams, tolerance,
-            eval, evalLabels, evalCount, chart, mode, cacheMiB, threads,
+            eval, evalLabels, evalCount, chart, mode, cacheMiB, threads, task,
         };
         foreach (var entry in MethodCatalog.All)
             foreach (var option in entry.Options) cmd.Options.Add(option);
@@ -136,7 +142,7 @@ internal static class CompressCommand
                     BoundaryCacheBytes = (long)parse.GetValue(cacheMiB) << 20,
                     OutputDirectory = Directory.CreateDirectory(Path.GetDirectoryName(outPath)!).FullName, // weights go to disk block by block
                 };
-                var results = CompressRun.Run(io, compressor, job, budgets, outPath, heldOut, new EvaluationOptions { Runtime = runtime }, cancellationToken);
+                var results = CompressRun.Run(io, compressor, job, budgets, outPath, heldOut, new EvaluationOptions { Runtime = runtime, Task = parse.GetValue(task) is { } named ? DetectedTask.Parse(named) : null }, cancellationToken);
                 warnings.AddRange(results.SelectMany(r => r.Report.Warnings));
 
                 Print(io, compressor.Name, results);

@@ -46,8 +46,8 @@ internal static class EvalCommand
             Description = "What splits the text into documents, each scored on its own after the model's BOS: a string such as '<|endoftext|>', "
                 + "or blank-line (paragraphs). Default: the text is one document; a .jsonl file is one document per line's \"text\".",
         };
-        var task = new Option<string?>("--task") { Description = "classifier, language-model or generic. Default: the model's whittle.task metadata, else detected from its inputs and outputs." };
-        task.AcceptOnlyFromAmong("classifier", "language-model", "generic");
+        var task = new Option<string?>("--task") { Description = "classifier, language-model, generic or embedding (a sentence encoder: hidden states mean-pooled over the attention mask, compared by cosine). Default: the model's whittle.task metadata, else guessed from its inputs and outputs." };
+        task.AcceptOnlyFromAmong("classifier", "language-model", "generic", "embedding");
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads for both models (default: one per core; 0: ORT's choice).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per model and batch size (median reported); 0 skips latency.", DefaultValueFactory = _ => new EvaluationOptions().LatencyRepeats };
         var json = new Option<FileInfo?>("--json") { Description = "Write the report as JSON to this file instead of printing tables." };
@@ -239,6 +239,9 @@ internal static class EvalCommand
             }
             if (cmp.Flips is { } f)
                 against.AddRow("flips", Markup.Escape($"{f.CorrectToIncorrect} correct → incorrect, {f.IncorrectToCorrect} incorrect → correct"));
+            if (cmp.Embedding is { } e)
+                against.AddRow("embedding cosine", Markup.Escape(
+                    $"mean {F(e.Mean, "F6")}, 5th percentile {F(e.Percentile5, "F6")}, min {F(e.Min, "F6")} over {e.Examples} examples (mean-pooled over the attention mask, L2-normalized)"));
             foreach (var o in cmp.Outputs)
                 against.AddRow(Markup.Escape($"output '{o.Name}'"), Markup.Escape(
                     $"cosine mean {F(o.MeanCosine, "F6")} (min {F(o.MinCosine, "F6")}), relative error {F(o.RelativeError, "G4")}, max |Δ| {F(o.MaxAbsDifference, "G4")}"));

@@ -11,7 +11,6 @@ internal sealed class LowRankCli : IMethodCli
     private static readonly string[] ModeNames = ["lossless", "compact"];
     private static readonly string[] GradientNames = ["exact", "central-difference"];
     private static readonly string[] OrderNames = ["graph", "largest-first"];
-    private static readonly string[] TaskNames = ["classifier", "language-model", "generic"];
 
     private readonly Option<string> _mode = new("--mode")
     {
@@ -49,24 +48,18 @@ internal sealed class LowRankCli : IMethodCli
         DefaultValueFactory = _ => new JointLowRankOptions().DifferenceStep,
     };
 
-    private readonly Option<string?> _task = new("--task")
-    {
-        Description = "The model's task, which decides the loss (default: detected): classifier (cross-entropy with --calib-labels), language-model (next-token) or generic (KL to the original).",
-    };
-
     public LowRankCli()
     {
         _mode.AcceptOnlyFromAmong(ModeNames);
         _gradient.AcceptOnlyFromAmong(GradientNames);
         _order.AcceptOnlyFromAmong(OrderNames);
-        _task.AcceptOnlyFromAmong(TaskNames);
     }
 
     public IReadOnlyList<string> Names { get; } = ["lowrank"];
 
     public string Description => "Joint low-rank factorization: each layer's rank chosen on the measured calibration loss, lossless or compact (Zhang et al. 2024).";
 
-    public IReadOnlyList<Option> Options => [_mode, _order, _tolerance, _gradient, _grid, _step, _task];
+    public IReadOnlyList<Option> Options => [_mode, _order, _tolerance, _gradient, _grid, _step];
 
     public bool TakesBudgets => false;
 
@@ -87,7 +80,8 @@ internal sealed class LowRankCli : IMethodCli
             Gradient = parse.GetValue(_gradient) == "central-difference" ? GradientSource.CentralDifference : GradientSource.Exact,
             RankGrid = grid,
             DifferenceStep = step,
-            Task = parse.GetValue(_task) is { } t ? DetectedTask.Parse(t) : null,
+            // compress's --task: the loss follows the task (cross-entropy with labels, next-token, else KL to the original).
+            Task = parse.GetValue<string?>("--task") is { } t ? DetectedTask.Parse(t) : null,
         });
     }
 }

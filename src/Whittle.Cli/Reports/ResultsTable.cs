@@ -33,6 +33,7 @@ internal static class ResultsTable
         {
             [ModelTask.LanguageModel] => "perplexity (orig.)",
             [ModelTask.Classifier] => "accuracy (orig.)",
+            [ModelTask.Embedding] => "cosine mean / p5",
             _ => "accuracy / ppl (orig.)",
         };
 
@@ -88,9 +89,13 @@ internal static class ResultsTable
     /// <summary><paramref name="part"/>/<paramref name="whole"/> to three decimals, "-" when the whole is 0.</summary>
     public static string Fraction(double part, double whole) => whole > 0 ? (part / whole).ToString("F3", CultureInfo.InvariantCulture) : "-";
 
-    private static string Quality(EvaluationReport e) => e.Task.Task == ModelTask.LanguageModel
-        ? $"{Number(e.Model.Perplexity)} ({Number(e.Reference?.Perplexity)})"
-        : $"{Percent(e.Model.Accuracy)} ({Percent(e.Reference?.Accuracy)})";
+    private static string Quality(EvaluationReport e) => e.Task.Task switch
+    {
+        ModelTask.LanguageModel => $"{Number(e.Model.Perplexity)} ({Number(e.Reference?.Perplexity)})",
+        ModelTask.Embedding => e.Comparison?.Embedding is { } c
+            ? $"{c.Mean.ToString("F4", CultureInfo.InvariantCulture)} / {c.Percentile5.ToString("F4", CultureInfo.InvariantCulture)}" : "-",
+        _ => $"{Percent(e.Model.Accuracy)} ({Percent(e.Reference?.Accuracy)})",
+    };
 
     private static string Number(double? v) => v?.ToString("F3", CultureInfo.InvariantCulture) ?? "-";
 

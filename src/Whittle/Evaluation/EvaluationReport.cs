@@ -70,7 +70,16 @@ public sealed record LatencyFigure(int BatchSize, double MedianMilliseconds, dou
 /// <param name="MaxKl">Largest KL of one compared item; null for generic models.</param>
 /// <param name="Flips">Classifier with labels: correct→incorrect and incorrect→correct counts; else null.</param>
 /// <param name="Outputs">Every float output both models have, compared element-wise.</param>
-public sealed record ComparisonFigures(long Compared, double? Agreement, double? MeanKl, double? MaxKl, FlipCounts? Flips, IReadOnlyList<OutputComparison> Outputs);
+/// <param name="Embedding">Embedding task: the pooled, normalized embeddings compared example by example; else null.</param>
+public sealed record ComparisonFigures(long Compared, double? Agreement, double? MeanKl, double? MaxKl, FlipCounts? Flips, IReadOnlyList<OutputComparison> Outputs,
+    EmbeddingCosine? Embedding = null);
+
+/// <summary>Per-example cosine of a model's sentence embeddings to the reference's (see <see cref="ModelTask.Embedding"/>).</summary>
+/// <param name="Examples">Examples compared.</param>
+/// <param name="Mean">Mean cosine.</param>
+/// <param name="Percentile5">5th percentile: the worst 5 % of examples are at or below it.</param>
+/// <param name="Min">The smallest cosine.</param>
+public sealed record EmbeddingCosine(long Examples, double Mean, double Percentile5, double Min);
 
 /// <summary>One output of a model against the same output of its reference.</summary>
 /// <param name="Name">The output.</param>

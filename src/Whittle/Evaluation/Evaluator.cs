@@ -96,7 +96,10 @@ public static class Evaluator
         if (options.LatencyRepeats < 0) ThrowHelper.ArgumentOutOfRange(nameof(options), options.LatencyRepeats, "LatencyRepeats ≥ 0");
         var task = DetectedTask.Detect(model, options.Task);
         var warnings = new List<string>();
-        if (task.Task == ModelTask.Generic && data.Labels is not null) warnings.Add("labels are not used: the model is evaluated as a generic model.");
+        if (task.Task is ModelTask.Generic or ModelTask.Embedding && data.Labels is not null)
+            warnings.Add($"labels are not used: the model is evaluated as {(task.Task == ModelTask.Generic ? "a generic model" : "a sentence encoder")}.");
+        if (task.Task == ModelTask.Embedding && reference is null)
+            warnings.Add("an embedding model is scored against a reference: without one, only size and latency are reported.");
 
         bool streamed = Streamed(model, reference, options);
         using var clock = streamed ? new StageClock() : null;
@@ -113,6 +116,7 @@ public static class Evaluator
 
         var score = new TopOneScore();
         var units = new UnitNll();
+        var embeddings = new EmbeddingScore();
         OutputComparer? comparer = null;
         for (int b = 0, window = 0; b < data.Count; window += data[b].BatchSize, b++)
         {
@@ -135,6 +139,8 @@ public static class Evaluator
                 if (task.Task == ModelTask.Classifier) AddClassifier(score, b, data[b].BatchSize, mo[output], ro?[output], data.Labels?[b], what);
                 else if (task.Task == ModelTask.LanguageModel)
                     AddLanguageModel(score, units, b, window, data[b][ids!], data.Targets?[b], mo[output], ro?[output], what, ids!);
+                else if (task.Task == ModelTask.Embedding && ro is not null)
+                    embeddings.Add(mo[output], ro[output], data[b].TryGetValue("attention_mask", out var mask) ? mask : null, $"output '{output}'");
             }
             catch (InvalidDataException ex) when (data[b].Source is { } source)
             {
@@ -174,8 +180,8 @@ public static class Evaluator
         if (r is not null)
         {
             var (agreement, meanKl, maxKl, flips) = score.Comparison();
-            comparison = task.Task == ModelTask.Generic
-                ? new ComparisonFigures(0, null, null, null, null, comparer!.Results())
+            comparison = task.Task is ModelTask.Generic or ModelTask.Embedding
+                ? new ComparisonFigures(0, null, null, null, null, comparer!.Results(), embeddings.Result())
                 : new ComparisonFigures(score.Rows, agreement, meanKl, maxKl, task.Task == ModelTask.Classifier ? flips : null, comparer!.Results());
         }
         bool lm = task.Task == ModelTask.LanguageModel;
