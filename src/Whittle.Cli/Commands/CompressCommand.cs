@@ -61,6 +61,13 @@ internal static class CompressCommand
             DefaultValueFactory = _ => 1024,
         };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (default: one per core; 0: ORT's choice). Whittle's own kernels use every core the process may run on (taskset limits both).", DefaultValueFactory = _ => RuntimeOptions.Default.IntraOpThreads };
+        var scope = new Option<string>("--budget-scope")
+        {
+            Description = "What --keep-params and --keep-macs are fractions of: compressible (the layers the method may touch; embedding tables, "
+                + "norms and layers it leaves alone do not count) or model (the whole model). Reports give both.",
+            DefaultValueFactory = _ => "compressible",
+        };
+        scope.AcceptOnlyFromAmong("compressible", "model");
         var task = new Option<string?>("--task")
         {
             Description = "The model's task (default: its whittle.task metadata, else guessed): classifier, language-model, generic or embedding (a sentence "
@@ -70,7 +77,7 @@ internal static class CompressCommand
         var cmd = new Command("compress", "Compress a model without fine-tuning: one model per budget, a report, and with --eval a quality-versus-size curve.")
         {
             model, method, calib, calibLabels, calibCount, batchSize, window, separator, output, reportFile, seed, keepMacs, keepParams, tolerance,
-            eval, evalLabels, evalCount, chart, mode, cacheMiB, threads, task,
+            eval, evalLabels, evalCount, chart, mode, cacheMiB, threads, task, scope,
         };
         foreach (var entry in MethodCatalog.All)
             foreach (var option in entry.Options) cmd.Options.Add(option);
@@ -96,7 +103,9 @@ internal static class CompressCommand
                 if (parse.GetValue(evalCount) is { } ec) Positive(ec, "--eval-count");
                 if (parse.GetValue(cacheMiB) < 0) throw new ArgumentException($"--boundary-cache-mib {parse.GetValue(cacheMiB)}: expected 0 or more MiB.");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads {parse.GetValue(threads)}: expected 0 (ORT's choice) or a positive thread count.");
-                var budgets = Budgets(parse.GetValue(keepMacs), parse.GetValue(keepParams), parse.GetValue(tolerance));
+                var budgetScope = parse.GetValue(scope) == "model" ? BudgetScope.Model : BudgetScope.Compressible;
+                var budgets = Budgets(parse.GetValue(keepMacs), parse.GetValue(keepParams), parse.GetValue(tolerance))
+                    .Select(b => b with { Scope = budgetScope }).ToList();
                 if (!entry.TakesBudgets && budgets.Count > 0)
                     throw new ArgumentException($"--method {name} takes no --keep-macs/--keep-params/--tolerance budget; its own flags decide the size (see --help).");
                 if (budgets.Count == 0) budgets = [CompressionBudget.MethodDefault];

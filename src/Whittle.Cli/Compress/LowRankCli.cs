@@ -81,7 +81,8 @@ internal sealed class LowRankCli : IMethodCli
             RankGrid = grid,
             DifferenceStep = step,
             // compress's --task: the loss follows the task (cross-entropy with labels, next-token, else KL to the original).
-            Task = parse.GetValue<string?>("--task") is { } t ? DetectedTask.Parse(t) : null,
+            Task = parse.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name == "--task") is { } option
+                && parse.GetValue(option) is { } t ? DetectedTask.Parse(t) : null,
         });
     }
 }

@@ -42,7 +42,7 @@ internal static class ResultsTable
         if (methods) table.AddColumn("method");
         table.AddColumn("budget");
         if (files) table.AddColumn("file");
-        table.AddColumn(Right("params kept")).AddColumn(Right("MACs kept"));
+        table.AddColumn(Right("params kept")).AddColumn(Right("of compressible")).AddColumn(Right("MACs kept"));
         if (evaluated) table.AddColumn(Right(quality)).AddColumn(Right("agreement")).AddColumn(Right("KL")).AddColumn(Right("latency"));
         table.AddColumn(Right("compress s")).AddColumn(Right("peak GiB"));
 
@@ -54,6 +54,7 @@ internal static class ResultsTable
             cells.Add(r.Setting);
             if (files) cells.Add(r.File ?? "");
             cells.Add(Fraction(r.Report.After.Parameters, r.Report.Before.Parameters));
+            cells.Add(r.Report.Compressible is { } c ? Fraction(c.ParametersAfter, c.ParametersBefore) : "-");
             cells.Add(Fraction(r.Report.After.MacsPerExample, r.Report.Before.MacsPerExample));
             if (evaluated)
             {

@@ -8,14 +8,24 @@ public enum BudgetKind
     /// <summary>No budget: the method decides from its own options (CURing's block count, lossless low-rank's loss test).</summary>
     MethodDefault,
 
-    /// <summary>Keep at most this fraction of the original model's MACs per example.</summary>
+    /// <summary>Keep at most this fraction of the original MACs per example (of the compressible layers or the whole model: <see cref="CompressionBudget.Scope"/>).</summary>
     KeepMacs,
 
-    /// <summary>Keep at most this fraction of the original model's parameters.</summary>
+    /// <summary>Keep at most this fraction of the original parameters (of the compressible layers or the whole model: <see cref="CompressionBudget.Scope"/>).</summary>
     KeepParameters,
 
     /// <summary>One global error tolerance (the ID's relative <c>|r_{k+1,k+1}|/|r_11|</c>, an SVD's relative truncation error).</summary>
     Tolerance,
+}
+
+/// <summary>What a size budget's fraction is of.</summary>
+public enum BudgetScope
+{
+    /// <summary>The parameters (or MACs) of the layers the method may touch: embedding tables, norms and layers it leaves alone do not count.</summary>
+    Compressible,
+
+    /// <summary>The whole model's parameters (or MACs).</summary>
+    Model,
 }
 
 /// <summary>
@@ -26,6 +36,12 @@ public enum BudgetKind
 /// <param name="Value">The fraction kept (0, 1] or the tolerance (&gt; 0); NaN for <see cref="BudgetKind.MethodDefault"/>.</param>
 public sealed record CompressionBudget(BudgetKind Kind, double Value)
 {
+    /// <summary>
+    /// What a <see cref="BudgetKind.KeepMacs"/> or <see cref="BudgetKind.KeepParameters"/> fraction is of: by default the
+    /// compressible part (keep 0.8 removes a fifth of what the method can remove from), else the whole model.
+    /// </summary>
+    public BudgetScope Scope { get; init; } = BudgetScope.Compressible;
+
     /// <summary>The method's own choice.</summary>
     public static CompressionBudget MethodDefault { get; } = new(BudgetKind.MethodDefault, double.NaN);
 
@@ -57,11 +73,13 @@ public sealed record CompressionBudget(BudgetKind Kind, double Value)
     /// <inheritdoc/>
     public override string ToString() => Kind switch
     {
-        BudgetKind.KeepMacs => $"keep {Format(Value)} of MACs",
-        BudgetKind.KeepParameters => $"keep {Format(Value)} of parameters",
+        BudgetKind.KeepMacs => $"keep {Format(Value)} of {Of}MACs",
+        BudgetKind.KeepParameters => $"keep {Format(Value)} of {Of}parameters",
         BudgetKind.Tolerance => $"tolerance {Format(Value)}",
         _ => "method default",
     };
+
+    private string Of => Scope == BudgetScope.Compressible ? "compressible " : "the model's ";
 
     private static string Format(double v) => v.ToString("0.####", CultureInfo.InvariantCulture);
 

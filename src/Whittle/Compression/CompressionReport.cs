@@ -30,11 +30,31 @@ public sealed record CompressionReport(
     /// <summary>Things the user should know (overlapping selection and evaluation data, sites skipped for lack of shapes).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
+    /// <summary>The part of the model the method may touch, before and after (what a compressible-scope budget counts).</summary>
+    public CompressibleSize? Compressible { get; init; }
+
     /// <summary>The most bytes the process held resident during any stage.</summary>
     public long PeakWorkingSetBytes => Timings.Count == 0 ? 0 : Timings.Max(t => t.PeakWorkingSetBytes);
 
     /// <summary>The same report with <paramref name="timing"/> appended (e.g. the writing time the caller measured).</summary>
     public CompressionReport WithTiming(StageTiming timing) => this with { Timings = [.. Timings, timing] };
+}
+
+/// <summary>
+/// The parameters (and, where the method counts them, MACs per example) of the layers a method may touch, before and
+/// after. Only those layers change, so "after" is "before" less what the whole model lost.
+/// </summary>
+/// <param name="ParametersBefore">Compressible parameters of the original.</param>
+/// <param name="ParametersAfter">The same layers' parameters in the compressed model.</param>
+/// <param name="MacsBefore">Compressible MACs per example of the original, or null when the method does not count them.</param>
+/// <param name="MacsAfter">The same layers' MACs in the compressed model, or null.</param>
+public sealed record CompressibleSize(long ParametersBefore, long ParametersAfter, double? MacsBefore, double? MacsAfter)
+{
+    /// <summary>Share of the compressible parameters kept.</summary>
+    public double ParameterFraction => ParametersBefore > 0 ? (double)ParametersAfter / ParametersBefore : 1;
+
+    /// <summary>Share of the compressible MACs kept, or null.</summary>
+    public double? MacFraction => MacsBefore is > 0 && MacsAfter is { } after ? after / MacsBefore.Value : null;
 }
 
 /// <summary>What happened at one site (a layer, a chain of layers, an attention block).</summary>

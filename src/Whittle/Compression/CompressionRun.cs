@@ -310,7 +310,10 @@ public sealed class CompressionRun : IDisposable
     /// <param name="sites">What happened at each site or group, in graph order.</param>
     /// <param name="details">Method-wide findings, or null.</param>
     /// <param name="warnings">Warnings of this result beyond the run's.</param>
-    public CompressionResult Result(CompressionBudget budget, OnnxModel model, IEnumerable<SiteReport> sites, object? details = null, IEnumerable<string>? warnings = null)
+    /// <param name="compressible">The original's parameters and MACs in the layers the method may touch; null sums the
+    /// parameters of the sites not skipped (right where no two sites share a tensor).</param>
+    public CompressionResult Result(CompressionBudget budget, OnnxModel model, IEnumerable<SiteReport> sites, object? details = null, IEnumerable<string>? warnings = null,
+        (long Parameters, double? Macs)? compressible = null)
     {
         ArgumentNullException.ThrowIfNull(budget);
         ArgumentNullException.ThrowIfNull(model);
@@ -326,8 +329,12 @@ public sealed class CompressionRun : IDisposable
         model.Offload(OffloadMinBytes);
         if (model.Staging is { } staging) _handedOver.Add(staging); // the caller saves it (or disposes the writer)
         var after = Cost(model);
-        var report = new CompressionReport(Method, budget, [.. sites], OriginalCost, after, Clock.Timings)
+        List<SiteReport> siteList = [.. sites];
+        var (parameters, macs) = compressible ?? (siteList.Where(s => s.Skipped is null).Sum(s => s.ParametersBefore), null);
+        var report = new CompressionReport(Method, budget, siteList, OriginalCost, after, Clock.Timings)
         {
+            Compressible = new CompressibleSize(parameters, parameters - (OriginalCost.Parameters - after.Parameters),
+                macs, macs is { } m ? m - (OriginalCost.MacsPerExample - after.MacsPerExample) : null),
             Details = details,
             Warnings = [.. _warnings.Concat(warnings ?? []).Distinct()],
             Calibration = new CalibrationReport(Mode == CalibrationMode.Sequential ? "sequential" : "parallel", Segments.Count, Segments.Rule,

@@ -94,6 +94,13 @@ public sealed class JointLowRank : ICompressionMethod
             warnings.Add("lowrank: the calibration data do not say where they came from; make sure held-out figures use other data, since every rank was chosen on these.");
 
         var objective = run.Time(Stages.Calibration, () => CalibrationObjective.Create(run, Options.Task, warnings));
+        // The loss watches one output; a layer writing another (a BERT pooler beside its hidden states) would change unseen.
+        foreach (var s in sites.ToList())
+            if (FactorSites.GraphOutput(model, s) is { } output && output != objective.Task.Output)
+            {
+                sites.Remove(s);
+                skipped.Add(s.Skip($"it writes the graph output '{output}', which the loss (on '{objective.Task.Output}') does not see; it is kept"));
+            }
         double original = run.Time(Stages.Measurement, () => objective.Measure(model));
         double threshold = original + Options.LossTolerance;
         var current = run.Copy();
@@ -125,7 +132,8 @@ public sealed class JointLowRank : ICompressionMethod
             Options.Gradient == GradientSource.Exact ? "exact where closed-form (a linear layer writing the logits), else central-difference" : "central-difference",
             Options.DifferenceStep, Options.RankGrid, Options.LossTolerance, original, threshold, final,
             run.Calibration.Description, run.Calibration.Examples, sites.Count, factorized, objective.Passes);
-        var result = run.Result(budgets[0], current, reports.OrderBy(r => r.Position).Select(r => r.Report), details, warnings);
+        var result = run.Result(budgets[0], current, reports.OrderBy(r => r.Position).Select(r => r.Report), details, warnings,
+            compressible: (sites.Sum(s => s.Parameters), null));
         var results = new List<CompressionResult> { result };
         for (int b = 1; b < budgets.Count; b++) results.Add(new(FactorSites.Copy(current), result.Report));
         return results;

@@ -122,8 +122,10 @@ public abstract class LowRankBaseline : ICompressionMethod
         if (sites.Count == 0) run.Warn($"{Name}: no layer of {model.FilePath ?? "the model"} can be factorized (see the per-site reasons).");
 
         // Ranks of keep-parameters budgets: one uniform ratio for every site, from the shapes alone.
+        long compressible = sites.Sum(s => s.Parameters);
         var uniform = budgets.Select(b => b.Kind == BudgetKind.KeepParameters
-            ? UniformRatioRanks([.. sites.Select(s => (s.Rows, s.Cols))], run.OriginalCost.Parameters, b.Value, Name) : ((double, int[])?)null).ToArray();
+            ? UniformRatioRanks([.. sites.Select(s => (s.Rows, s.Cols))], b.Scope == BudgetScope.Model ? run.OriginalCost.Parameters : compressible, b.Value, Name)
+            : ((double, int[])?)null).ToArray();
         var reports = budgets.Select(_ => skipped.Select(s => (s.Position, Report: s.Unchanged())).ToList()).ToArray();
         var models = budgets.Select(_ => run.Copy()).ToList();
         long rows = 0;
@@ -166,7 +168,7 @@ public abstract class LowRankBaseline : ICompressionMethod
                 ? $"uniform ratio ρ = {u.Item1.ToString("F4", CultureInfo.InvariantCulture)} of each site's weight parameters, for {budgets[b]}"
                 : $"tolerance ε = {budgets[b].Value.ToString("G4", CultureInfo.InvariantCulture)} on the relative truncation error";
             var details = new LowRankBaselineDetails(Name, rule, uniform[b]?.Item1, Alpha, calibrate && rows > 0 ? rows : null);
-            results.Add(run.Result(budgets[b], models[b], reports[b].OrderBy(r => r.Position).Select(r => r.Report), details));
+            results.Add(run.Result(budgets[b], models[b], reports[b].OrderBy(r => r.Position).Select(r => r.Report), details, compressible: (compressible, null)));
         }
         return results;
     }

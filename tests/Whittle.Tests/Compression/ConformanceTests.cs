@@ -30,6 +30,8 @@ public class ConformanceTests
     }
 
     /// <summary>A method with a model (built afresh on every call), its calibration set and the budgets it is run with.</summary>
+    private static CompressionBudget WholeModel(CompressionBudget budget) => budget with { Scope = BudgetScope.Model };
+
     private sealed record Case(ICompressionMethod Method, Func<OnnxModel> Model, BatchSet Calibration, CompressionBudget[] Budgets, int Segments);
 
     /// <summary>Llama-family transformer: 4 blocks of width 16 (CURing needs 3 or more; blocks 1 and 2 are eligible), 2 × 4 × 8 tokens.</summary>
@@ -42,11 +44,11 @@ public class ConformanceTests
 
     private static Case For(string method) => method switch
     {
-        "id" => new(new InterpolativePruning(), Transformer, TransformerData(), [CompressionBudget.KeepMacs(0.7), CompressionBudget.KeepParameters(0.8)], 6),
-        "magnitude" => new(new MagnitudePruning(), Transformer, TransformerData(), [CompressionBudget.KeepMacs(0.7), CompressionBudget.KeepParameters(0.8)], 6),
-        "svd" => new(new PlainSvd(), Transformer, TransformerData(), [CompressionBudget.KeepParameters(0.6), CompressionBudget.KeepParameters(0.85)], 6),
-        "asvd" => new(new ActivationAwareSvd(), Transformer, TransformerData(), [CompressionBudget.KeepParameters(0.6), CompressionBudget.KeepParameters(0.85)], 6),
-        "whitened-svd" => new(new WhitenedSvd(), Transformer, TransformerData(), [CompressionBudget.KeepParameters(0.6), CompressionBudget.KeepParameters(0.85)], 6),
+        "id" => new(new InterpolativePruning(), Transformer, TransformerData(), [CompressionBudget.KeepMacs(0.7), WholeModel(CompressionBudget.KeepParameters(0.8))], 6),
+        "magnitude" => new(new MagnitudePruning(), Transformer, TransformerData(), [WholeModel(CompressionBudget.KeepMacs(0.7)), CompressionBudget.KeepParameters(0.8)], 6),
+        "svd" => new(new PlainSvd(), Transformer, TransformerData(), [CompressionBudget.KeepParameters(0.6), WholeModel(CompressionBudget.KeepParameters(0.85))], 6),
+        "asvd" => new(new ActivationAwareSvd(), Transformer, TransformerData(), [CompressionBudget.KeepParameters(0.6), WholeModel(CompressionBudget.KeepParameters(0.85))], 6),
+        "whitened-svd" => new(new WhitenedSvd(), Transformer, TransformerData(), [CompressionBudget.KeepParameters(0.6), WholeModel(CompressionBudget.KeepParameters(0.85))], 6),
         "curing" => new(new Curing(), Transformer, TransformerData(), [CompressionBudget.MethodDefault], 6),
         "lowrank" => new(new JointLowRank(new JointLowRankOptions { RankGrid = 2 }), Tiny, TransformerGraphs.Batches(1, 2, 6, mask: false, seed: 12),
             [CompressionBudget.MethodDefault], 4),
@@ -100,16 +102,22 @@ public class ConformanceTests
             });
             Assert.True(report.PeakWorkingSetBytes > 0);
 
-            // (a) The budget it names.
+            // (a) The budget it names, over the part it names; the compressible part is a true part of the model and only it changes.
+            var part = report.Compressible!;
+            Assert.InRange(part.ParametersBefore, 1, report.Before.Parameters);
+            Assert.Equal(report.Before.Parameters - report.After.Parameters, part.ParametersBefore - part.ParametersAfter);
+            bool whole = budget.Scope == BudgetScope.Model;
             switch (budget.Kind)
             {
                 case BudgetKind.KeepMacs:
-                    Assert.True(report.After.MacsPerExample <= budget.Value * report.Before.MacsPerExample,
-                        $"{name} {budget}: {report.After.MacsPerExample} of {report.Before.MacsPerExample} MACs");
+                    double macs = whole ? report.Before.MacsPerExample : part.MacsBefore!.Value, macsAfter = whole ? report.After.MacsPerExample : part.MacsAfter!.Value;
+                    Assert.True(macsAfter <= budget.Value * macs * (1 + 1e-9), $"{name} {budget}: {macsAfter} of {macs} MACs");
                     break;
                 case BudgetKind.KeepParameters:
-                    Assert.True(report.After.Parameters <= budget.Value * report.Before.Parameters,
-                        $"{name} {budget}: {report.After.Parameters} of {report.Before.Parameters} parameters");
+                    long parameters = whole ? report.Before.Parameters : part.ParametersBefore, parametersAfter = whole ? report.After.Parameters : part.ParametersAfter;
+                    Assert.True(parametersAfter <= budget.Value * parameters, $"{name} {budget}: {parametersAfter} of {parameters} parameters");
+                    // The compressible scope removes less than the same fraction of the whole model would.
+                    if (!whole) Assert.True(report.After.Parameters > budget.Value * report.Before.Parameters, $"{name} {budget}: the scope made no difference");
                     break;
                 default:
                     // The method's own rule; never larger, and CURing always decomposes its chosen blocks.
@@ -174,7 +182,7 @@ public class ConformanceTests
         {
             var e = Refused(svd, CompressionBudget.KeepMacs(0.5));
             Assert.Contains($"{svd.Name} needs a budget: --keep-params or --tolerance", e.Message);
-            Assert.Contains("keep 0.5 of MACs", e.Message);
+            Assert.Contains("keep 0.5 of compressible MACs", e.Message);
             // One bad budget among good ones is enough.
             Assert.Contains("--keep-params or --tolerance", Refused(svd, CompressionBudget.KeepParameters(0.5), CompressionBudget.KeepMacs(0.5)).Message);
             Assert.Contains("got none", Refused(svd).Message);
@@ -185,7 +193,7 @@ public class ConformanceTests
         {
             var e = Refused(own, CompressionBudget.KeepParameters(0.5));
             Assert.Contains($"{own.Name} takes no budget", e.Message);
-            Assert.Contains("keep 0.5 of parameters", e.Message);
+            Assert.Contains("keep 0.5 of compressible parameters", e.Message);
         }
         Assert.Contains("takes no budget", Refused(new Curing(), CompressionBudget.MethodDefault, CompressionBudget.Tolerance(0.1)).Message);
 

@@ -70,7 +70,7 @@ public class ExtensionTests
     {
         var model = Transformer();
         var data = Data();
-        var budget = CompressionBudget.KeepParameters(0.6);
+        var budget = CompressionBudget.KeepParameters(0.6) with { Scope = BudgetScope.Model };
         var mine = Assert.Single(new RmsScaledSvd().Compress(new CompressionJob(model, data), [budget]));
         var asvd = Assert.Single(new ActivationAwareSvd(alpha: 1).Compress(new CompressionJob(model, data), [budget]));
 

@@ -136,13 +136,15 @@ public class InterpolativePruningTests
         double[] fractions = [0.9, 0.6, 0.3];
         var results = new InterpolativePruning().Compress(new CompressionJob(model, set), [.. fractions.Select(CompressionBudget.KeepParameters)]);
         Assert.Equal(3, results.Count);
-        long before = results[0].Report.Before.Parameters;
         long perNeuron = In + 1 + Out; // a hidden neuron's weights, bias and outgoing weights
+        long before = Hidden * perNeuron; // what pruning hidden neurons can touch: not the output bias
         for (int i = 0; i < 3; i++)
         {
-            var after = results[i].Report.After;
-            Assert.True(after.Parameters <= fractions[i] * before, $"{fractions[i]}: {after.Parameters} of {before}");
-            Assert.True(after.Parameters > fractions[i] * before - perNeuron, $"{fractions[i]}: {after.Parameters} of {before} is not close");
+            var part = results[i].Report.Compressible!;
+            Assert.Equal(before, part.ParametersBefore);
+            Assert.Equal(results[i].Report.Before.Parameters - results[i].Report.After.Parameters, before - part.ParametersAfter);
+            Assert.True(part.ParametersAfter <= fractions[i] * before, $"{fractions[i]}: {part.ParametersAfter} of {before}");
+            Assert.True(part.ParametersAfter > fractions[i] * before - perNeuron, $"{fractions[i]}: {part.ParametersAfter} of {before} is not close");
             Assert.Equal(CompressionBudget.KeepParameters(fractions[i]), results[i].Report.Budget);
             var d = Assert.IsType<PruningRunDetails>(results[i].Report.Details);
             Assert.True(d.BudgetMet);

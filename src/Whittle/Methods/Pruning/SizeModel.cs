@@ -62,7 +62,15 @@ internal sealed class SizeModel
             Tensor(c.Bias, Out(c.Name), -1);
         }
         _unitTensors = [.. Enumerable.Range(0, units.Count).Select(u => _tensors.Where(t => t.Out == u || t.In == u).ToList())];
+        CompressibleParameters0 = _tensors.Sum(t => t.Count);
+        CompressibleMacs0 = _layers.Sum(l => l.Macs);
     }
+
+    /// <summary>Parameters of the tensors some unit edits: what a compressible-scope budget counts.</summary>
+    public long CompressibleParameters0 { get; }
+
+    /// <summary>MACs per example of the layers some unit shrinks.</summary>
+    public double CompressibleMacs0 { get; }
 
     private readonly List<(string Tensor, long Count, int Out, int In)>[] _unitTensors;
 
@@ -89,9 +97,15 @@ internal sealed class SizeModel
         return total;
     }
 
-    /// <summary>The size a budget constrains, as a fraction of the original.</summary>
-    public double Fraction(BudgetKind kind, IReadOnlyList<int> widths) =>
-        kind == BudgetKind.KeepParameters ? Parameters(widths) / Parameters0 : Macs0 > 0 ? Macs(widths) / Macs0 : 1;
+    /// <summary>The size a budget constrains, as a fraction of the original's (whole, or compressible part: <see cref="CompressionBudget.Scope"/>).</summary>
+    public double Fraction(CompressionBudget budget, IReadOnlyList<int> widths)
+    {
+        bool parameters = budget.Kind == BudgetKind.KeepParameters;
+        double whole = parameters ? Parameters0 : Macs0, now = parameters ? Parameters(widths) : Macs(widths);
+        if (budget.Scope == BudgetScope.Model) return whole > 0 ? now / whole : 1;
+        double part = parameters ? CompressibleParameters0 : CompressibleMacs0;
+        return part > 0 ? 1 - (whole - now) / part : 1;
+    }
 
     /// <summary>Elements of the tensors unit <paramref name="u"/> edits, at the given widths.</summary>
     public long UnitParameters(int u, IReadOnlyList<int> widths) =>

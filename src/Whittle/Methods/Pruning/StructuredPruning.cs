@@ -101,11 +101,12 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             foreach (var s in skipped) sites.Add((positions.GetValueOrDefault(s.Site, int.MaxValue), s));
             var warnings = new List<string>(run.Structure.Warnings);
             if (correction) warnings.AddRange(shortData);
-            if (!o.Met) warnings.Add($"{o.Budget} cannot be met: the smallest widths keep {sizes.Fraction(o.Budget.Kind, o.Widths):0.####} of the original.");
+            if (!o.Met) warnings.Add($"{o.Budget} cannot be met: the smallest widths keep {sizes.Fraction(o.Budget, o.Widths):0.####} of the original.");
             if (options.Statistic == ActivationStatistic.Sketch) warnings.Add("Error estimates refer to the row sketch of each activation, not to the activation itself.");
             var details = new PruningRunDetails(greedy && o.Budget.Kind != BudgetKind.Tolerance ? "greedy" : "bisection", Name(options.Statistic),
                 o.Tolerance, o.Met, o.Steps, run.Calibration.Examples);
-            results.Add(run.Result(o.Budget, o.Model, sites.OrderBy(s => s.Position).Select(s => s.Report), details, warnings));
+            results.Add(run.Result(o.Budget, o.Model, sites.OrderBy(s => s.Position).Select(s => s.Report), details, warnings,
+                (sizes.CompressibleParameters0, sizes.CompressibleMacs0)));
         }
         return results;
     }
@@ -246,7 +247,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         for (int u = 0; u < units.Count; u++)
             for (int k = MinWidth(units[u]); k < paths[u].MaxKeep; k++) candidates.Add(paths[u].Ratio(k));
         var eps = candidates.ToArray();
-        bool Fits(double e) => sizes.Fraction(budget.Kind, Widths(units, paths, e)) <= budget.Value + 1e-12;
+        bool Fits(double e) => sizes.Fraction(budget, Widths(units, paths, e)) <= budget.Value + 1e-12;
         int lo = 0, hi = eps.Length - 1;
         bool met = true;
         if (!Fits(eps[hi])) { met = false; lo = hi; }
@@ -273,13 +274,13 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         foreach (var budget in budgets)
         {
             bool met = true;
-            while (sizes.Fraction(budget.Kind, widths) > budget.Value + 1e-12)
+            while (sizes.Fraction(budget, widths) > budget.Value + 1e-12)
             {
                 run.CancellationToken.ThrowIfCancellationRequested();
                 var paths = new IUnitPath[units.Count];
                 run.Survey(current, step => Factor(run, step, units, widths, paths, ignored));
                 int best = -1, bestK = 0;
-                double bestScore = double.PositiveInfinity, now = sizes.Fraction(budget.Kind, widths);
+                double bestScore = double.PositiveInfinity, now = sizes.Fraction(budget, widths);
                 for (int u = 0; u < units.Count; u++)
                 {
                     if (widths[u] <= MinWidth(units[u])) continue;
@@ -289,7 +290,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                     // A full step past the budget: shrink only as far as the budget needs, so the last step lands on it.
                     while (trial[u] < widths[u] - 1 && Fits(budget, sizes, trial, trial[u] + 1, u)) trial[u]++;
                     k = trial[u];
-                    double saved = now - sizes.Fraction(budget.Kind, trial);
+                    double saved = now - sizes.Fraction(budget, trial);
                     if (saved <= 0) continue;
                     double score = paths[u].Ratio(Math.Min(k, paths[u].MaxKeep)) / saved;
                     if (score < bestScore) { bestScore = score; best = u; bestK = k; }
@@ -322,7 +323,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
     {
         int old = widths[u];
         widths[u] = k;
-        bool fits = sizes.Fraction(budget.Kind, widths) <= budget.Value + 1e-12;
+        bool fits = sizes.Fraction(budget, widths) <= budget.Value + 1e-12;
         widths[u] = old;
         return fits;
     }
