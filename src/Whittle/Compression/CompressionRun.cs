@@ -318,6 +318,9 @@ public sealed class CompressionRun : IDisposable
         ArgumentNullException.ThrowIfNull(budget);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(sites);
+        // Edits leave constants behind (a pruned head count's old shape, a replaced weight): ORT warns about them on load.
+        model.Graph.RemoveDeadNodes();
+        model.Graph.RemoveUnusedInitializers();
         model.Validate(checkExternalData: false);
         if (model.Staging is { } shared && _handedOver.Contains(shared))
         {
