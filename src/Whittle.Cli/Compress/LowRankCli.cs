@@ -30,6 +30,12 @@ internal sealed class LowRankCli : IMethodCli
         DefaultValueFactory = _ => new JointLowRankOptions().LossTolerance,
     };
 
+    private readonly Option<double?> _relative = new("--relative-tolerance")
+    {
+        Description = "How far the calibration loss may rise in proportion to the original's (0.01: by 1 %), added to --loss-tolerance. "
+            + "Default: 0.01 in compact mode when --loss-tolerance is not given (so that it compresses), else 0.",
+    };
+
     private readonly Option<string> _gradient = new("--gradient")
     {
         Description = "First-order term: exact (closed form at a linear layer writing the logits, central differences elsewhere) or central-difference (two passes per candidate everywhere).",
@@ -59,7 +65,7 @@ internal sealed class LowRankCli : IMethodCli
 
     public string Description => "Joint low-rank factorization: each layer's rank chosen on the measured calibration loss, lossless or compact (Zhang et al. 2024).";
 
-    public IReadOnlyList<Option> Options => [_mode, _order, _tolerance, _gradient, _grid, _step];
+    public IReadOnlyList<Option> Options => [_mode, _order, _tolerance, _relative, _gradient, _grid, _step];
 
     public bool TakesBudgets => false;
 
@@ -68,13 +74,17 @@ internal sealed class LowRankCli : IMethodCli
         ArgumentNullException.ThrowIfNull(parse);
         double tolerance = parse.GetValue(_tolerance);
         if (!(tolerance >= 0) || !double.IsFinite(tolerance)) throw new ArgumentException($"--loss-tolerance {tolerance}: expected a finite tolerance ≥ 0 (nats).");
+        bool compact = parse.GetValue(_mode) == "compact";
+        double relative = parse.GetValue(_relative) ?? (compact && parse.GetResult(_tolerance) is null or { Implicit: true } ? 0.01 : 0);
+        if (!(relative >= 0) || !double.IsFinite(relative)) throw new ArgumentException($"--relative-tolerance {relative}: expected a finite tolerance ≥ 0.");
         int grid = parse.GetValue(_grid);
         if (grid < 1) throw new ArgumentException($"--rank-grid {grid}: expected at least 1 candidate rank per layer.");
         double step = parse.GetValue(_step);
         if (!(step > 0) || !double.IsFinite(step)) throw new ArgumentException($"--difference-step {step}: expected a positive step (1 reuses the measured loss).");
         return new JointLowRank(new JointLowRankOptions
         {
-            Mode = parse.GetValue(_mode) == "compact" ? LowRankMode.Compact : LowRankMode.Lossless,
+            Mode = compact ? LowRankMode.Compact : LowRankMode.Lossless,
+            RelativeLossTolerance = relative,
             Order = parse.GetValue(_order) == "largest-first" ? LayerOrder.LargestFirst : LayerOrder.Graph,
             LossTolerance = tolerance,
             Gradient = parse.GetValue(_gradient) == "central-difference" ? GradientSource.CentralDifference : GradientSource.Exact,

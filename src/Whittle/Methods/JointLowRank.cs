@@ -23,7 +23,8 @@
 // Every kept model has loss ≤ τ and the final model is the last one kept (or the original), so the final calibration
 // loss is ≤ f₀ + tolerance by construction; the report re-measures it on the tidied graph.
 //
-// (open) choices made here: graph order by default (LayerOrder.LargestFirst as an option); losses measured with earlier layers compressed; the threshold is the original
+// (open) choices made here: compact mode searches each layer's candidates from the largest rank down and stops at the first
+// over the threshold (one measurement for a layer that cannot be compressed); graph order by default (LayerOrder.LargestFirst as an option); losses measured with earlier layers compressed; the threshold is the original
 // model's loss (not the previous layer's), so gains at one layer can be spent at later ones; candidate grid equally
 // spaced in parameters; exact gradients only where they are closed-form.
 
@@ -102,7 +103,7 @@ public sealed class JointLowRank : ICompressionMethod
                 skipped.Add(s.Skip($"it writes the graph output '{output}', which the loss (on '{objective.Task.Output}') does not see; it is kept"));
             }
         double original = run.Time(Stages.Measurement, () => objective.Measure(model));
-        double threshold = original + Options.LossTolerance;
+        double threshold = original + Options.LossTolerance + Options.RelativeLossTolerance * Math.Abs(original);
         var current = run.Copy();
         double currentLoss = original;
         var reports = skipped.Select(s => (s.Position, Report: s.Unchanged())).ToList();
@@ -131,7 +132,8 @@ public sealed class JointLowRank : ICompressionMethod
             $"{DetectedTask.Name(objective.Task.Task)} ({objective.Task.Reason})",
             Options.Gradient == GradientSource.Exact ? "exact where closed-form (a linear layer writing the logits), else central-difference" : "central-difference",
             Options.DifferenceStep, Options.RankGrid, Options.LossTolerance, original, threshold, final,
-            run.Calibration.Description, run.Calibration.Examples, sites.Count, factorized, objective.Passes);
+            run.Calibration.Description, run.Calibration.Examples, sites.Count, factorized, objective.Passes)
+        { RelativeLossTolerance = Options.RelativeLossTolerance };
         var result = run.Result(budgets[0], current, reports.OrderBy(r => r.Position).Select(r => r.Report), details, warnings,
             compressible: (sites.Sum(s => s.Parameters), null));
         var results = new List<CompressionResult> { result };
@@ -212,18 +214,20 @@ public sealed class JointLowRank : ICompressionMethod
         }
         else
         {
-            for (int k = 0; k < ranks.Count && chosen < 0; k++)
+            // From the largest candidate down, stopping at the first over the threshold: the loss grows as the rank falls, so
+            // a layer that cannot be compressed costs one measurement, not one per candidate.
+            for (int k = ranks.Count - 1; k >= 0; k--)
             {
                 var candidate = Evaluate(k);
-                if (measured[k] <= threshold)
-                {
-                    chosen = k;
-                    best = candidate;
-                }
+                if (measured[k] > threshold) break;
+                chosen = k;
+                best = candidate;
             }
-            decision = chosen >= 0
-                ? (chosen == 0 ? "smallest candidate rank; its loss is within the threshold" : $"smallest candidate rank with loss ≤ {Format(threshold)}; rank {ranks[chosen - 1]} exceeds it")
-                : $"left alone: no candidate rank has loss ≤ {Format(threshold)}";
+            decision = ranks.Count == 0 ? "left alone: no rank saves parameters"
+                : chosen < 0
+                ? $"left alone: the largest candidate rank {ranks[^1]} has loss {Format(measured[^1]!.Value)} > {Format(threshold)}"
+                : chosen == 0 ? "smallest candidate rank; every candidate down to it has loss within the threshold"
+                : $"smallest candidate rank reached with loss ≤ {Format(threshold)}; rank {ranks[chosen - 1]} exceeds it";
             if (delta is not null)
                 for (int k = 0; k < ranks.Count; k++) predicted[k] ??= delta[ranks[k]];
         }

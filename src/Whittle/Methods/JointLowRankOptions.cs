@@ -62,6 +62,12 @@ public sealed record JointLowRankOptions
     /// </summary>
     public double LossTolerance { get; init; }
 
+    /// <summary>
+    /// A tolerance in proportion to the original loss: the threshold is <c>f₀ + LossTolerance + RelativeLossTolerance·|f₀|</c>,
+    /// so one value suits losses of any scale (0.01: the loss may rise by 1 %). Default 0.
+    /// </summary>
+    public double RelativeLossTolerance { get; init; }
+
     /// <summary>How the first-order term is obtained; default <see cref="GradientSource.Exact"/> (with the central-difference fallback).</summary>
     public GradientSource Gradient { get; init; } = GradientSource.Exact;
 

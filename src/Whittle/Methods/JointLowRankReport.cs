@@ -40,7 +40,7 @@ public sealed record JointLowRankSiteDetails(
 /// <param name="RankGrid">Candidates per layer, N.</param>
 /// <param name="LossTolerance">The tolerance added to the original loss.</param>
 /// <param name="OriginalLoss">The original model's calibration loss.</param>
-/// <param name="Threshold">The largest loss a kept candidate may have: original + tolerance.</param>
+/// <param name="Threshold">The largest loss a kept candidate may have: original + tolerance + relative tolerance × |original|.</param>
 /// <param name="FinalLoss">The compressed model's calibration loss, measured again on the written graph.</param>
 /// <param name="SelectionData">The calibration (selection) data: where it came from.</param>
 /// <param name="SelectionExamples">Examples in the selection data.</param>
@@ -63,4 +63,8 @@ public sealed record JointLowRankDetails(
     int SelectionExamples,
     int LayersConsidered,
     int LayersFactorized,
-    int ForwardPasses);
+    int ForwardPasses)
+{
+    /// <summary>The tolerance in proportion to the original loss (see <see cref="JointLowRankOptions.RelativeLossTolerance"/>).</summary>
+    public double RelativeLossTolerance { get; init; }
+}

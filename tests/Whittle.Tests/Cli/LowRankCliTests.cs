@@ -52,7 +52,19 @@ public sealed class LowRankCliTests(TrainedMlpFixture fixture) : IClassFixture<T
             (o.Mode, o.Gradient, o.LossTolerance, o.RankGrid, o.DifferenceStep, o.Task, o.Order));
     }
 
+    [Fact]
+    public void CompactModeWithoutATolerance_AllowsOnePercent_SoThatItCompresses()
+    {
+        var o = Assert.IsType<JointLowRank>(Parse("lowrank", "--mode", "compact").Method).Options;
+        Assert.Equal((0.0, 0.01), (o.LossTolerance, o.RelativeLossTolerance));
+        var given = Assert.IsType<JointLowRank>(Parse("lowrank", "--mode", "compact", "--loss-tolerance", "0").Method).Options;
+        Assert.Equal((0.0, 0.0), (given.LossTolerance, given.RelativeLossTolerance));
+        var both = Assert.IsType<JointLowRank>(Parse("lowrank", "--mode", "compact", "--relative-tolerance", "0.05").Method).Options;
+        Assert.Equal(0.05, both.RelativeLossTolerance);
+    }
+
     [Theory]
+    [InlineData("--relative-tolerance", "-0.1")]
     [InlineData("--loss-tolerance", "-0.1")]
     [InlineData("--rank-grid", "0")]
     [InlineData("--difference-step", "0")]

@@ -130,11 +130,25 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
             }
             else
             {
-                Assert.All(ranks, c => Assert.True(CrossEntropy(WithRank(current, site, c), Mlp.Calibration) > threshold - 1e-6));
+                // The search goes from the largest rank down and stops at the first over the threshold: here the largest.
+                Assert.True(CrossEntropy(WithRank(current, site, ranks[^1]), Mlp.Calibration) > threshold - 1e-6);
+                Assert.Single(d.Candidates, c => c.MeasuredLoss is not null);
             }
         }
         Assert.True(factorized > 0, "compact mode factorized no layer of the trained MLP");
         Assert.True(result.Report.After.Parameters < result.Report.Before.Parameters);
+    }
+
+    [Fact]
+    public void RelativeToleranceScalesWithTheOriginalLoss_AndAddsToTheAbsoluteOne()
+    {
+        var result = Compress(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = 0.001, RelativeLossTolerance = 0.02 });
+        var details = Assert.IsType<JointLowRankDetails>(result.Report.Details);
+        double original = CrossEntropy(Mlp.Model, Mlp.Calibration);
+        Assert.Equal(original, details.OriginalLoss, 1e-6);
+        Assert.Equal(original + 0.001 + 0.02 * original, details.Threshold, 1e-6);
+        Assert.Equal(0.02, details.RelativeLossTolerance);
+        Assert.True(CrossEntropy(result.Model, Mlp.Calibration) <= details.Threshold + 1e-6);
     }
 
     [Fact]
