@@ -95,13 +95,20 @@ public sealed record AnalysisShapes(IReadOnlyList<AnalysisInput> Inputs, ShapeOr
                 }
                 string param = d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimParam ? d.DimParam : "";
                 bool batch = a == 0;
+                // A decoder export's cache length (past_sequence_length): analysed with an empty cache, as text feeds it.
+                bool past = param.StartsWith("past", StringComparison.OrdinalIgnoreCase);
                 if (param.Length > 0 && dimensions.TryGetValue(param, out int known)) dims[a] = known;
+                else if (past)
+                {
+                    dims[a] = 0;
+                    dimensions[param] = 0;
+                }
                 else
                 {
                     dims[a] = batch ? batchSize : sequenceLength;
                     if (param.Length > 0) dimensions[param] = dims[a];
                 }
-                assumed.Add($"axis {a}{(param.Length > 0 ? $" '{param}'" : "")} = {dims[a]} ({(batch ? "batch" : "sequence length")})");
+                assumed.Add($"axis {a}{(param.Length > 0 ? $" '{param}'" : "")} = {dims[a]} ({(batch ? "batch" : past ? "empty cache" : "sequence length")})");
             }
             chosen.Add(new AnalysisInput(input.Name, dims, false, assumed));
         }
@@ -133,7 +140,8 @@ public sealed record AnalysisShapes(IReadOnlyList<AnalysisInput> Inputs, ShapeOr
     private static void CheckFits(string name, TensorShapeProto? declared, int[] shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
-        if (shape.Any(d => d < 1)) ThrowHelper.Argument(nameof(shape), $"Input '{name}': shape [{string.Join(",", shape)}] has a dimension below 1.");
+        // 0 is a size: an empty key/value cache of an exported decoder.
+        if (shape.Any(d => d < 0)) ThrowHelper.Argument(nameof(shape), $"Input '{name}': shape [{string.Join(",", shape)}] has a negative dimension.");
         if (declared is null) return;
         bool fits = declared.Dim.Count == shape.Length;
         for (int a = 0; fits && a < shape.Length; a++)

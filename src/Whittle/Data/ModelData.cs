@@ -303,10 +303,12 @@ public sealed class ModelData
     {
         var ids = TokenInput(inputs, path);
         var mask = inputs.FirstOrDefault(i => i.Name != ids.Name && i.ElementType == OnnxDataType.Int64 && i.Name.Contains("mask", StringComparison.OrdinalIgnoreCase));
-        foreach (var other in inputs)
-            if (other.Name != ids.Name && other.Name != mask?.Name)
+        var derived = inputs.Where(i => i.Name != ids.Name && i.Name != mask?.Name).ToList();
+        foreach (var other in derived)
+            if (DerivedTextInput.Of(other) is null)
                 throw new InputDataException(
-                    $"{path}: model input '{other.Name}' ({other}) cannot be fed from text; text feeds the token ids ('{ids.Name}') and an attention mask only.",
+                    $"{path}: model input '{other.Name}' ({other}) cannot be fed from text; text feeds the token ids ('{ids.Name}'), an attention mask, "
+                    + "position_ids, token_type_ids and an empty key/value cache (past_key_values.*: [batch, heads, 0, head size]) only.",
                     path, other.Name);
         int length = source.WindowLength ?? DataSource.DefaultWindowLength;
         bool fixedLength = false;
@@ -336,7 +338,7 @@ public sealed class ModelData
             FullWindowsOnly = source.FullWindowsOnly,
         };
         var windows = TextWindows.Create(documents, tokenizer.Tokenizer, windowing, path, ids.Name, mask?.Name);
-        var dataset = windows.Inputs.Bind(inputs);
+        var dataset = (derived.Count == 0 ? windows.Inputs : DerivedTextInput.Add(windows.Inputs, ids.Name, derived, path)).Bind(inputs);
         var warnings = new List<string>();
         if (tokenizer.Warning is not null) warnings.Add(tokenizer.Warning);
         const string EndOfText = "<|endoftext|>";
