@@ -54,7 +54,36 @@ public sealed record ModelStructure(
         long parameters = graph.Proto.Initializer.Where(t => IsParameter((OnnxDataType)t.DataType)).Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
         IReadOnlyList<string> hidden = blocks.Blocks.Count == 0 ? [] : [blocks.Blocks[0].Input, .. blocks.Blocks.Select(b => b.Output)];
         return new ModelStructure(linear, conv, chains.Chains, chains.Rejected, blocks.Stream, blocks.Blocks, hidden, parameters,
-            linear.Sum(s => s.Parameters) + conv.Sum(s => s.Parameters), macs, [.. chains.Warnings, .. blocks.Warnings]);
+            linear.Sum(s => s.Parameters) + conv.Sum(s => s.Parameters), macs, [.. chains.Warnings, .. blocks.Warnings, .. FusedOps(graph)]);
+    }
+
+    /// <summary>
+    /// ONNX Runtime's fused transformer ops, which hold what the analysis looks for inside one node: what each hides, so
+    /// a user knows why those layers are not offered for compression. (The fused GELUs are understood: their bias shrinks
+    /// with the channels.)
+    /// </summary>
+    private static readonly (string Op, string Hides)[] Fused =
+    [
+        ("Attention", "the Q/K/V projections and heads (one packed weight)"),
+        ("MultiHeadAttention", "the attention heads"),
+        ("GroupQueryAttention", "the attention heads and KV groups"),
+        ("PackedAttention", "the Q/K/V projections and heads"),
+        ("SkipLayerNormalization", "a residual add and its LayerNorm (blocks are not linked across it)"),
+        ("SkipSimplifiedLayerNormalization", "a residual add and its RMSNorm (blocks are not linked across it)"),
+        ("EmbedLayerNormalization", "the embeddings and their LayerNorm"),
+        ("MatMulNBits", "a quantized weight"),
+        ("QAttention", "quantized attention"),
+    ];
+
+    private static IEnumerable<string> FusedOps(OnnxGraph graph)
+    {
+        foreach (var (op, hides) in Fused)
+        {
+            int count = graph.Nodes.Count(n => n.OpType == op && n.Domain == "com.microsoft");
+            if (count > 0)
+                yield return $"{count} ONNX Runtime fused {op} node(s): the analysis does not see inside them ({hides}), so those layers are "
+                    + "not compressible; export without ONNX Runtime's transformer fusions (e.g. optimization level basic) to compress them.";
+        }
     }
 
     private static bool IsParameter(OnnxDataType t) => t is OnnxDataType.Float or OnnxDataType.Float16 or OnnxDataType.BFloat16

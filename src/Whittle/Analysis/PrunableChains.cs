@@ -223,6 +223,13 @@ internal sealed class ChainFinder
                         Reject($"{node.OpType} '{nodeName}' reads the channels through an operand other than its data input.", node);
                         return;
                     }
+                    // ORT's fused GELUs add a bias over the channels first: it shrinks with them.
+                    if (node.OpType is "FastGelu" or "BiasGelu" && node.Input.Count > 1 && node.Input[1].Length > 0
+                        && !ConstantBroadcasts(node.Input[1], channels, conv && !flattened, nodeName, slices))
+                    {
+                        Reject($"{node.OpType} '{nodeName}': its bias '{node.Input[1]}' does not broadcast over the channels.", node);
+                        return;
+                    }
                     break;
                 case ChannelBehavior.Binary:
                 {

@@ -50,6 +50,39 @@ public class ChainTests
     }
 
     [Fact]
+    public void OrtFastGelu_ItsBiasShrinksWithTheChannels()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 2, 16);
+        var h = b.Linear("fc1", x, 16, 32, Batch, bias: false);
+        var gelu = b.NodeMulti("FastGelu", "gelu", [h, b.Weight("gelu.bias", 32)], ["gelu_out"]);
+        gelu.Domain = "com.microsoft";
+        b.Shape("gelu_out", 2, 32);
+        b.Output(b.Linear("fc2", "gelu_out", 32, 8, Batch));
+        var s = Analyze(b);
+
+        var chain = Assert.Single(s.Chains);
+        Assert.Contains(new SliceTarget("gelu.bias", 0, SliceRole.PerChannelParameter, "gelu", 1), chain.SliceTogether);
+        Assert.Empty(s.Warnings);
+    }
+
+    [Fact]
+    public void OrtFusedAttention_IsListedAsNotCompressible_WithWhatItHides()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 2, 4, 16);
+        var att = b.NodeMulti("Attention", "attention", [x, b.Weight("qkv", 16, 48), b.Weight("qkv.bias", 48)], ["att_out"], ("num_heads", 2L));
+        att.Domain = "com.microsoft";
+        b.Shape("att_out", 2, 4, 16);
+        b.Output(b.Linear("o", "att_out", 16, 16, [2, 4]));
+        var s = Analyze(b);
+
+        var warning = Assert.Single(s.Warnings, w => w.Contains("fused Attention", StringComparison.Ordinal));
+        Assert.Contains("1 ONNX Runtime fused Attention node(s)", warning);
+        Assert.Contains("Q/K/V projections and heads", warning);
+    }
+
+    [Fact]
     public void GemmTransB_IsOutIn()
     {
         var b = new GraphBuilder();
