@@ -242,6 +242,13 @@ internal static class CompressCommand
             var points = evaluated.Select(r => (Macs(r), r.Evaluation!.Model.Perplexity ?? double.NaN)).Prepend((1.0, first.Reference?.Perplexity ?? double.NaN)).ToList();
             QualityChart.Write(path, $"{modelName}: {method}", "MACs kept (fraction of the original)", "held-out perplexity", [new ChartSeries(method, points)]);
         }
+        else if (first.Task.Task == ModelTask.Embedding)
+        {
+            var mean = evaluated.Select(r => (Macs(r), r.Evaluation!.Comparison?.Embedding?.Mean ?? double.NaN)).Prepend((1.0, 1.0)).ToList();
+            var p5 = evaluated.Select(r => (Macs(r), r.Evaluation!.Comparison?.Embedding?.Percentile5 ?? double.NaN)).Prepend((1.0, 1.0)).ToList();
+            QualityChart.Write(path, $"{modelName}: {method}", "MACs kept (fraction of the original)", "embedding cosine to the original",
+                [new ChartSeries($"{method}: mean", mean), new ChartSeries($"{method}: 5th percentile", p5)]);
+        }
         else
         {
             var agreement = evaluated.Select(r => (Macs(r), 100 * (r.Evaluation!.Comparison?.Agreement ?? double.NaN))).Prepend((1.0, 100.0)).ToList();

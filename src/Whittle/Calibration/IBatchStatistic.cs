@@ -100,6 +100,12 @@ public sealed class StatisticBatch
     /// <summary>The same batch run through the reference model, in passes that compare two models; else null.</summary>
     public StatisticBatch? Reference { get; }
 
+    /// <summary>
+    /// Which token positions hold real tokens: the batch's <c>attention_mask</c> input (int64 <c>[batch, sequence]</c>), or
+    /// null when it has none. Statistics leave the other positions out: padding is computed but never used by the model.
+    /// </summary>
+    public HostTensor? TokenMask => Inputs.TryGetValue("attention_mask", out var m) && m.Rank == 2 && m.Data is long[] ? m : null;
+
     /// <summary>Whether the batch shows <paramref name="name"/>.</summary>
     public bool Contains(string name) => _values.ContainsKey(name);
 

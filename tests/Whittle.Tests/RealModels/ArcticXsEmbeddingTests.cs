@@ -12,34 +12,7 @@ namespace Whittle.Tests.RealModels;
 /// <summary>The embedding task on a real sentence encoder and real sentences (Moby Dick, tokenized by its WordPiece vocabulary).</summary>
 public class ArcticXsEmbeddingTests
 {
-    private const int Sentences = 24, MaxTokens = 40;
-
-    /// <summary>Real sentences of 6–30 words, in order of the text, each tokenized with [CLS] … [SEP].</summary>
-    private static List<int[]> Tokenized()
-    {
-        var tokenizer = BertTokenizer.Create(RealModels.ArcticXsVocab);
-        string text = File.ReadAllText(RepoFixtures.MobyDick);
-        return [.. Regex.Split(text, @"(?<=[.!?])\s+")
-            .Select(s => Regex.Replace(s, @"\s+", " ").Trim())
-            .Where(s => s.Split(' ').Length is >= 6 and <= 30 && !s.StartsWith("CHAPTER", StringComparison.Ordinal))
-            .Skip(10).Take(Sentences)
-            .Select(s => tokenizer.EncodeToIds(s).Take(MaxTokens).ToArray())];
-    }
-
-    /// <summary>The sentences as one padded batch set (attention mask 0 on the padding).</summary>
-    private static BatchSet Padded(List<int[]> sentences, int batchSize)
-    {
-        int t = sentences.Max(s => s.Length);
-        var ids = new long[sentences.Count * t];
-        var mask = new long[sentences.Count * t];
-        for (int i = 0; i < sentences.Count; i++)
-            for (int p = 0; p < sentences[i].Length; p++) { ids[i * t + p] = sentences[i][p]; mask[i * t + p] = 1; }
-        var batch = new InputBatch([
-            new("input_ids", HostTensor.Int64(ids, sentences.Count, t)),
-            new("attention_mask", HostTensor.Int64(mask, sentences.Count, t)),
-            new("token_type_ids", HostTensor.Int64(new long[ids.Length], sentences.Count, t))], "moby-dick");
-        return new ModelData(new InputDataset(batch, "moby-dick"), null, DataKind.Arrays, "Moby Dick sentences").Batches(batchSize);
-    }
+    private const int Sentences = 24;
 
     /// <summary>One sentence alone, unpadded: the mean of its hidden states over all its tokens, in float64.</summary>
     private static double[] Alone(TappedSession session, int[] sentence)
@@ -61,11 +34,11 @@ public class ArcticXsEmbeddingTests
     {
         var model = OnnxModel.Load(RealModels.ArcticXs);
         var perturbed = EvalTestModels.Perturbed(model, 0.05, seed: 3);
-        var sentences = Tokenized();
+        var sentences = ArcticSentences.Tokenized(skip: 10, take: Sentences);
         Assert.Equal(Sentences, sentences.Count);
         Assert.True(sentences.Select(s => s.Length).Distinct().Count() > 5, "sentences of several lengths, so batches are padded");
 
-        var report = Evaluator.Evaluate(perturbed, model, Padded(sentences, batchSize: 8),
+        var report = Evaluator.Evaluate(perturbed, model, ArcticSentences.Padded(sentences, "moby-dick").Batches(8),
             new EvaluationOptions { Task = ModelTask.Embedding, LatencyRepeats = 0 });
 
         // Independently: each sentence alone (no padding, no mask), mean over its tokens, cosine in float64.
@@ -88,7 +61,7 @@ public class ArcticXsEmbeddingTests
         // The noise moves the embeddings, but not far.
         Assert.InRange(e.Mean, 0.5, 0.9999);
 
-        var same = Evaluator.Evaluate(model, model, Padded(sentences, batchSize: 8), new EvaluationOptions { Task = ModelTask.Embedding, LatencyRepeats = 0 });
+        var same = Evaluator.Evaluate(model, model, ArcticSentences.Padded(sentences, "moby-dick").Batches(8), new EvaluationOptions { Task = ModelTask.Embedding, LatencyRepeats = 0 });
         Assert.Equal(1.0, same.Comparison!.Embedding!.Min, 1e-6);
     }
 }

@@ -59,7 +59,7 @@ public sealed class GramStatistic(string value, FeatureAxis axis = FeatureAxis.L
     /// <inheritdoc/>
     public void AddBatch(StatisticBatch batch)
     {
-        var rows = _rows.Rows(batch[value]);
+        var rows = _rows.Rows(batch[value], batch.TokenMask);
         (_gram ??= new GramAccumulator(rows.Cols, precision)).AddBatch(rows);
     }
 

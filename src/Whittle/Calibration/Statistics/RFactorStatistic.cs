@@ -35,6 +35,14 @@ public sealed class RFactorStatistic(string value, FeatureAxis axis = FeatureAxi
         var source = z.Array;
         int n = z.Shape[0];
         bool nchw = axis == FeatureAxis.Channel;
+        if (!nchw && batch.TokenMask is { } mask)
+        {
+            // Padded token positions out: the kept rows, packed (the same array when nothing is padded).
+            var kept = _shape.Rows(z, mask);
+            source = kept.Array; // offset 0, row-major: ActivationRows packs kept rows from the start
+            rows = kept.Rows;
+            if (rows == 0) return;
+        }
         (_tsqr ??= new TsqrAccumulator<double>(features)).AddBatch(rows, (stackT, column0) =>
         {
             var columns = stackT.AsSpan();

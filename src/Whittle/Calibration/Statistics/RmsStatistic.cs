@@ -28,7 +28,7 @@ public sealed class RmsStatistic(string value, FeatureAxis axis = FeatureAxis.La
     /// <inheritdoc/>
     public void AddBatch(StatisticBatch batch)
     {
-        var rows = _rows.Rows(batch[value]);
+        var rows = _rows.Rows(batch[value], batch.TokenMask);
         (_rms ??= new FeatureRmsAccumulator(rows.Cols)).AddBatch(rows);
     }
 

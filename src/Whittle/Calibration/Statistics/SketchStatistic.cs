@@ -28,7 +28,7 @@ public sealed class SketchStatistic(string value, int rows, FeatureAxis axis = F
     /// <inheritdoc/>
     public void AddBatch(StatisticBatch batch)
     {
-        var z = _rows.Rows(batch[value]);
+        var z = _rows.Rows(batch[value], batch.TokenMask);
         (_sketch ??= new StreamingRowSketch(z.Cols, rows, kind, seed)).AddBatch(z);
     }
 
