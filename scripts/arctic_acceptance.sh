@@ -42,6 +42,6 @@ for name in ["id", "magnitude", "whitened-svd", "lowrank", "curing"]:
         lat = ev["model"]["latency"][0]["medianMilliseconds"] / ev["reference"]["latency"][0]["medianMilliseconds"]
         secs = sum(t["seconds"] for t in rep["timings"])
         frac = c["parametersAfter"] / c["parametersBefore"] if c.get("parametersBefore") else float("nan")
-        print(f"| {rep['method']} | {r.get('budget', rep['budget'])} | {rep['after']['parameters'] / rep['before']['parameters']:.3f} | {frac:.3f} | "
+        print(f"| {rep['method']} | {rep['budget']['label']} | {rep['after']['parameters'] / rep['before']['parameters']:.3f} | {frac:.3f} | "
               f"{e['mean']:.4f} | {e['percentile5']:.4f} | {e['min']:.4f} | {lat:.2f}x | {secs:.0f} |")
 PY

@@ -64,7 +64,7 @@ PY
 fi
 has import && step import $W import hf --model "$CKPT" --out "$ONNX"
 for method in $METHODS; do
-  budget=(--keep-params 0.8)
+  budget=(--keep-params 0.8 --budget-scope model)  # 0.8 of the whole model, as the README figures
   [ "$method" = curing ] && budget=()
   has compress && step "compress $method" $W compress --model "$ONNX" --method "$method" --calib "$CKPT/calib.npy" --calib-count 64 \
     "${budget[@]}" --out "$WORK/$PRESET.$method.onnx" --report "$WORK/$PRESET.$method.json" $EXTRA

@@ -55,6 +55,37 @@ internal sealed class CalibrationObjective
     /// <summary>The output the loss reads.</summary>
     public string Output => Task.Output;
 
+    /// <summary>
+    /// The size of this loss, for tolerances given in proportion to it: the original loss <paramref name="original"/>
+    /// for the cross-entropies; for KL to the original, which starts at 0, the mean entropy (nats) of the original's output
+    /// distributions — the cross-entropy the KL adds to.
+    /// </summary>
+    public double Scale(double original)
+    {
+        if (Kind != ObjectiveKind.KlToOriginal || _reference is null) return Math.Abs(original);
+        double sum = 0;
+        long rows = 0;
+        foreach (var t in _reference)
+        {
+            var z = t.AsFloats();
+            int c = t.Shape[^1];
+            for (int at = 0; at + c <= z.Length; at += c, rows++)
+            {
+                var row = z.AsSpan(at, c);
+                double max = double.NegativeInfinity, total = 0, weighted = 0;
+                foreach (var v in row) max = Math.Max(max, v);
+                foreach (var v in row)
+                {
+                    double e = Math.Exp(v - max);
+                    total += e;
+                    weighted += e * (v - max);
+                }
+                sum += Math.Log(total) - weighted / total; // H = log Σe − Σ p·(z − max)
+            }
+        }
+        return rows == 0 ? 0 : sum / rows;
+    }
+
     /// <summary>Forward passes over the calibration set so far (one per measured model).</summary>
     public int Passes { get; private set; }
 

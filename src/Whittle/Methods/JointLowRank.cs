@@ -103,7 +103,7 @@ public sealed class JointLowRank : ICompressionMethod
                 skipped.Add(s.Skip($"it writes the graph output '{output}', which the loss (on '{objective.Task.Output}') does not see; it is kept"));
             }
         double original = run.Time(Stages.Measurement, () => objective.Measure(model));
-        double threshold = original + Options.LossTolerance + Options.RelativeLossTolerance * Math.Abs(original);
+        double threshold = original + Options.LossTolerance + Options.RelativeLossTolerance * objective.Scale(original);
         var current = run.Copy();
         double currentLoss = original;
         var reports = skipped.Select(s => (s.Position, Report: s.Unchanged())).ToList();
@@ -113,7 +113,8 @@ public sealed class JointLowRank : ICompressionMethod
         {
             run.CancellationToken.ThrowIfCancellationRequested();
             var site = sites[i];
-            run.Report(Stages.Measurement, i, sites.Count, site.Name);
+            // The progress line says early when nothing passes the loss test (a tolerance too tight for this model).
+            run.Report(Stages.Measurement, i, sites.Count, i == 0 ? site.Name : $"{site.Name}; {factorized} of {i} layers factorized so far");
             var (report, chosen, loss) = SearchLayer(run, objective, site, current, currentLoss, threshold);
             reports.Add((site.Position, report));
             if (chosen is not null)

@@ -63,8 +63,9 @@ public sealed record JointLowRankOptions
     public double LossTolerance { get; init; }
 
     /// <summary>
-    /// A tolerance in proportion to the original loss: the threshold is <c>f₀ + LossTolerance + RelativeLossTolerance·|f₀|</c>,
-    /// so one value suits losses of any scale (0.01: the loss may rise by 1 %). Default 0.
+    /// A tolerance in proportion to the loss's scale: the threshold is <c>f₀ + LossTolerance + RelativeLossTolerance·s</c>, s
+    /// the original loss f₀ for the cross-entropies, and for KL to the original (f₀ = 0) the mean entropy of the original's
+    /// output distributions — so one value suits losses of any scale (0.01: 1 % of it). Default 0.
     /// </summary>
     public double RelativeLossTolerance { get; init; }
 

@@ -222,21 +222,7 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
     public void ConvolutionsAreSearchedTooAndKlToTheOriginalStaysWithinTheTolerance()
     {
         // A generic model (no labels, 4-D output): x → Conv 3→8 → Relu → Conv 8→6; KL over the output's last axis.
-        var g = new Whittle.Tests.Analysis.GraphBuilder();
-        var x = g.Input("x", 4, 3, 10, 10);
-        var h = g.Shape(g.Node("Relu", "relu", [g.Conv("conv1", x, 3, 8, 3, [4, 8, 10, 10], pad: 1)]), 4, 8, 10, 10);
-        g.Output(g.Conv("conv2", h, 8, 6, 3, [4, 6, 10, 10], pad: 1));
-        var model = g.Build();
-        foreach (var (name, rows, cols, seed) in new[] { ("conv1.weight", 8, 27, 60), ("conv2.weight", 6, 72, 61) })
-        {
-            // Nearly rank-2 kernels plus a little noise, so small ranks can stay within the tolerance.
-            var w = Blas.Multiply<float>(RandomMatrix.Gaussian<float>(rows, 2, seed: seed), RandomMatrix.Gaussian<float>(2, cols, seed: seed + 10));
-            var noise = RandomMatrix.Gaussian<float>(rows, cols, seed: seed + 20);
-            for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) w[i, j] += 0.05f * noise[i, j];
-            model.Graph.ReplaceInitializer(OnnxTensors.FromMatrix(name, w, OnnxDataType.Float, [rows, cols / 9, 3, 3]));
-        }
-        var input = Whittle.Tests.Runtime.RuntimeModels.RandomFloats(62, 4, 3, 10, 10);
-        var calibration = new BatchSet([new InputBatch("x", input, "random")], description: "random");
+        var (model, calibration) = NearlyLowRankConvs();
         const double tolerance = 0.02;
         var result = Assert.Single(new JointLowRank(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = tolerance })
             .Compress(new CompressionJob(model, calibration), [CompressionBudget.MethodDefault]));
@@ -253,6 +239,44 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
         Assert.Contains(result.Report.Sites, s => s.Skipped is null && s.NewSize <= 3);
         Assert.True(result.Model.Graph.Nodes.Count(n => n.OpType == "Conv") > 2);
         Assert.True(result.Report.After.Parameters < result.Report.Before.Parameters);
+    }
+
+    /// <summary>Two convolutions with nearly rank-2 kernels, writing a [4, 6, 10, 10] output, and one random calibration batch.</summary>
+    private static (OnnxModel Model, BatchSet Calibration) NearlyLowRankConvs()
+    {
+        var g = new Whittle.Tests.Analysis.GraphBuilder();
+        var x = g.Input("x", 4, 3, 10, 10);
+        var h = g.Shape(g.Node("Relu", "relu", [g.Conv("conv1", x, 3, 8, 3, [4, 8, 10, 10], pad: 1)]), 4, 8, 10, 10);
+        g.Output(g.Conv("conv2", h, 8, 6, 3, [4, 6, 10, 10], pad: 1));
+        var model = g.Build();
+        foreach (var (name, rows, cols, seed) in new[] { ("conv1.weight", 8, 27, 60), ("conv2.weight", 6, 72, 61) })
+        {
+            // Nearly rank-2 kernels plus a little noise, so small ranks can stay within the tolerance.
+            var w = Blas.Multiply<float>(RandomMatrix.Gaussian<float>(rows, 2, seed: seed), RandomMatrix.Gaussian<float>(2, cols, seed: seed + 10));
+            var noise = RandomMatrix.Gaussian<float>(rows, cols, seed: seed + 20);
+            for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) w[i, j] += 0.05f * noise[i, j];
+            model.Graph.ReplaceInitializer(OnnxTensors.FromMatrix(name, w, OnnxDataType.Float, [rows, cols / 9, 3, 3]));
+        }
+        var input = Whittle.Tests.Runtime.RuntimeModels.RandomFloats(62, 4, 3, 10, 10);
+        var calibration = new BatchSet([new InputBatch("x", input, "random")], description: "random");
+        return (model, calibration);
+    }
+
+    [Fact]
+    public void RelativeToleranceOfAKlObjective_IsAShareOfTheOriginalsEntropy()
+    {
+        var (model, calibration) = NearlyLowRankConvs();
+        var result = Assert.Single(new JointLowRank(new JointLowRankOptions { Mode = LowRankMode.Compact, RelativeLossTolerance = 0.01 })
+            .Compress(new CompressionJob(model, calibration), [CompressionBudget.MethodDefault]));
+
+        // KL starts at 0, so the scale is the mean entropy (nats) of the original's rows of 10, computed here.
+        using var a = TappedSession.Create(model, []);
+        var p = a.Run(calibration[0])[a.OutputNames[0]].AsFloats();
+        double entropy = Enumerable.Range(0, p.Length / 10).Average(r => -EvalTestModels.LogSoftmax(p.AsSpan(r * 10, 10)).Sum(l => Math.Exp(l) * l));
+        var details = Assert.IsType<JointLowRankDetails>(result.Report.Details);
+        Assert.Equal(0, details.OriginalLoss, 1e-9);
+        Assert.Equal(0.01 * entropy, details.Threshold, 1e-6);
+        Assert.True(details.FinalLoss <= details.Threshold + 1e-9);
     }
 
     /// <summary>A copy of <paramref name="model"/> with <paramref name="site"/> replaced by its rank-c SVD factors (computed here).</summary>
