@@ -91,18 +91,7 @@ public sealed class LowRankCliTests(TrainedMlpFixture fixture) : IClassFixture<T
         Assert.Contains("--asvd-alpha applies to --method asvd", e.Message);
     }
 
-    private (int Exit, string Out, string Err) Compress(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
-        });
-        var root = new RootCommand { CompressCommand.Create(console, error) };
-        int exit = root.Parse(["compress", .. args]).Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static (int Exit, string Out, string Err) Compress(params string[] args) => CompressCli.Run(args);
 
     /// <summary>The trained MLP and its calibration / held-out sets written as files (model.onnx, calib.npz, heldout.npz with labels).</summary>
     private (string Model, string Calib, string HeldOut) Files()

@@ -1,7 +1,5 @@
-using System.CommandLine;
 using System.Text.Json.Nodes;
-using Spectre.Console;
-using Whittle.Cli.Commands;
+using Whittle.Tests.Cli;
 using Whittle.Tests.IO;
 
 namespace Whittle.Tests.RealModels;
@@ -13,18 +11,7 @@ public sealed class ArcticXsCompressTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private (int Exit, string Out, string Err) Compress(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
-        });
-        var root = new RootCommand { CompressCommand.Create(console, error) };
-        int exit = root.Parse(["compress", .. args]).Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static (int Exit, string Out, string Err) Compress(params string[] args) => CompressCli.Run(args);
 
     [Fact]
     public void IdHeadsAndFfn_KeepsTheEmbeddingsCloserThanMagnitude_AtTheSameCompressibleBudget()
