@@ -176,11 +176,13 @@ public sealed class SafeTensorsFile : IDisposable
         JsonDocument doc;
         try
         {
+            // System.Text.Json checks UTF-8 only when a string is read: check the whole header first.
+            StrictUtf8.Check(header);
             doc = JsonDocument.Parse(header);
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or DecoderFallbackException)
         {
-            throw new SafeTensorsException($"{file}: the header is not well-formed JSON: {ex.Message}", file, null, ex);
+            throw new SafeTensorsException($"{file}: the header is not well-formed UTF-8 JSON: {ex.Message}", file, null, ex);
         }
         using var owner = doc;
         if (doc.RootElement.ValueKind != JsonValueKind.Object)

@@ -109,14 +109,16 @@ public sealed class HfCheckpoint : ICheckpointTensors, IDisposable
         try
         {
             FileChecks.RequireRegularFile(path, "JSON file");
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var bytes = File.ReadAllBytes(path);
+            StrictUtf8.Check(bytes);
+            using var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException($"{path}: the JSON is {doc.RootElement.ValueKind}, expected an object.", path);
             return doc.RootElement.Clone();
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or System.Text.DecoderFallbackException)
         {
-            throw new CheckpointException($"{path}: not well-formed JSON: {ex.Message}", path, null, ex);
+            throw new CheckpointException($"{path}: not well-formed UTF-8 JSON: {ex.Message}", path, null, ex);
         }
     }
 

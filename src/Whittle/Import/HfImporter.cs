@@ -39,7 +39,7 @@ public static class HfImporter
         switch (architecture)
         {
             case "LlamaForCausalLM" or "MistralForCausalLM" or "Qwen2ForCausalLM":
-                builder = LlamaGraph.Build(LlamaSpec(config, architecture, notes), checkpoint, weights);
+                builder = LlamaGraph.Build(LlamaSpec(config, architecture, notes, checkpoint), checkpoint, weights);
                 break;
             case "GPT2LMHeadModel":
                 builder = Gpt2Graph.Build(Gpt2Spec(config), checkpoint, weights);
@@ -72,10 +72,15 @@ public static class HfImporter
         return File.Exists(json) ? TokenizerSource.FromHfJsonFile(json) : File.Exists(sp) ? TokenizerSource.FromSentencePieceFile(sp) : null;
     }
 
-    private static LlamaSpec LlamaSpec(HfConfig c, string architecture, List<string> notes)
+    private static LlamaSpec LlamaSpec(HfConfig c, string architecture, List<string> notes, HfCheckpoint checkpoint)
     {
         int d = c.Int("hidden_size"), h = c.Int("num_attention_heads");
         int hd = c.OptionalInt("head_dim") ?? d / h;
+        // Sizes the graph and the RoPE tables are built from: checked against the first query projection before allocating.
+        const string q = "model.layers.0.self_attn.q_proj.weight";
+        if (checkpoint.Contains(q) && checkpoint.Shape(q) is [var rows, _] && rows != (long)h * hd)
+            throw new CheckpointException($"{c.Path}: num_attention_heads {h} × head_dim {hd} = {(long)h * hd}, but {q} has {rows} rows; "
+                + "the config does not describe these weights.", c.Path);
         bool qwen = architecture == "Qwen2ForCausalLM";
         if (c.OptionalBool("mlp_bias") == true) throw c.Unsupported("mlp_bias = true");
         if (c.OptionalInt("sliding_window") is { } window && c.OptionalBool("use_sliding_window") != false)

@@ -152,7 +152,18 @@ public sealed class HubDownloader : IDisposable
 
     private static IEnumerable<string> Shards(string indexPath)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+        JsonDocument doc;
+        try
+        {
+            var bytes = File.ReadAllBytes(indexPath);
+            IO.StrictUtf8.Check(bytes);
+            doc = JsonDocument.Parse(bytes);
+        }
+        catch (Exception ex) when (ex is JsonException or System.Text.DecoderFallbackException)
+        {
+            throw new CheckpointException($"{indexPath}: not well-formed UTF-8 JSON: {ex.Message}", indexPath, null, ex);
+        }
+        using var owner = doc;
         if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
             throw new CheckpointException($"{indexPath}: no \"weight_map\" object.", indexPath);
         var shards = map.EnumerateObject().Select(p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : "").Distinct().ToList();

@@ -62,6 +62,29 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void InvalidUtf8InJsonAndSizesTheWeightsContradict_AreErrorsNotCrashes()
+    {
+        // Found by the long fuzz run: bit flips inside a safetensors header string (System.Text.Json threw
+        // InvalidOperationException when the name was read), and a config head_dim of 2^30 (RoPE tables of 2 GB).
+        string ckpt = Checkpoint(), output = _dir.File("out.onnx");
+        string[] import = ["import", "hf", "--model", ckpt, "--out", output];
+        string weights = Path.Combine(ckpt, "model.safetensors"), config = Path.Combine(ckpt, "config.json");
+        byte[] original = File.ReadAllBytes(weights);
+        byte[] flipped = (byte[])original.Clone();
+        int quote = Array.IndexOf(flipped, (byte)'"', 8); // the first key of the JSON header
+        flipped[quote + 2] = 0xC3;                        // a UTF-8 lead byte followed by an ASCII letter
+        File.WriteAllBytes(weights, flipped);
+        Refused("model.safetensors: the header is not well-formed UTF-8 JSON", import);
+        File.WriteAllBytes(weights, original);
+
+        EditJson(config, j => j["head_dim"] = 1 << 30);
+        var clock = Stopwatch.StartNew();
+        Refused("does not describe these weights", import);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"refused after {clock.Elapsed}");
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
     public void WrongJsonTypesInACheckpointAreErrorsNamingFileAndKey()
     {
         string ckpt = Checkpoint(), output = _dir.File("out.onnx");
