@@ -72,12 +72,12 @@ internal static class ResultsTable
     }
 
     /// <summary>
-    /// <paramref name="console"/>, at least 160 columns wide when the output is redirected (Spectre gives a pipe or a file
+    /// <paramref name="console"/>, at least 200 columns wide when the output is redirected (Spectre gives a pipe or a file
     /// 80 columns, which wraps every cell of a results table).
     /// </summary>
     public static IAnsiConsole Widened(IAnsiConsole console)
     {
-        if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, 160);
+        if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, 200);
         return console;
     }
 
