@@ -180,9 +180,13 @@ public sealed class SafeTensorsFile : IDisposable
             StrictUtf8.Check(header);
             doc = JsonDocument.Parse(header);
         }
-        catch (Exception ex) when (ex is JsonException or DecoderFallbackException)
+        catch (JsonException ex)
         {
-            throw new SafeTensorsException($"{file}: the header is not well-formed UTF-8 JSON: {ex.Message}", file, null, ex);
+            throw new SafeTensorsException($"{file}: the header is not well-formed JSON: {ex.Message}", file, null, ex);
+        }
+        catch (DecoderFallbackException ex)
+        {
+            throw new SafeTensorsException($"{file}: the header is not UTF-8 text: {ex.Message}", file, null, ex);
         }
         using var owner = doc;
         if (doc.RootElement.ValueKind != JsonValueKind.Object)

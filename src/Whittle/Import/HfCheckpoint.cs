@@ -116,9 +116,13 @@ public sealed class HfCheckpoint : ICheckpointTensors, IDisposable
                 throw new CheckpointException($"{path}: the JSON is {doc.RootElement.ValueKind}, expected an object.", path);
             return doc.RootElement.Clone();
         }
-        catch (Exception ex) when (ex is JsonException or System.Text.DecoderFallbackException)
+        catch (JsonException ex)
         {
-            throw new CheckpointException($"{path}: not well-formed UTF-8 JSON: {ex.Message}", path, null, ex);
+            throw new CheckpointException($"{path}: not well-formed JSON: {ex.Message}", path, null, ex);
+        }
+        catch (System.Text.DecoderFallbackException ex)
+        {
+            throw new CheckpointException($"{path}: not UTF-8 text: {ex.Message}", path, null, ex);
         }
     }
 

@@ -159,9 +159,13 @@ public sealed class HubDownloader : IDisposable
             IO.StrictUtf8.Check(bytes);
             doc = JsonDocument.Parse(bytes);
         }
-        catch (Exception ex) when (ex is JsonException or System.Text.DecoderFallbackException)
+        catch (JsonException ex)
         {
-            throw new CheckpointException($"{indexPath}: not well-formed UTF-8 JSON: {ex.Message}", indexPath, null, ex);
+            throw new CheckpointException($"{indexPath}: not well-formed JSON: {ex.Message}", indexPath, null, ex);
+        }
+        catch (System.Text.DecoderFallbackException ex)
+        {
+            throw new CheckpointException($"{indexPath}: not UTF-8 text: {ex.Message}", indexPath, null, ex);
         }
         using var owner = doc;
         if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)

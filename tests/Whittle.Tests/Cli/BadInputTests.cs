@@ -74,7 +74,7 @@ public sealed class BadInputTests : IDisposable
         int quote = Array.IndexOf(flipped, (byte)'"', 8); // the first key of the JSON header
         flipped[quote + 2] = 0xC3;                        // a UTF-8 lead byte followed by an ASCII letter
         File.WriteAllBytes(weights, flipped);
-        Refused("model.safetensors: the header is not well-formed UTF-8 JSON", import);
+        Refused("model.safetensors: the header is not UTF-8 text", import);
         File.WriteAllBytes(weights, original);
 
         EditJson(config, j => j["head_dim"] = 1 << 30);
