@@ -2,15 +2,18 @@
 // this process. Every case is one mutation of a valid seed; its outcome is a clean error, accepted, or a defect
 // (crash, hang, over-memory, leftover, escape). Exit code 1 when any case is a defect.
 //
-//   dotnet run -c Release --project tools/Whittle.Fuzz -- [--cases 2000] [--seed 1] [--kinds onnx,npz] [--deadline 20]
+//   dotnet run -c Release --project tools/Whittle.Fuzz -- [--cases 2000] [--seed 1] [--from 0] [--kinds onnx,npz] [--deadline 20]
 //                                                      [--work DIR] [--report fuzz.json]
+//
+// Case n of a seed is the same whatever else runs, so a long run can be split into processes: --from 25000 --cases 25000
+// runs cases 25000–49999 (their tables add up to one run's).
 
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Whittle.Fuzz;
 
-int cases = 2000, seed = 1;
+int cases = 2000, seed = 1, from = 0;
 double deadline = 20;
 string[] kinds = Generators.Kinds;
 string? work = null, report = null;
@@ -21,6 +24,7 @@ for (int i = 0; i < args.Length; i++)
     {
         case "--cases": cases = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--seed": seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--from": from = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--deadline": deadline = double.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--kinds": kinds = Next().Split(','); break;
         case "--work": work = Next(); break;
@@ -38,7 +42,7 @@ var generators = new Generators(seeds);
 var runner = new CaseRunner(TimeSpan.FromSeconds(deadline), workingSetLimit: 6L << 30);
 var results = new List<CaseResult>();
 var clock = Stopwatch.StartNew();
-for (int n = 0; n < cases; n++)
+for (int n = from; n < from + cases; n++)
 {
     // Each case has its own generator seed, so any one can be replayed alone.
     var rng = new Random(HashCode.Combine(seed, n));
@@ -50,11 +54,11 @@ for (int n = 0; n < cases; n++)
     if (r.IsDefect) Console.WriteLine($"[{r.Outcome}] case {n} {c.Kind}: {c.Mutation}\n  whittle {string.Join(' ', c.Args)}\n  {r.Detail.Split('\n')[0]}");
     if (!r.IsDefect && r.Outcome != Outcome.Hang)
         try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    if ((n + 1) % 500 == 0) Console.WriteLine($"{n + 1} cases, {clock.Elapsed.TotalSeconds:F0} s");
+    if ((n + 1 - from) % 500 == 0) Console.WriteLine($"{n + 1 - from} cases, {clock.Elapsed.TotalSeconds:F0} s");
 }
 
 Console.WriteLine();
-Console.WriteLine($"{cases} cases, seed {seed}, {clock.Elapsed.TotalSeconds:F0} s");
+Console.WriteLine($"{cases} cases (from case {from}), seed {seed}, {clock.Elapsed.TotalSeconds:F0} s");
 Console.WriteLine($"{"kind",-14} {"cases",6} {"clean",6} {"named",6} {"accepted",8} {"crash",6} {"hang",5} {"memory",6} {"leftover",8} {"escape",6}");
 foreach (var group in results.GroupBy(r => r.Case.Kind).Append(results.GroupBy(_ => "all").First()))
 {
