@@ -44,6 +44,9 @@ public sealed record AnalysisShapes(IReadOnlyList<AnalysisInput> Inputs, ShapeOr
     [JsonIgnore]
     public IReadOnlyDictionary<string, int[]> Values { get; init; } = new Dictionary<string, int[]>();
 
+    /// <summary>The most elements one input of the shape probe may have (2^28: 1 GiB of float32).</summary>
+    public const long MaxProbeElements = 1L << 28;
+
     /// <summary>The default sequence length for symbolic non-batch dims.</summary>
     public const int DefaultSequenceLength = 128;
 
@@ -119,6 +122,10 @@ public sealed record AnalysisShapes(IReadOnlyList<AnalysisInput> Inputs, ShapeOr
             return new AnalysisShapes(chosen, ShapeOrigin.Graph, null, null) { Values = shapes };
 
         var inputShapes = chosen.ToDictionary(i => i.Name, i => i.Shape.ToArray(), StringComparer.Ordinal);
+        // The probe feeds real tensors of these shapes: a declared dim of 2^30 would ask for gigabytes before ONNX Runtime runs.
+        if (chosen.FirstOrDefault(i => i.Shape.Aggregate(1.0, (a, d) => a * Math.Max(d, 1)) > MaxProbeElements) is { } huge)
+            return new AnalysisShapes(chosen, ShapeOrigin.Graph, null,
+                $"input '{huge.Name}' would be [{string.Join(",", huge.Shape)}], over {MaxProbeElements:N0} elements: no ONNX Runtime probe (give --input-shape)") { Values = shapes };
         string? failure = null;
         foreach (var fill in new[] { Runtime.ProbeFill.Ones, Runtime.ProbeFill.Zeros })
         {

@@ -85,6 +85,21 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void AHugeDeclaredInputDim_SkipsTheShapeProbe_InsteadOfRunningOutOfMemory()
+    {
+        // Found by the long fuzz run: inspect fed ONNX Runtime a probe tensor of the declared [2^30, …] shape.
+        var model = Whittle.Onnx.OnnxModel.Load(Mlp);
+        var dims = model.Graph.Proto.Input[0].Type.TensorType.Shape.Dim;
+        dims[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 << 30 };
+        string path = _dir.File("huge-input.onnx");
+        model.Save(path);
+        var clock = Stopwatch.StartNew();
+        var (exit, err) = Run("inspect", "--model", path);
+        Assert.True(exit == 0, $"exit {exit}: {err}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
     public void WrongJsonTypesInACheckpointAreErrorsNamingFileAndKey()
     {
         string ckpt = Checkpoint(), output = _dir.File("out.onnx");
