@@ -20,9 +20,10 @@ internal static class DerivedTextInput
         _ => null,
     };
 
+    // past_key_values.N.key/value (Hugging Face), past_key_N / past_value_N, past.N.key (older exports).
     private static bool IsCache(string name) =>
-        name.StartsWith("past_key_values", StringComparison.Ordinal) || name.StartsWith("past.", StringComparison.Ordinal)
-        || name.StartsWith("past_key", StringComparison.Ordinal) || name.StartsWith("past_value", StringComparison.Ordinal);
+        name.StartsWith("past_key", StringComparison.Ordinal) || name.StartsWith("past_value", StringComparison.Ordinal)
+        || name.StartsWith("past.", StringComparison.Ordinal);
 
     /// <summary><paramref name="windows"/> with every input of <paramref name="derived"/> added, one row per window.</summary>
     public static InputDataset Add(InputDataset windows, string idsName, IReadOnlyList<ModelInput> derived, string path)
