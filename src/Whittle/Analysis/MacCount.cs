@@ -66,7 +66,7 @@ internal static class MacCounter
         var layers = new List<LayerMacs>();
         foreach (var n in q.Order)
         {
-            if (n.OpType is not ("MatMul" or "Gemm" or "Conv")) continue;
+            if (n.OpType is not ("MatMul" or "Gemm" or "Conv" or "MatMulNBits")) continue;
             double? total = null;
             bool isSite = true;
             if (linearByNode.TryGetValue(n, out var l)) total = Linear(q, l);
@@ -74,7 +74,8 @@ internal static class MacCounter
             else
             {
                 isSite = false;
-                if (q.Shape(n.Output[0]) is { } o && Reduction(q, n) is { } k) total = Product(o) * k;
+                if (n.OpType == "MatMulNBits") total = q.Shape(n.Output[0]) is { } y ? Product(y) * GraphQuery.Int(n, "K", 0) : null;
+                else if (q.Shape(n.Output[0]) is { } o && Reduction(q, n) is { } k) total = Product(o) * k;
             }
             layers.Add(new LayerMacs(GraphQuery.NameOf(n), n.OpType, isSite, total / batch));
         }

@@ -51,7 +51,7 @@ public sealed record ModelStructure(
         int batch = batchSize ?? graph.Inputs.Where(i => !graph.TryGetInitializer(i.Name, out _))
             .Select(i => shapes.TryGetValue(i.Name, out var s) && s.Length > 0 ? s[0] : 0).FirstOrDefault(b => b > 0, 1);
         var macs = MacCounter.Count(q, linear, conv, nodes, batch);
-        long parameters = graph.Proto.Initializer.Where(t => IsParameter((OnnxDataType)t.DataType)).Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
+        long parameters = CountParameters(graph);
         IReadOnlyList<string> hidden = blocks.Blocks.Count == 0 ? [] : [blocks.Blocks[0].Input, .. blocks.Blocks.Select(b => b.Output)];
         return new ModelStructure(linear, conv, chains.Chains, chains.Rejected, blocks.Stream, blocks.Blocks, hidden, parameters,
             linear.Sum(s => s.Parameters) + conv.Sum(s => s.Parameters), macs, [.. chains.Warnings, .. blocks.Warnings, .. FusedOps(graph)]);
@@ -71,12 +71,15 @@ public sealed record ModelStructure(
         ("SkipLayerNormalization", "a residual add and its LayerNorm (blocks are not linked across it)"),
         ("SkipSimplifiedLayerNormalization", "a residual add and its RMSNorm (blocks are not linked across it)"),
         ("EmbedLayerNormalization", "the embeddings and their LayerNorm"),
-        ("MatMulNBits", "a quantized weight"),
         ("QAttention", "quantized attention"),
     ];
 
     private static IEnumerable<string> FusedOps(OnnxGraph graph)
     {
+        int quantized = graph.Nodes.Count(n => n.OpType == "MatMulNBits" && n.Domain == "com.microsoft");
+        if (quantized > 0)
+            yield return $"{quantized} MatMulNBits node(s) hold quantized weights: those layers are not compressible; compress the float model, "
+                + "then quantize (whittle compress --quantize, or whittle quantize).";
         foreach (var (op, hides) in Fused)
         {
             int count = graph.Nodes.Count(n => n.OpType == op && n.Domain == "com.microsoft");
@@ -84,6 +87,28 @@ public sealed record ModelStructure(
                 yield return $"{count} ONNX Runtime fused {op} node(s): the analysis does not see inside them ({hides}), so those layers are "
                     + "not compressible; export without ONNX Runtime's transformer fusions (e.g. optimization level basic) to compress them.";
         }
+    }
+
+    /// <summary>
+    /// Elements of the weights: a <c>MatMulNBits</c> weight counts its K × N logical weights (not its packed bytes), and the
+    /// scales and zero points of quantized weights are not counted (their bytes are in the stored size).
+    /// </summary>
+    private static long CountParameters(OnnxGraph graph)
+    {
+        var logical = new Dictionary<string, long>(StringComparer.Ordinal);
+        var metadata = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var n in graph.Nodes)
+        {
+            if (n.OpType == "MatMulNBits" && n.Domain == "com.microsoft" && n.Input.Count > 1)
+            {
+                logical[n.Input[1]] = GraphQuery.Int(n, "K", 0) * GraphQuery.Int(n, "N", 0);
+                metadata.UnionWith(n.Input.Skip(2));
+            }
+            else if (n.OpType == "DequantizeLinear") metadata.UnionWith(n.Input.Skip(1));
+        }
+        return graph.Proto.Initializer.Where(t => !metadata.Contains(t.Name))
+            .Sum(t => logical.TryGetValue(t.Name, out long weights) ? weights
+                : IsParameter((OnnxDataType)t.DataType) ? t.Dims.Aggregate(1L, (a, d) => a * d) : 0);
     }
 
     private static bool IsParameter(OnnxDataType t) => t is OnnxDataType.Float or OnnxDataType.Float16 or OnnxDataType.BFloat16

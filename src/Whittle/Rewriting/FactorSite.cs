@@ -215,7 +215,7 @@ public static class FactorSites
         new(s.Name, position, (int)Math.Min(s.OutChannels, s.InChannels / Math.Max(1, s.Groups) * s.Kernel.Aggregate(1L, (a, k) => a * k)), s.Parameters, reason);
 
     /// <summary>Whether the weight reaches anything but the node producing <paramref name="product"/> (through pass-through ops).</summary>
-    private static bool Shared(OnnxModel model, string weight, string product)
+    internal static bool Shared(OnnxModel model, string weight, string product)
     {
         var graph = model.Graph;
         string value = weight;
