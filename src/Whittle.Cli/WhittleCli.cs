@@ -19,6 +19,7 @@ internal static class WhittleCli
         root.Subcommands.Add(InspectCommand.Create(console));
         root.Subcommands.Add(EvalCommand.Create(console, error));
         root.Subcommands.Add(CompressCommand.Create(console, error));
+        root.Subcommands.Add(QuantizeCommand.Create(console, error));
         root.Subcommands.Add(ImportCommand.Create(console));
         root.Subcommands.Add(DemoCommand.Create(console, error));
         return root;

@@ -28,7 +28,7 @@ internal static class CompressCommand
         string methods = string.Join(", ", MethodCatalog.All.SelectMany(m => m.Names));
         var model = new Option<FileInfo>("--model") { Description = "The ONNX model to compress (never modified).", Required = true };
         var method = new Option<string>("--method") { Description = $"The method: {methods}.", Required = true };
-        var calib = new Option<FileInfo>("--calib") { Description = "Calibration samples: .npz/.npy arrays, IDX images (*-idx3-ubyte[.gz]) or a .txt file.", Required = true };
+        var calib = new Option<FileInfo?>("--calib") { Description = "Calibration samples: .npz/.npy arrays, IDX images (*-idx3-ubyte[.gz]) or a .txt file (every method but int4/int8 with --scales rtn needs them)." };
         var calibLabels = new Option<FileInfo?>("--calib-labels") { Description = "Labels of the calibration samples (IDX labels or an integer .npy), for methods that measure a classifier's loss." };
         var calibCount = new Option<int>("--calib-count") { Description = "Calibration samples (text: windows), a seeded random choice.", DefaultValueFactory = _ => 512 };
         var batchSize = new Option<int>("--batch-size") { Description = "Samples per ONNX Runtime batch.", DefaultValueFactory = _ => 32 };
@@ -74,10 +74,15 @@ internal static class CompressCommand
                 + "encoder, scored by the cosine of mean-pooled embeddings). It decides how --eval scores each model and lowrank's loss.",
         };
         task.AcceptOnlyFromAmong("classifier", "language-model", "generic", "embedding");
+        var quantize = new Option<string?>("--quantize")
+        {
+            Description = "Quantize the weights of every compressed model as a last stage (int4 or int8; see --block-size and --scales): one report for both.",
+        };
+        quantize.AcceptOnlyFromAmong("int4", "int8");
         var cmd = new Command("compress", "Compress a model without fine-tuning: one model per budget, a report, and with --eval a quality-versus-size curve.")
         {
             model, method, calib, calibLabels, calibCount, batchSize, window, separator, output, reportFile, seed, keepMacs, keepParams, tolerance,
-            eval, evalLabels, evalCount, chart, mode, cacheMiB, threads, task, scope,
+            eval, evalLabels, evalCount, chart, mode, cacheMiB, threads, task, scope, quantize,
         };
         foreach (var entry in MethodCatalog.All)
             foreach (var option in entry.Options) cmd.Options.Add(option);
@@ -94,7 +99,10 @@ internal static class CompressCommand
                 string name = parse.GetValue(method)!.Trim();
                 var entry = MethodCatalog.Find(name)
                     ?? throw new ArgumentException($"--method {name}: unknown method; expected one of {methods}.");
-                foreach (var other in MethodCatalog.All.Where(m => m != entry))
+                string? lastStage = parse.GetValue(quantize);
+                if (lastStage is not null && entry == MethodCatalog.Quantize)
+                    throw new ArgumentException($"--quantize {lastStage} follows a compression method; --method {name} quantizes already.");
+                foreach (var other in MethodCatalog.All.Where(m => m != entry && !(lastStage is not null && m == MethodCatalog.Quantize)))
                     foreach (var option in other.Options.Where(o => !entry.Options.Contains(o)))
                         if (parse.GetResult(option) is { Implicit: false })
                             throw new ArgumentException($"{option.Name} applies to --method {string.Join("|", other.Names)}, not {name}.");
@@ -109,7 +117,11 @@ internal static class CompressCommand
                 if (!entry.TakesBudgets && budgets.Count > 0)
                     throw new ArgumentException($"--method {name} takes no --keep-macs/--keep-params/--tolerance budget; its own flags decide the size (see --help).");
                 if (budgets.Count == 0) budgets = [CompressionBudget.MethodDefault];
-                var compressor = entry.Create(name, parse);
+                var calibFile = parse.GetValue(calib);
+                var compressor = entry == MethodCatalog.Quantize ? MethodCatalog.Quantize.Create(name, parse, calibFile is not null) : entry.Create(name, parse);
+                if (lastStage is not null) compressor = new CompressionPipeline(compressor, MethodCatalog.Quantize.Create(lastStage, parse, calibrated: true));
+                if (calibFile is null && !QuantizeCli.NeedsNoData(compressor))
+                    throw new ArgumentException($"--method {name} needs calibration data: give --calib (.npz/.npy arrays, IDX images or a .txt file).");
 
                 string inputPath = parse.GetValue(model)!.FullName;
                 string outPath = parse.GetValue(output)!.FullName;
@@ -118,19 +130,26 @@ internal static class CompressCommand
                 var warnings = new List<string>();
                 int s = parse.GetValue(seed);
 
-                var calibData = ModelData.Load(original, new DataSource(parse.GetValue(calib)!.FullName, parse.GetValue(calibLabels)?.FullName)
+                BatchSet calibration;
+                string calibDescription = "none (round to nearest needs no data)";
+                if (calibFile is null) calibration = QuantizeCli.Ones(original);
+                else
                 {
-                    WindowLength = parse.GetValue(window),
-                    DocumentSeparator = parse.GetValue(separator),
-                    FullWindowsOnly = true,
-                });
-                warnings.AddRange(calibData.Warnings);
-                var calibration = calibData.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(calibCount), ShuffleSeed: s));
+                    var calibData = ModelData.Load(original, new DataSource(calibFile.FullName, parse.GetValue(calibLabels)?.FullName)
+                    {
+                        WindowLength = parse.GetValue(window),
+                        DocumentSeparator = parse.GetValue(separator),
+                        FullWindowsOnly = true,
+                    });
+                    warnings.AddRange(calibData.Warnings);
+                    calibDescription = calibData.Description;
+                    calibration = calibData.Batches(parse.GetValue(batchSize), new DataSelection(Limit: parse.GetValue(calibCount), ShuffleSeed: s));
+                }
 
                 BatchSet? heldOut = null;
                 if (parse.GetValue(eval) is { } evalFile)
                 {
-                    if (string.Equals(evalFile.FullName, parse.GetValue(calib)!.FullName, StringComparison.Ordinal))
+                    if (string.Equals(evalFile.FullName, calibFile?.FullName, StringComparison.Ordinal))
                         warnings.Add($"--eval reads the calibration file {evalFile.Name}: the figures are not on held-out data.");
                     var evalData = ModelData.Load(original, new DataSource(evalFile.FullName, parse.GetValue(evalLabels)?.FullName)
                     {
@@ -157,7 +176,7 @@ internal static class CompressCommand
                 Print(io, compressor.Name, results);
                 if (results.Count > 0 && results[0].Report.Calibration is { } c)
                     io.MarkupLineInterpolated($"Calibration: {c.Mode}, {c.Segments} segment(s) ({c.Rule}){(c.SpilledBytes > 0 ? $", {c.SpilledBytes / (double)(1L << 20):F0} MiB of boundary activations spilled to disk" : "")}; peak working set {results.Max(r => r.Report.PeakWorkingSetBytes) / (double)(1L << 30):F2} GiB.");
-                var run = new CompressionRunReport(inputPath, compressor.Name, calibration.Description ?? calibData.Description, calibration.Examples, heldOut?.Description, results, [.. warnings.Distinct()]);
+                var run = new CompressionRunReport(inputPath, compressor.Name, calibFile is null ? calibDescription : calibration.Description ?? calibDescription, calibFile is null ? 0 : calibration.Examples, heldOut?.Description, results, [.. warnings.Distinct()]);
                 if (parse.GetValue(reportFile) is { } rf)
                 {
                     AtomicFile.WriteAllText(rf.FullName, JsonSerializer.Serialize(run, EvalCommand.JsonOptions()));

@@ -58,6 +58,10 @@ internal static class DemoPlan
             new(vgg, new WhitenedSvd(), parameters),
             new(llama, Cur(2), self, "N = 2 blocks", "n-2"),
             new(llama, Cur(4), self, "N = 4 blocks", "n-4"),
+            // Quantization as a last stage, and alone on the language model (AWQ-style scales from the calibration windows).
+            new(vgg, new CompressionPipeline(new InterpolativePruning(), new WeightQuantization(new WeightQuantizationOptions { Bits = 8, BlockSize = 128 })),
+                [CompressionBudget.KeepMacs(0.5)]),
+            new(llama, new WeightQuantization(new WeightQuantizationOptions { Bits = 4, BlockSize = 32 }), self, "block 32, AWQ scales", "int4"),
         ];
 
         static Curing Cur(int blocks) => new(new CuringOptions { Layers = blocks, MaxRank = 16 });

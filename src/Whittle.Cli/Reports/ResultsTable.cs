@@ -15,7 +15,7 @@ namespace Whittle.Cli.Reports;
 internal sealed record ResultRow(string? Model, string Method, string Setting, string? File, CompressionReport Report, EvaluationReport? Evaluation);
 
 /// <summary>
-/// The comparison table of <c>whittle compress</c> and <c>whittle demo</c>: size kept, quality (accuracy for a classifier,
+/// The comparison table of <c>whittle compress</c> and <c>whittle demo</c>: size kept (parameters, MACs, stored bytes), quality (accuracy for a classifier,
 /// perplexity for a language model, the original's in brackets), agreement and KL with the original, latency ratio, time
 /// and peak working set of the compression.
 /// </summary>
@@ -42,7 +42,7 @@ internal static class ResultsTable
         if (methods) table.AddColumn("method");
         table.AddColumn("budget");
         if (files) table.AddColumn("file");
-        table.AddColumn(Right("params kept")).AddColumn(Right("of compressible")).AddColumn(Right("MACs kept"));
+        table.AddColumn(Right("params kept")).AddColumn(Right("of compressible")).AddColumn(Right("MACs kept")).AddColumn(Right("bytes kept"));
         if (evaluated) table.AddColumn(Right(quality)).AddColumn(Right("agreement")).AddColumn(Right("KL")).AddColumn(Right("latency"));
         table.AddColumn(Right("compress s")).AddColumn(Right("peak GiB"));
 
@@ -56,6 +56,7 @@ internal static class ResultsTable
             cells.Add(Fraction(r.Report.After.Parameters, r.Report.Before.Parameters));
             cells.Add(r.Report.Compressible is { } c ? Fraction(c.ParametersAfter, c.ParametersBefore) : "-");
             cells.Add(Fraction(r.Report.After.MacsPerExample, r.Report.Before.MacsPerExample));
+            cells.Add(Fraction(r.Report.After.StoredBytes, r.Report.Before.StoredBytes));
             if (evaluated)
             {
                 var e = r.Evaluation;

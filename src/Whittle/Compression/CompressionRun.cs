@@ -163,7 +163,9 @@ public sealed class CompressionRun : IDisposable
         {
             var writer = new StreamedModelWriter(Path.Combine(folder, $"whittle-{Guid.NewGuid():N}.onnx"), cancellationToken: CancellationToken);
             _writers.Add(writer);
-            copy.StageTo(writer);
+            // A model made by an earlier run (a pipeline's first stage) has staged tensors of its own: they are copied.
+            if (copy.Staging is null) copy.StageTo(writer);
+            else copy.Restage(writer);
         }
         return copy;
     }
