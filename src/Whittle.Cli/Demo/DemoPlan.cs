@@ -61,7 +61,7 @@ internal static class DemoPlan
             // Quantization as a last stage, and alone on the language model (AWQ-style scales from the calibration windows).
             new(vgg, new CompressionPipeline(new InterpolativePruning(), new WeightQuantization(new WeightQuantizationOptions { Bits = 8, BlockSize = 128 })),
                 [CompressionBudget.KeepMacs(0.5)]),
-            new(llama, new WeightQuantization(new WeightQuantizationOptions { Bits = 4, BlockSize = 32 }), self, "block 32, AWQ scales", "int4"),
+            new(llama, new WeightQuantization(new WeightQuantizationOptions { Bits = 4, BlockSize = 32 }), self, "block 32, AWQ scales", "awq"),
         ];
 
         static Curing Cur(int blocks) => new(new CuringOptions { Layers = blocks, MaxRank = 16 });
