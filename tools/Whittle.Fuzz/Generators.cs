@@ -198,12 +198,17 @@ public sealed class Generators(Seeds seeds)
         }
     }
 
-    /// <summary>inspect, convert or eval of <paramref name="model"/>.</summary>
+    /// <summary>inspect, convert, eval or quantize (round to nearest, no data) of <paramref name="model"/>.</summary>
     private FuzzCase ModelCommand(Random rng, string folder, string model, bool gpt2, string kind, string what)
     {
         string name = Path.GetFileName(model);
-        switch (rng.Next(3))
+        switch (rng.Next(4))
         {
+            case 3:
+            {
+                string output = Path.Combine(folder, "out.onnx");
+                return new FuzzCase(kind, what, ["quantize", "--model", model, "--weights", rng.Next(2) == 0 ? "int4" : "int8", "--out", output], folder, [output], [name]);
+            }
             case 0:
                 return new FuzzCase(kind, what, ["inspect", "--model", model], folder, [], [name]);
             case 1:

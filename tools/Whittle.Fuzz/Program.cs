@@ -44,8 +44,9 @@ var results = new List<CaseResult>();
 var clock = Stopwatch.StartNew();
 for (int n = from; n < from + cases; n++)
 {
-    // Each case has its own generator seed, so any one can be replayed alone.
-    var rng = new Random(HashCode.Combine(seed, n));
+    // Each case has its own generator seed, so any one can be replayed alone (--from n --cases 1). Not HashCode.Combine:
+    // it is seeded per process, so the same seed would give other cases in every run.
+    var rng = new Random(unchecked(seed * 1_000_003 + n));
     string kind = kinds[n % kinds.Length];
     string folder = Directory.CreateDirectory(Path.Combine(root, $"case-{n:D6}")).FullName;
     var c = generators.Make(kind, rng, folder);

@@ -70,6 +70,9 @@ internal sealed class QuantizeCli : IMethodCli
     {
         ArgumentNullException.ThrowIfNull(model);
         var shapes = AnalysisShapes.Resolve(model);
+        if (shapes.Inputs.FirstOrDefault(i => i.Shape.Aggregate(1.0, (a, d) => a * Math.Max(d, 1)) > AnalysisShapes.MaxProbeElements) is { } huge)
+            throw new ArgumentException($"{OnnxModelException.Describe(model.FilePath)}: input '{huge.Name}' would be [{string.Join(",", huge.Shape)}], "
+                + $"over {AnalysisShapes.MaxProbeElements:N0} elements; give calibration data (--calib) of the shape it takes.");
         var graph = model.Graph;
         var tensors = shapes.Inputs.Select(i =>
         {

@@ -93,7 +93,10 @@ public sealed record AnalysisShapes(IReadOnlyList<AnalysisInput> Inputs, ShapeOr
                 var d = declared.Dim[a];
                 if (d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue > 0)
                 {
-                    dims[a] = checked((int)d.DimValue);
+                    if (d.DimValue > int.MaxValue)
+                        ThrowHelper.Argument(nameof(model), $"{OnnxModelException.Describe(model.FilePath)}: input '{input.Name}' declares {d.DimValue} at axis {a}; "
+                            + $"dims over {int.MaxValue} are not supported.");
+                    dims[a] = (int)d.DimValue;
                     continue;
                 }
                 string param = d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimParam ? d.DimParam : "";

@@ -24,7 +24,7 @@ public sealed record ModelCost(long Parameters, long StoredBytes, double MacsPer
         ArgumentNullException.ThrowIfNull(example);
         // A model with a fixed batch axis runs at that batch; MACs are still per example.
         var declared = Data.ModelInput.FromModel(model);
-        int batch = declared.Select(i => i.Shape is [{ Value: { } b }, ..] ? (int)b : 1).DefaultIfEmpty(1).Max();
+        int batch = declared.Select(i => i.Shape is [{ Value: { } b and > 0 and <= int.MaxValue }, ..] ? (int)b : 1).DefaultIfEmpty(1).Max();
         var given = example.ToDictionary(p => p.Key, p => p.Value.Shape is [_, .. var rest] ? (int[])[batch, .. rest] : p.Value.Shape, StringComparer.Ordinal);
         var shapes = AnalysisShapes.Resolve(model, given, batchSize: batch, options: options);
         return FromShapes(model, shapes.Values, batch);

@@ -402,7 +402,7 @@ public sealed class CompressionRun : IDisposable
     private static int ProbeBatchSize(OnnxModel model, InputBatch first)
     {
         var declared = ModelInput.FromModel(model);
-        int fixedBatch = declared.Select(i => i.Shape is [{ Value: { } b }, ..] ? (int)b : 0).DefaultIfEmpty(0).Max();
+        int fixedBatch = declared.Select(i => i.Shape is [{ Value: { } b and > 0 and <= int.MaxValue }, ..] ? (int)b : 0).DefaultIfEmpty(0).Max();
         if (fixedBatch > 0)
         {
             if (first.BatchSize < fixedBatch)

@@ -12,7 +12,7 @@ namespace Whittle.Data;
 /// inputs as float32 and integer inputs (ids, masks, labels) as int64; elements are in C order. Names keep the order
 /// they were given in. The tensors are shared, not copied.
 /// </summary>
-public sealed class InputBatch : IReadOnlyDictionary<string, HostTensor>
+public sealed class InputBatch : IReadOnlyDictionary<string, HostTensor>, IDescribedInputs
 {
     private readonly Dictionary<string, HostTensor> _tensors = new(StringComparer.Ordinal);
     private readonly List<string> _names = [];

@@ -219,7 +219,7 @@ public static class Evaluator
         if (context is null) return ModelCost.Measure(model, example, options.Runtime);
         // The same probe as ModelCost.Measure (one example, the model's fixed batch if it has one), run segment by segment.
         var declared = ModelInput.FromModel(model);
-        int batch = declared.Select(i => i.Shape is [{ Value: { } b }, ..] ? (int)b : 1).DefaultIfEmpty(1).Max();
+        int batch = declared.Select(i => i.Shape is [{ Value: { } b and > 0 and <= int.MaxValue }, ..] ? (int)b : 1).DefaultIfEmpty(1).Max();
         var probe = batch == 1 ? example : example.SelectRows([.. Enumerable.Repeat(0, batch)]);
         return ModelCost.FromShapes(model, StreamedOutputs.ProbeShapes(model, probe, context), batch);
     }

@@ -35,6 +35,7 @@ public static class QuantizedWeights
         if (Unsupported(model, site) is { } why) throw new NotSupportedException($"Site '{site.Name}': {why}.");
         if (w.Rows != site.OutFeatures || w.Cols != site.InFeatures)
             ThrowHelper.ShapeMismatch(nameof(w), $"Site '{site.Name}': the weight", $"{site.OutFeatures}×{site.InFeatures}", $"{w.Rows}×{w.Cols}");
+        Finite(w.AsSpan(), site.Weight.Initializer, site.Name, model.FilePath);
         var graph = model.Graph;
         graph.EnsureOpset(ContribDomain, 1);
         var node = SiteWeights.SiteNode(model, site);
@@ -78,6 +79,22 @@ public static class QuantizedWeights
         return packed.LongLength + scales.LongLength * sizeof(float) + zeroPoints.LongLength;
     }
 
+    /// <summary>A NaN or infinity would quantize to a meaningless code (and spoil its block's scale): refused, naming the tensor.</summary>
+    private static void Finite(ReadOnlySpan<float> values, string tensor, string site, string? file)
+    {
+        int bad = IndexOfNonFinite(values);
+        if (bad >= 0)
+            throw new OnnxModelException($"{OnnxModelException.Describe(file)}: weight '{tensor}' of layer '{site}' holds {values[bad]} at element {bad}; "
+                + "quantization needs finite weights.", file, tensor);
+    }
+
+    private static int IndexOfNonFinite(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i])) return i;
+        return -1;
+    }
+
     /// <summary>Why <paramref name="site"/> cannot become <c>MatMulNBits</c>, or null.</summary>
     public static string? Unsupported(OnnxModel model, LinearSite site)
     {
@@ -108,6 +125,7 @@ public static class QuantizedWeights
         var kernel = model.Tensor(GraphQuery.ConstantTensor(graph, site.Weight.Initializer)
             ?? throw new ArgumentException($"Conv '{site.Name}': its kernel '{site.Weight.Initializer}' is not a constant.", nameof(site)));
         var values = kernel.ToArray<float>();
+        Finite(values, site.Weight.Initializer, site.Name, model.FilePath);
         int rows = site.OutChannels, cols = checked((int)(values.Length / rows));
         var channel = new QuantizationFormat(8, cols); // one block per output channel
         var codes = new byte[values.Length];

@@ -129,7 +129,9 @@ public sealed class TappedSession : IDisposable
                 }
                 catch (OnnxRuntimeException ex)
                 {
-                    throw new OnnxModelException($"{_source}: ONNX Runtime failed to run the model: {ex.Message}", null, null, ex);
+                    // The data may be what is wrong (a token id past a table, a window longer than the positions): name it too.
+                    string data = inputs is IDescribedInputs { Source: { } from } ? $" on inputs from {from}" : "";
+                    throw new OnnxModelException($"{_source}: ONNX Runtime failed to run the model{data}: {ex.Message}", null, null, ex);
                 }
                 using (results)
                     for (int i = 0; i < outputs.Count; i++) visit(outputs[i], results[i]);
@@ -221,16 +223,16 @@ public sealed class TappedSession : IDisposable
         foreach (var name in InputNames)
         {
             if (!inputs.TryGetValue(name, out var t) || t is null)
-                ThrowHelper.Argument(nameof(inputs), $"Input '{name}' is missing; the model takes {ValueNames.List(InputNames)}.");
+                ThrowHelper.Argument(nameof(inputs), $"{_source}: input '{name}' is missing; the model takes {ValueNames.List(InputNames)}.");
             var (type, dims) = InputSignature(name);
             if (t.ElementType != type)
                 ThrowHelper.Argument(nameof(inputs),
-                    $"Input '{name}': expected element type {OnnxDataTypes.Name(type)}, got {OnnxDataTypes.Name(t.ElementType)}.");
+                    $"{_source}: input '{name}': expected element type {OnnxDataTypes.Name(type)}, got {OnnxDataTypes.Name(t.ElementType)}.");
             bool fits = dims.Length == t.Shape.Length;
             for (int i = 0; fits && i < dims.Length; i++) fits = dims[i] < 0 || dims[i] == t.Shape[i];
             if (!fits)
                 ThrowHelper.Argument(nameof(inputs),
-                    $"Input '{name}': expected shape [{string.Join(",", dims.Select(d => d < 0 ? "?" : d.ToString()))}], got {HostTensor.FormatShape(t.Shape)}.");
+                    $"{_source}: input '{name}': expected shape [{string.Join(",", dims.Select(d => d < 0 ? "?" : d.ToString()))}], got {HostTensor.FormatShape(t.Shape)}.");
         }
     }
 

@@ -290,6 +290,11 @@ public sealed class BadInputTests : IDisposable
         Npz.Write(ids, [new("input_ids", NpyArray.Wrap(new long[] { 1, 2, -5, 3 }, [1, 4]))]);
         Refused("'input_ids' holds token id -5", "eval", "--model", Whittle.Tests.Fixtures.FixtureModelsTests.Fixture("gpt2_tiny.onnx"), "--data", ids, "--repeats", "0");
 
+        // Windows longer than the model's 64 positions: ONNX Runtime's refusal names the text as well as the model.
+        string text = _dir.File("long.txt");
+        File.WriteAllText(text, string.Concat(Enumerable.Repeat("hello there ", 300)));
+        Refused($"ONNX Runtime failed to run the model on inputs from {text}", "eval", "--model", Whittle.Tests.Fixtures.FixtureModelsTests.Fixture("gpt2_tiny.onnx"), "--text", text, "--repeats", "0");
+
         var nan = new float[2 * 784];
         nan[5] = float.NaN;
         Npz.Write(npz, [new("input", NpyArray.Wrap(nan, [2, 784]))]);

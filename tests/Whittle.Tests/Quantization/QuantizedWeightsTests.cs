@@ -203,4 +203,17 @@ public class QuantizedWeightsTests
         var xs = Random(Rows * k, seed: 15);
         Near(Product(xs, ActivationAwareScales.Quantized(w, s, f), bias), Run(model, xs, Rows, k), 2e-4);
     }
+
+    [Fact]
+    public void AWeightWithANaNIsRefusedNamingTheTensorAndTheGraphIsUnchanged()
+    {
+        var (model, site, w, _) = MatMulModel(32, 8);
+        w[3, 5] = float.NaN;
+        int nodes = model.Graph.Nodes.Count;
+        var ex = Assert.Throws<OnnxModelException>(() => QuantizedWeights.ReplaceLinear(model, site, w, QuantizationFormat.Create(4, 32), site.Input));
+        Assert.Contains("fc.weight", ex.Message);
+        Assert.Contains("finite", ex.Message);
+        Assert.Equal(nodes, model.Graph.Nodes.Count);
+        Assert.DoesNotContain(model.Graph.Nodes, n => n.OpType == "MatMulNBits");
+    }
 }
