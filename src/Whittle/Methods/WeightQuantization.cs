@@ -144,7 +144,8 @@ public sealed class WeightQuantization : ICompressionMethod
                             producer => step.Holds(Analysis.GraphQuery.NameOf(producer)));
                     for (int i = 0; i < members.Count; i++)
                     {
-                        var w = weights[i];
+                        // A copy: with several targets each scales the original weights.
+                        var w = scales.IsIdentity ? weights[i] : weights[i].Clone();
                         if (!scales.IsIdentity)
                             for (int r = 0; r < w.Rows; r++)
                                 System.Numerics.Tensors.TensorPrimitives.Multiply(w.Row(r), scales.Scales, w.Row(r));
