@@ -180,10 +180,7 @@ public sealed class WeightQuantization : ICompressionMethod
     private (List<LinearFactorSite> Linear, List<ConvFactorSite> Conv, List<SkippedSite> Skipped) Sites(CompressionRun run)
     {
         var model = run.Original;
-        var order = model.Graph.TopologicalOrder();
-        var position = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < order.Count; i++)
-            foreach (var o in order[i].Output) position[o] = i;
+        var position = FactorSites.Positions(model);
         var linear = new List<LinearFactorSite>();
         var conv = new List<ConvFactorSite>();
         var skipped = new List<SkippedSite>();

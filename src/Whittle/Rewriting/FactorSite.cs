@@ -146,10 +146,7 @@ public static class FactorSites
     /// </summary>
     public static (List<FactorSite> Eligible, List<SkippedSite> Skipped) Find(OnnxModel model, ModelStructure structure, bool convolutions)
     {
-        var order = model.Graph.TopologicalOrder();
-        var position = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < order.Count; i++)
-            foreach (var o in order[i].Output) position[o] = i;
+        var position = Positions(model);
 
         var eligible = new List<FactorSite>();
         var skipped = new List<SkippedSite>();
@@ -213,6 +210,16 @@ public static class FactorSites
 
     private static SkippedSite Skip(ConvSite s, int position, string reason) =>
         new(s.Name, position, (int)Math.Min(s.OutChannels, s.InChannels / Math.Max(1, s.Groups) * s.Kernel.Aggregate(1L, (a, k) => a * k)), s.Parameters, reason);
+
+    /// <summary>Each value's producer's index in topological order (a site's graph position, for report order).</summary>
+    internal static Dictionary<string, int> Positions(OnnxModel model)
+    {
+        var order = model.Graph.TopologicalOrder();
+        var position = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < order.Count; i++)
+            foreach (var o in order[i].Output) position[o] = i;
+        return position;
+    }
 
     /// <summary>Whether the weight reaches anything but the node producing <paramref name="product"/> (through pass-through ops).</summary>
     internal static bool Shared(OnnxModel model, string weight, string product)
