@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Whittle.Compression;
 using Whittle.Data;
 using Whittle.Methods;
@@ -17,7 +16,8 @@ public sealed class PackageReadmeTests : IDisposable
     private static string[] Lines(string text) =>
         [.. text.ReplaceLineEndings("\n").Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith("using ", StringComparison.Ordinal))];
 
-    private static string ThisFile([CallerFilePath] string path = "") => path;
+    // Not [CallerFilePath]: a CI build (ContinuousIntegrationBuild) maps source paths to /_/.
+    private static string ThisFile() => Path.Combine(RepoFixtures.Root, "tests", "Whittle.Tests", "PackageReadmeTests.cs");
 
     [Fact]
     public void TheReadmeExampleIsTheCodeThisTestRuns()
