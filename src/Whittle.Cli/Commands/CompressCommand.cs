@@ -84,8 +84,8 @@ internal static class CompressCommand
             model, method, calib, calibLabels, calibCount, batchSize, window, separator, output, reportFile, seed, keepMacs, keepParams, tolerance,
             eval, evalLabels, evalCount, chart, mode, cacheMiB, threads, task, scope, quantize,
         };
-        foreach (var entry in MethodCatalog.All)
-            foreach (var option in entry.Options) cmd.Options.Add(option);
+        // Distinct: an option several methods share (--align) is one option.
+        foreach (var option in MethodCatalog.All.SelectMany(e => e.Options).Distinct()) cmd.Options.Add(option);
 
         cmd.SetAction((parse, cancellationToken) => Task.FromResult(Execute(parse, cancellationToken)));
         return cmd;

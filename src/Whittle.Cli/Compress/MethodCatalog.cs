@@ -1,3 +1,6 @@
+using System.CommandLine;
+using Whittle.Compression;
+
 namespace Whittle.Cli.Compress;
 
 /// <summary>Every method <c>whittle compress</c> offers, in the order <c>--help</c> lists them.</summary>
@@ -5,6 +8,26 @@ internal static class MethodCatalog
 {
     /// <summary>The quantization entry, which is also <c>--quantize</c>'s last stage.</summary>
     public static QuantizeCli Quantize { get; } = new();
+
+    /// <summary>
+    /// <c>--align N</c>, shared by the methods that choose widths or ranks: each is a multiple of N where the layer allows,
+    /// since ONNX Runtime's CPU GEMM works on blocks of 16 output columns and an odd width costs the time of the next multiple.
+    /// </summary>
+    public static Option<int> Align { get; } = new("--align")
+    {
+        Description = "Round every rank and pruned width chosen from an error rule up to a multiple of N (layers whose range is under 4·N are "
+            + "left unaligned): ONNX Runtime's CPU GEMM works on blocks of 16 columns, so other widths save MACs but not time. 1 turns it off.",
+        DefaultValueFactory = _ => HardwareAlignment.Default,
+    };
+
+    /// <summary>The value of <see cref="Align"/>, checked.</summary>
+    public static int AlignOf(ParseResult parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        int align = parse.GetValue(Align);
+        if (align < 1) throw new ArgumentException($"--align {align}: expected a positive multiple (1 turns alignment off).");
+        return align;
+    }
 
     /// <summary>The entries (stateless).</summary>
     public static IReadOnlyList<IMethodCli> All { get; } =

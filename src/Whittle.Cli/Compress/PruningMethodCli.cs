@@ -62,7 +62,7 @@ internal sealed class PruningMethodCli : IMethodCli
         + "magnitude: the same surgery keeping the units of largest activation norm, without correction.";
 
     /// <inheritdoc/>
-    public IReadOnlyList<Option> Options => [Schedule, GreedyFactor, Targets, Scaling, Proxy, Statistic, SketchRows, MinWidth, NoSiteErrors];
+    public IReadOnlyList<Option> Options => [Schedule, GreedyFactor, Targets, Scaling, Proxy, Statistic, SketchRows, MinWidth, NoSiteErrors, MethodCatalog.Align];
 
     /// <inheritdoc/>
     public bool TakesBudgets => true;
@@ -106,6 +106,7 @@ internal sealed class PruningMethodCli : IMethodCli
             },
             SketchRows = parse.GetValue(SketchRows),
             MinimumWidth = minWidth,
+            Align = MethodCatalog.AlignOf(parse),
             MeasureErrors = !parse.GetValue(NoSiteErrors),
         };
     }

@@ -5,8 +5,9 @@ using Whittle.Methods;
 namespace Whittle.Cli.Compress;
 
 /// <summary>
-/// <c>whittle compress --method svd|asvd|whitened-svd</c>: the SVD baselines, with <c>--keep-params F</c> (one uniform ratio
-/// for every layer) or <c>--tolerance ε</c> (per-layer ranks from the relative truncation error).
+/// <c>whittle compress --method svd|asvd|whitened-svd</c>: the SVD baselines, with <c>--keep-params F</c> (per-layer ranks of a
+/// global allocation, or with <c>--allocation uniform</c> one ratio for every layer) or <c>--tolerance ε</c> (per-layer ranks
+/// from the relative truncation error).
 /// </summary>
 internal sealed class SvdBaselineCli : IMethodCli
 {
@@ -26,18 +27,38 @@ internal sealed class SvdBaselineCli : IMethodCli
         Description = "Also factorize the layer that writes the model's output (classifier layer, language-model head); by default it is kept.",
     };
 
+    private readonly Option<string> _allocation = AllocationOption();
+
     public IReadOnlyList<string> Names { get; } = ["svd", "asvd", "whitened-svd"];
 
-    public string Description => "Baselines: plain truncated SVD, activation-aware SVD (ASVD) and whitened SVD (SVD-LLM) of every layer, at --keep-params or --tolerance.";
+    public string Description => "Baselines: plain truncated SVD, activation-aware SVD (ASVD) and whitened SVD (SVD-LLM) of every layer, at --keep-params (global or uniform allocation) or --tolerance.";
 
-    public IReadOnlyList<Option> Options => [_alpha, _noOutputError, _outputLayer];
+    public IReadOnlyList<Option> Options => [_alpha, _noOutputError, _outputLayer, _allocation, MethodCatalog.Align];
 
     public bool TakesBudgets => true;
+
+    private static Option<string> AllocationOption()
+    {
+        var o = new Option<string>("--allocation")
+        {
+            Description = "Ranks of a --keep-params budget: global (the ranks minimizing the summed squared relative truncation error of the layers "
+                + "for the budget — for whitened-svd, their output errors on the calibration data) or uniform (every layer keeps the same fraction of its weights).",
+            DefaultValueFactory = _ => "global",
+        };
+        o.AcceptOnlyFromAmong("global", "uniform");
+        return o;
+    }
 
     public ICompressionMethod Create(string name, ParseResult parse)
     {
         ArgumentNullException.ThrowIfNull(parse);
-        var options = new LowRankBaselineOptions { MeasureOutputError = !parse.GetValue(_noOutputError), IncludeOutputLayer = parse.GetValue(_outputLayer) };
+        var options = new LowRankBaselineOptions
+        {
+            MeasureOutputError = !parse.GetValue(_noOutputError),
+            IncludeOutputLayer = parse.GetValue(_outputLayer),
+            Allocation = parse.GetValue(_allocation) == "uniform" ? RankAllocation.Uniform : RankAllocation.Global,
+            Align = MethodCatalog.AlignOf(parse),
+        };
         double alpha = parse.GetValue(_alpha);
         if (!double.IsFinite(alpha) || alpha < 0) throw new ArgumentException($"--asvd-alpha {alpha}: expected a finite exponent ≥ 0 (ASVD uses 0.5).");
         if (name != "asvd" && parse.GetResult(_alpha) is { Implicit: false })

@@ -108,6 +108,33 @@ public static class LowRank
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckRank(rank, w);
+        var (wd, d) = ScaleColumns(w, activationRms, alpha);
+        int n = w.Cols;
+        var svd = LinearAlgebra.Factorizations.Svd.Compute<T>(wd);
+        var (l, r) = Split(svd, rank);
+        for (int i = 0; i < rank; i++)
+        {
+            var row = r.Row(i);
+            for (int j = 0; j < n; j++) row[j] /= d[j];
+        }
+        return new LowRankFactors<T>(l, r, svd.S, LowRankMethod.ActivationAware);
+    }
+
+    /// <summary>
+    /// The singular values every <see cref="ActivationAware{T}"/> factorization of <paramref name="w"/> reports (those of
+    /// <c>W·diag(d)</c>), without the vectors: what a rank allocation needs before any rank is chosen.
+    /// </summary>
+    /// <param name="w">m × n matrix, finite.</param>
+    /// <param name="activationRms">Length-n per-input-feature RMS a (non-negative, finite).</param>
+    /// <param name="alpha">Exponent α of the scaling; finite, ≥ 0.</param>
+    public static T[] ActivationAwareSpectrum<T>(MatrixView<T> w, ReadOnlySpan<T> activationRms, double alpha = 0.5)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        LinearAlgebra.Factorizations.Svd.SingularValues<T>(ScaleColumns(w, activationRms, alpha).Scaled);
+
+    // W·diag(d) with d_j = max(a_j, RmsFloor·max a)^α, and d.
+    private static (Matrix<T> Scaled, T[] D) ScaleColumns<T>(MatrixView<T> w, ReadOnlySpan<T> activationRms, double alpha)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         int m = w.Rows, n = w.Cols;
         if (activationRms.Length != n)
             ThrowHelper.ShapeMismatch(nameof(activationRms), "LowRank.ActivationAware: one RMS per column of W", $"{n}", $"{activationRms.Length}");
@@ -134,14 +161,7 @@ public static class LowRank
             var row = wd.Row(i);
             for (int j = 0; j < n; j++) row[j] = w[i, j] * d[j];
         }
-        var svd = LinearAlgebra.Factorizations.Svd.Compute<T>(wd);
-        var (l, r) = Split(svd, rank);
-        for (int i = 0; i < rank; i++)
-        {
-            var row = r.Row(i);
-            for (int j = 0; j < n; j++) row[j] /= d[j];
-        }
-        return new LowRankFactors<T>(l, r, svd.S, LowRankMethod.ActivationAware);
+        return (wd, d);
     }
 
     /// <summary>
@@ -159,6 +179,32 @@ public static class LowRank
     public static LowRankFactors<T> Whitened<T>(MatrixView<T> w, MatrixView<T> gram, int rank) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckRank(rank, w);
+        CheckGram(w, gram);
+        var s = TryCholesky(gram);
+        return s is null ? WhitenedEigen(w, gram, rank) : WhitenedCholesky(w, s, rank);
+    }
+
+    /// <summary>
+    /// The singular values every <see cref="Whitened{T}"/> factorization of <paramref name="w"/> reports (those of
+    /// <c>W·S</c>, zero-padded to min(m, n) on the eigen path), without the vectors: what a rank allocation needs
+    /// before any rank is chosen.
+    /// </summary>
+    /// <param name="w">m × n matrix, finite.</param>
+    /// <param name="gram">n × n Gram matrix G = XᵀX of the calibration inputs (the lower triangle is read).</param>
+    public static T[] WhitenedSpectrum<T>(MatrixView<T> w, MatrixView<T> gram) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckGram(w, gram);
+        var s = TryCholesky(gram);
+        if (s is not null) return LinearAlgebra.Factorizations.Svd.SingularValues<T>(Blas.Multiply(w, s.View));
+        var (half, _) = EigenRoots(gram);
+        var sigma = new T[Math.Min(w.Rows, w.Cols)];
+        var values = LinearAlgebra.Factorizations.Svd.SingularValues<T>(Blas.Multiply(w, half.View));
+        values.AsSpan(0, Math.Min(values.Length, sigma.Length)).CopyTo(sigma);
+        return sigma;
+    }
+
+    private static void CheckGram<T>(MatrixView<T> w, MatrixView<T> gram) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         int n = w.Cols;
         if (gram.Rows != n || gram.Cols != n)
             ThrowHelper.ShapeMismatch(nameof(gram), "LowRank.Whitened: G = XᵀX must be n × n (n = columns of W)", $"{n}×{n}", $"{gram.Rows}×{gram.Cols}");
@@ -166,9 +212,6 @@ public static class LowRank
             for (int j = 0; j <= i; j++)
                 if (!T.IsFinite(gram[i, j]))
                     ThrowHelper.Argument(nameof(gram), $"LowRank.Whitened: the Gram matrix holds a non-finite value at ({i}, {j}).");
-
-        var s = TryCholesky(gram);
-        return s is null ? WhitenedEigen(w, gram, rank) : WhitenedCholesky(w, s, rank);
     }
 
     /// <summary>The largest rank c whose factors save parameters: <c>c·(m + n) &lt; m·n</c> (0 when none does, or m·n = 0).</summary>
@@ -224,6 +267,30 @@ public static class LowRank
     private static LowRankFactors<T> WhitenedEigen<T>(MatrixView<T> w, MatrixView<T> gram, int rank) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int m = w.Rows, n = w.Cols;
+        var (sHalf, sInvT) = EigenRoots(gram);
+        var ws = Blas.Multiply(w, sHalf.View);                                     // W·S, m × k
+        var svd = LinearAlgebra.Factorizations.Svd.Compute<T>(ws);                 // min(m, k) values
+        int available = svd.S.Length;
+        var sigma = new T[Math.Min(m, n)];
+        svd.S.AsSpan(0, Math.Min(available, sigma.Length)).CopyTo(sigma);
+
+        var l = new Matrix<T>(m, rank);
+        var r = new Matrix<T>(rank, n);
+        int c = Math.Min(rank, available);                                         // directions beyond rank(W·S) stay zero
+        if (c > 0)
+        {
+            var (lc, rc) = Split(svd, c);                                          // rc = Σ_c^{1/2}·V_cᵀ, c × k
+            lc.View.CopyTo(l.View.SliceCols(0, c));
+            Blas.Gemm(T.One, rc.View, sInvT.Transpose(), T.Zero, r.View.SliceRows(0, c)); // R = Σ_c^{1/2}·V_cᵀ·S⁺
+        }
+        return new LowRankFactors<T>(l, r, sigma, LowRankMethod.WhitenedEigen);
+    }
+
+    // G's square root over its numerical range, S = Q_k·Λ_k^{1/2} (n × k, eigenvalues above n·ε·λ_max, descending),
+    // and (S⁺)ᵀ = Q_k·Λ_k^{-1/2}.
+    private static (Matrix<T> Half, Matrix<T> InverseHalfT) EigenRoots<T>(MatrixView<T> gram) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = gram.Rows;
         var eig = SymmetricEigen.Compute(gram);                                    // ascending
         double lambdaMax = n == 0 ? 0 : Math.Max(0, double.CreateTruncating(eig.Values[n - 1]));
         double cutoff = n * Epsilon<T>() * lambdaMax;
@@ -245,23 +312,7 @@ public static class LowRank
                 sInvT[i, t] = q * invRoot;
             }
         }
-
-        var ws = Blas.Multiply(w, sHalf.View);                                     // W·S, m × k
-        var svd = LinearAlgebra.Factorizations.Svd.Compute<T>(ws);                 // min(m, k) values
-        int available = svd.S.Length;
-        var sigma = new T[Math.Min(m, n)];
-        svd.S.AsSpan(0, Math.Min(available, sigma.Length)).CopyTo(sigma);
-
-        var l = new Matrix<T>(m, rank);
-        var r = new Matrix<T>(rank, n);
-        int c = Math.Min(rank, available);                                         // directions beyond rank(W·S) stay zero
-        if (c > 0)
-        {
-            var (lc, rc) = Split(svd, c);                                          // rc = Σ_c^{1/2}·V_cᵀ, c × k
-            lc.View.CopyTo(l.View.SliceCols(0, c));
-            Blas.Gemm(T.One, rc.View, sInvT.Transpose(), T.Zero, r.View.SliceRows(0, c)); // R = Σ_c^{1/2}·V_cᵀ·S⁺
-        }
-        return new LowRankFactors<T>(l, r, sigma, LowRankMethod.WhitenedEigen);
+        return (sHalf, sInvT);
     }
 
     // ------------------------------------------------------------------ helpers

@@ -38,4 +38,7 @@ public sealed class ActivationAwareSvd : LowRankBaseline
     /// <inheritdoc/>
     protected override LowRankFactors<double> Factorize(Matrix<double> w, GramMatrix? inputs, int rank) =>
         LowRank.ActivationAware<double>(w, inputs!.Rms(), rank, AlphaExponent);
+
+    /// <inheritdoc/>
+    protected override double[] Spectrum(Matrix<double> w, GramMatrix? inputs) => LowRank.ActivationAwareSpectrum<double>(w, inputs!.Rms(), AlphaExponent);
 }

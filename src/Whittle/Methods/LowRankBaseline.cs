@@ -10,13 +10,18 @@
 //   3. Decomposition, once per site at its largest parameter-saving rank r_max = ⌈mn/(m + n)⌉ − 1; every budget's
 //      rank-c factors are prefixes of these (the c leading columns of L and rows of R).
 //   4. Ranks per budget:
-//        --keep-params F   one uniform ratio ρ for every site: c = clamp(⌊ρ·mn/(m + n)⌋, 1, r_max), i.e. each site keeps
-//                          the fraction ρ of its weight parameters (rounded down to a whole rank); ρ is the largest ratio
-//                          (bisection) for which the whole model keeps at most F of its parameters — tensors that are
-//                          not factorized (embeddings, norms, biases, skipped sites) count in full.
+//        --keep-params F   global (default; RankAllocation.cs): the ranks minimizing Σ_i e_i², e_i the relative truncation
+//                          error of site i, for the budget — one threshold on each singular direction's share of its site's
+//                          energy per parameter, from every site's spectrum on the original (a survey of the segments when
+//                          the decomposition reads the inputs), ranks rounded up to the alignment;
+//                          uniform (RankAllocation.Uniform): one ratio ρ for every site, c = clamp(⌊ρ·mn/(m + n)⌋, 1, r_max),
+//                          i.e. each site keeps the fraction ρ of its weight parameters (rounded down to a whole rank); ρ is
+//                          the largest ratio (bisection) for which the whole model keeps at most F of its parameters —
+//                          tensors that are not factorized (embeddings, norms, biases, skipped sites) count in full.
 //        --tolerance ε     per site the smallest c whose relative truncation error sqrt(Σ_{j≥c} σ_j² / Σ_j σ_j²) ≤ ε,
 //                          σ those of the decomposed matrix (W, W·D or W·S: for whitened SVD this is the relative output
-//                          error on the calibration data); a site is left alone when that c saves no parameters.
+//                          error on the calibration data), rounded up to the alignment; a site is left alone when that c
+//                          saves no parameters.
 //   5. Rewrite a copy of the graph (FactorChain / ConvFactorChain), measure sizes, report per site the rank, the
 //      truncation error, the weight error ‖W − LR‖_F/‖W‖_F, the calibration output error ‖(W − LR)Xᵀ‖_F/‖WXᵀ‖_F and the
 //      parameters before and after.
@@ -50,6 +55,16 @@ public sealed record LowRankBaselineOptions
     /// classifier layer to a few ranks while saving almost nothing.
     /// </summary>
     public bool IncludeOutputLayer { get; init; }
+
+    /// <summary>How keep-parameters budgets set each layer's rank; default <see cref="RankAllocation.Global"/> (one tolerance on every layer's relative truncation error).</summary>
+    public RankAllocation Allocation { get; init; } = RankAllocation.Global;
+
+    /// <summary>
+    /// Ranks of global and tolerance budgets are multiples of this (rounded up, so the error rule still holds; layers whose
+    /// saving range is under 4·N take any rank, <see cref="HardwareAlignment"/>): ONNX Runtime's CPU GEMM works on blocks of
+    /// 16 columns, and an odd rank costs the time of the next multiple. Default 16; 1 turns it off. Uniform ratios are not aligned.
+    /// </summary>
+    public int Align { get; init; } = HardwareAlignment.Default;
 }
 
 /// <summary>What a baseline did to one site (<see cref="SiteReport.Details"/>).</summary>
@@ -67,7 +82,17 @@ public sealed record LowRankSiteDetails(string Layer, int OutFeatures, int InFea
 /// <param name="Ratio">The uniform ratio ρ (fraction of each site's weight parameters kept), or null for a tolerance budget.</param>
 /// <param name="Alpha">ASVD's exponent α, or null.</param>
 /// <param name="CalibrationRows">Rows of the calibration inputs behind the Gram matrices (largest over sites), or null when none were collected.</param>
-public sealed record LowRankBaselineDetails(string Decomposition, string Rule, double? Ratio, double? Alpha, long? CalibrationRows);
+public sealed record LowRankBaselineDetails(string Decomposition, string Rule, double? Ratio, double? Alpha, long? CalibrationRows)
+{
+    /// <summary>The tolerance ε every site's rank meets (tolerance budgets); null for keep-parameters budgets.</summary>
+    public double? Tolerance { get; init; }
+
+    /// <summary>A global allocation's threshold λ on each direction's share of its layer's energy per parameter (<see cref="RankAllocation.Global"/>); null otherwise.</summary>
+    public double? Threshold { get; init; }
+
+    /// <summary>Ranks are multiples of this where the layer allows (1: any rank).</summary>
+    public int Align { get; init; } = 1;
+}
 
 /// <summary>
 /// The shared engine of the SVD baselines (<see cref="PlainSvd"/>, <see cref="ActivationAwareSvd"/>, <see cref="WhitenedSvd"/>):
@@ -97,6 +122,12 @@ public abstract class LowRankBaseline : ICompressionMethod
     /// <summary>The rank-<paramref name="rank"/> factors of <paramref name="w"/> (m × n) given its inputs' statistics (null when not collected).</summary>
     protected abstract LowRankFactors<double> Factorize(Matrix<double> w, GramMatrix? inputs, int rank);
 
+    /// <summary>
+    /// All singular values of the matrix <see cref="Factorize"/> decomposes (W, W·D or W·S), which a global allocation reads
+    /// before choosing ranks. The default takes them from a rank-0 factorization; variants override it with a cheaper path.
+    /// </summary>
+    protected virtual double[] Spectrum(Matrix<double> w, GramMatrix? inputs) => Factorize(w, inputs, 0).SingularValues;
+
     /// <inheritdoc/>
     public IReadOnlyList<CompressionResult> Compress(CompressionRun run, IReadOnlyList<CompressionBudget> budgets)
     {
@@ -121,11 +152,26 @@ public abstract class LowRankBaseline : ICompressionMethod
             }
         if (sites.Count == 0) run.Warn($"{Name}: no layer of {model.FilePath ?? "the model"} can be factorized (see the per-site reasons).");
 
-        // Ranks of keep-parameters budgets: one uniform ratio for every site, from the shapes alone.
+        // Ranks of keep-parameters budgets, fixed before the pass: a uniform ratio from the shapes alone, or one global
+        // tolerance from every site's spectrum on the original.
         long compressible = sites.Sum(s => s.Parameters);
-        var uniform = budgets.Select(b => b.Kind == BudgetKind.KeepParameters
-            ? UniformRatioRanks([.. sites.Select(s => (s.Rows, s.Cols))], b.Scope == BudgetScope.Model ? run.OriginalCost.Parameters : compressible, b.Value, Name)
-            : ((double, int[])?)null).ToArray();
+        var keeps = budgets.Select((b, i) => (Budget: b, Index: i)).Where(p => p.Budget.Kind == BudgetKind.KeepParameters).ToList();
+        var plans = new Allocated?[budgets.Count];
+        if (keeps.Count > 0 && Options.Allocation == RankAllocation.Global)
+        {
+            var spectra = Spectra(run, sites, calibrate: NeedsInputs);
+            foreach (var (b, i) in keeps)
+            {
+                var (lambda, ranks) = GlobalRankAllocation.Ranks(spectra, b.Scope == BudgetScope.Model ? run.OriginalCost.Parameters : compressible, b.Value, Options.Align, Name);
+                plans[i] = new Allocated(ranks, null, lambda);
+            }
+        }
+        else
+            foreach (var (b, i) in keeps)
+            {
+                var (rho, ranks) = UniformRatioRanks([.. sites.Select(s => (s.Rows, s.Cols))], b.Scope == BudgetScope.Model ? run.OriginalCost.Parameters : compressible, b.Value, Name);
+                plans[i] = new Allocated([.. ranks.Select(r => (int?)r)], rho, null);
+            }
         var reports = budgets.Select(_ => skipped.Select(s => (s.Position, Report: s.Unchanged())).ToList()).ToArray();
         var models = budgets.Select(_ => run.Copy()).ToList();
         long rows = 0;
@@ -147,11 +193,14 @@ public abstract class LowRankBaseline : ICompressionMethod
                 foreach (var target in step.Targets)
                 {
                     var budget = budgets[target.Index];
-                    int? rank = uniform[target.Index] is { } u ? u.Item2[sites.IndexOf(site)] : ToleranceRank(factors.SingularValues, budget.Value, site.MaxSavingRank);
+                    var plan = plans[target.Index];
+                    int? rank = plan is not null ? plan.Ranks[sites.IndexOf(site)] : AlignedToleranceRank(factors.SingularValues, budget.Value, site.MaxSavingRank);
                     if (rank is not { } c)
                     {
-                        reports[target.Index].Add((site.Position, site.Skip(
-                            $"no parameter-saving rank (≤ {site.MaxSavingRank}) meets tolerance {budget.Value.ToString("G4", CultureInfo.InvariantCulture)}").Unchanged()));
+                        string saving = $"≤ {site.MaxSavingRank}{(HardwareAlignment.Applies(site.MaxSavingRank, Options.Align) ? $", a multiple of {Options.Align}" : "")}";
+                        reports[target.Index].Add((site.Position, site.Skip(plan is null
+                            ? $"no parameter-saving rank ({saving}) meets tolerance {budget.Value.ToString("G4", CultureInfo.InvariantCulture)}"
+                            : $"every direction up to the largest parameter-saving rank ({saving}) gains more per parameter than the budget's threshold: it stays dense").Unchanged()));
                         continue;
                     }
                     var (l, r) = Prefix(factors, c);
@@ -164,10 +213,20 @@ public abstract class LowRankBaseline : ICompressionMethod
         for (int b = 0; b < budgets.Count; b++)
         {
             run.Time(Stages.Rewrite, () => FactorChain.Tidy(models[b]));
-            string rule = uniform[b] is { } u
-                ? $"uniform ratio ρ = {u.Item1.ToString("F4", CultureInfo.InvariantCulture)} of each site's weight parameters, for {budgets[b]}"
-                : $"tolerance ε = {budgets[b].Value.ToString("G4", CultureInfo.InvariantCulture)} on the relative truncation error";
-            var details = new LowRankBaselineDetails(Name, rule, uniform[b]?.Item1, Alpha, calibrate && rows > 0 ? rows : null);
+            string aligned = Options.Align > 1 ? $", ranks multiples of {Options.Align}" : "";
+            var plan = plans[b];
+            string rule = plan switch
+            {
+                { Ratio: { } rho } => $"uniform ratio ρ = {rho.ToString("F4", CultureInfo.InvariantCulture)} of each site's weight parameters, for {budgets[b]}",
+                { Threshold: { } l } => $"global: every singular direction whose share of its layer's energy per parameter exceeds λ = {l.ToString("G4", CultureInfo.InvariantCulture)}{aligned}, for {budgets[b]}",
+                _ => $"tolerance ε = {budgets[b].Value.ToString("G4", CultureInfo.InvariantCulture)} on the relative truncation error{aligned}",
+            };
+            var details = new LowRankBaselineDetails(Name, rule, plan?.Ratio, Alpha, calibrate && rows > 0 ? rows : null)
+            {
+                Tolerance = plan is null ? budgets[b].Value : null,
+                Threshold = plan?.Threshold,
+                Align = plan?.Ratio is null ? Options.Align : 1,
+            };
             results.Add(run.Result(budgets[b], models[b], reports[b].OrderBy(r => r.Position).Select(r => r.Report), details, compressible: (compressible, null)));
         }
         return results;
@@ -249,6 +308,34 @@ public abstract class LowRankBaseline : ICompressionMethod
         return (int)Math.Clamp(c, 1, max);
     }
 
+    /// <summary>Every site's spectrum on the original: from a survey of the segments when the decomposition reads the inputs, else from the weights.</summary>
+    private List<SpectrumSite> Spectra(CompressionRun run, List<FactorSite> sites, bool calibrate)
+    {
+        var spectra = new SpectrumSite?[sites.Count];
+        void Add(FactorSite site, OnnxModel model, GramMatrix? gram)
+        {
+            int i = sites.IndexOf(site);
+            run.Report(Stages.Decomposition, i, sites.Count, $"{site.Name} (spectrum)");
+            var w = SiteInputs.WeightOf(site, model);
+            spectra[i] = new SpectrumSite(site.Rows, site.Cols, run.Time(Stages.Decomposition, () => Spectrum(w, gram)));
+        }
+        if (calibrate)
+            run.Survey(run.Original, step =>
+            {
+                var here = sites.Where(s => step.Holds(s.Name)).ToList();
+                if (here.Count == 0) return;
+                var grams = SiteInputs.Grams(step, here);
+                foreach (var site in here) Add(site, step.Source, grams[site.Name]);
+            });
+        else
+            foreach (var site in sites) Add(site, run.Original, null);
+        return [.. spectra.Select((s, i) => s ?? throw new InvalidOperationException($"{Name}: site '{sites[i].Name}' lies in no calibration segment."))];
+    }
+
+    /// <summary>A tolerance budget's rank: the smallest meeting ε, rounded up to a multiple of <see cref="LowRankBaselineOptions.Align"/>.</summary>
+    private int? AlignedToleranceRank(IReadOnlyList<double> singularValues, double epsilon, int maxRank) =>
+        ToleranceRank(singularValues, epsilon, maxRank) is { } c ? GlobalRankAllocation.Align(c, maxRank, Options.Align) : null;
+
     private SiteReport Report(Decomposed d, Matrix<double> l, Matrix<double> r, int rank)
     {
         var approx = Blas.Multiply(l.View, r.View);
@@ -292,6 +379,9 @@ public abstract class LowRankBaseline : ICompressionMethod
         for (int i = 0; i < src.Length; i++) dst[i] = (float)src[i];
         return w;
     }
+
+    /// <summary>The ranks of a keep-parameters budget (null: the site stays dense), with the ratio or threshold that gave them.</summary>
+    private sealed record Allocated(int?[] Ranks, double? Ratio, double? Threshold);
 
     private sealed record Decomposed(FactorSite Site, Matrix<double> W, GramMatrix? Inputs, LowRankFactors<double> Factors);
 }

@@ -6,6 +6,7 @@
 using Whittle.Calibration;
 using Whittle.Decompositions;
 using Whittle.LinearAlgebra;
+using Whittle.LinearAlgebra.Factorizations;
 
 namespace Whittle.Methods;
 
@@ -23,4 +24,7 @@ public sealed class PlainSvd : LowRankBaseline
 
     /// <inheritdoc/>
     protected override LowRankFactors<double> Factorize(Matrix<double> w, GramMatrix? inputs, int rank) => LowRank.Svd<double>(w, rank);
+
+    /// <inheritdoc/>
+    protected override double[] Spectrum(Matrix<double> w, GramMatrix? inputs) => Svd.SingularValues<double>(w);
 }

@@ -110,12 +110,21 @@ public sealed record PruningOptions
     /// <summary>The fewest units a site keeps; default 1.</summary>
     public int MinimumWidth { get; init; } = 1;
 
+    /// <summary>
+    /// Widths of neurons and channels chosen from a tolerance (bisection and tolerance budgets) are rounded up to a multiple of
+    /// this, so the error rule still holds: ONNX Runtime's CPU GEMM and convolution kernels work on blocks of 16 output columns,
+    /// and a width in between costs the time of the next multiple (<see cref="Compression.HardwareAlignment"/>). Sites narrower
+    /// than 4·N take any width; head counts and the greedy schedule are not aligned. Default 16; 1 turns it off.
+    /// </summary>
+    public int Align { get; init; } = Compression.HardwareAlignment.Default;
+
     /// <summary>Measure each site's output error on the calibration data after pruning (one more pass per model); default true.</summary>
     public bool MeasureErrors { get; init; } = true;
 
     internal void Validate()
     {
         if (!(GreedyFactor >= 0.5 && GreedyFactor < 1)) ThrowHelper.ArgumentOutOfRange(nameof(GreedyFactor), GreedyFactor, "a greedy factor in [0.5, 1)");
+        if (Align < 1) ThrowHelper.ArgumentOutOfRange(nameof(Align), Align, "an alignment ≥ 1 (1 turns it off)");
         if (MinimumWidth < 1) ThrowHelper.ArgumentOutOfRange(nameof(MinimumWidth), MinimumWidth, "a minimum width ≥ 1");
         if (SketchRows is < 1) ThrowHelper.ArgumentOutOfRange(nameof(SketchRows), SketchRows, "at least one sketch row");
         if (Targets == PruningTargets.None) ThrowHelper.Argument(nameof(Targets), "No pruning target: give at least one of fully connected, convolution or attention heads.");

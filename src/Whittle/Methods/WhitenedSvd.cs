@@ -25,4 +25,7 @@ public sealed class WhitenedSvd : LowRankBaseline
     /// <inheritdoc/>
     protected override LowRankFactors<double> Factorize(Matrix<double> w, GramMatrix? inputs, int rank) =>
         LowRank.Whitened<double>(w, inputs!.Gram, rank);
+
+    /// <inheritdoc/>
+    protected override double[] Spectrum(Matrix<double> w, GramMatrix? inputs) => LowRank.WhitenedSpectrum<double>(w, inputs!.Gram);
 }

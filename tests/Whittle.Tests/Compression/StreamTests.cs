@@ -29,8 +29,9 @@ public class StreamTests
 
     private static readonly CompressionBudget[] TwoBudgets = [CompressionBudget.KeepParameters(0.6), CompressionBudget.KeepParameters(0.8)];
 
+    // Uniform ranks: they follow from the shapes alone, the same in both calibration modes.
     private static IReadOnlyList<CompressionResult> Whitened(CompressionJob job, CancellationToken cancellationToken = default) =>
-        new WhitenedSvd().Compress(job, TwoBudgets, cancellationToken);
+        new WhitenedSvd(new LowRankBaselineOptions { Allocation = RankAllocation.Uniform }).Compress(job, TwoBudgets, cancellationToken);
 
     private static float[] Values(OnnxModel model, string initializer) => model.Graph.GetInitializer(initializer).ToArray<float>();
 

@@ -228,12 +228,13 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
 
     private int MinWidth(PruningUnit unit) => Math.Min(options.MinimumWidth, unit.Width);
 
-    /// <summary>k(ε) of one unit: the fewest units with ε_k ≤ ε, at least the minimum width.</summary>
+    /// <summary>k(ε) of one unit: the fewest units with ε_k ≤ ε, at least the minimum width, rounded up to the alignment.</summary>
     private int Width(PruningUnit unit, IUnitPath path, double epsilon)
     {
         int k = 0;
         while (k < path.MaxKeep && path.Ratio(k) > epsilon) k++;
-        return Math.Clamp(k, MinWidth(unit), unit.Width);
+        k = Math.Clamp(k, MinWidth(unit), unit.Width);
+        return unit.Kind == UnitKind.Heads ? k : HardwareAlignment.RoundUp(k, unit.Width, options.Align);
     }
 
     /// <summary>k(ε) for every unit.</summary>
