@@ -14,7 +14,8 @@ internal sealed class LowRankCli : IMethodCli
 
     private readonly Option<string> _mode = new("--mode")
     {
-        Description = "lossless: per layer, the lowest measured calibration loss among ranks predicted not to raise it; compact: the smallest rank whose loss stays within the threshold.",
+        Description = "lossless: per layer, the lowest measured calibration loss among ranks predicted not to raise it; compact: the smallest ranks "
+            + "whose combined loss stays within the threshold, from one threshold on each layer's loss increase shared by every layer.",
         DefaultValueFactory = _ => ModeNames[0],
     };
 
@@ -32,8 +33,15 @@ internal sealed class LowRankCli : IMethodCli
 
     private readonly Option<double?> _relative = new("--relative-tolerance")
     {
-        Description = "How far the calibration loss may rise in proportion to the original's (0.01: by 1 %), added to --loss-tolerance. "
-            + "Default: 0.01 in compact mode when --loss-tolerance is not given (so that it compresses), else 0.",
+        Description = "How far the calibration loss may rise in proportion to its scale (the original's cross-entropy; for KL, the mean entropy of "
+            + "the original's outputs), added to --loss-tolerance. Default: 0.01 with KL or in compact mode when --loss-tolerance is not given, else 0.",
+    };
+
+    private readonly Option<string> _loss = new("--loss")
+    {
+        Description = "What the ranks are chosen on: divergence (KL from the original's outputs: what compression should preserve) or task "
+            + "(cross-entropy on the calibration labels, next-token cross-entropy for a language model).",
+        DefaultValueFactory = _ => "divergence",
     };
 
     private readonly Option<string> _gradient = new("--gradient")
@@ -59,13 +67,15 @@ internal sealed class LowRankCli : IMethodCli
         _mode.AcceptOnlyFromAmong(ModeNames);
         _gradient.AcceptOnlyFromAmong(GradientNames);
         _order.AcceptOnlyFromAmong(OrderNames);
+        _loss.AcceptOnlyFromAmong("divergence", "task");
     }
 
     public IReadOnlyList<string> Names { get; } = ["lowrank"];
 
-    public string Description => "Joint low-rank factorization: each layer's rank chosen on the measured calibration loss, lossless or compact (Zhang et al. 2024).";
+    public string Description => "Joint low-rank factorization: each layer's rank chosen on the measured calibration loss (KL to the original by default), "
+        + "lossless (layer by layer) or compact (one threshold shared by every layer) (Zhang et al. 2024).";
 
-    public IReadOnlyList<Option> Options => [_mode, _order, _tolerance, _relative, _gradient, _grid, _step];
+    public IReadOnlyList<Option> Options => [_mode, _loss, _order, _tolerance, _relative, _gradient, _grid, _step];
 
     public bool TakesBudgets => false;
 
@@ -75,8 +85,9 @@ internal sealed class LowRankCli : IMethodCli
         double tolerance = parse.GetValue(_tolerance);
         if (!(tolerance >= 0) || !double.IsFinite(tolerance)) throw new ArgumentException($"--loss-tolerance {tolerance}: expected a finite tolerance ≥ 0 (nats).");
         bool compact = parse.GetValue(_mode) == "compact";
-        double relative = parse.GetValue(_relative) ?? (compact && parse.GetResult(_tolerance) is null or { Implicit: true } ? 0.01 : 0);
-        if (!(relative >= 0) || !double.IsFinite(relative)) throw new ArgumentException($"--relative-tolerance {relative}: expected a finite tolerance ≥ 0.");
+        // An explicit --loss-tolerance alone (0 too) means exactly that tolerance; otherwise the relative default applies.
+        double? relative = parse.GetValue(_relative) ?? (parse.GetResult(_tolerance) is { Implicit: false } ? 0 : null);
+        if (relative is { } rel && (!(rel >= 0) || !double.IsFinite(rel))) throw new ArgumentException($"--relative-tolerance {rel}: expected a finite tolerance ≥ 0.");
         int grid = parse.GetValue(_grid);
         if (grid < 1) throw new ArgumentException($"--rank-grid {grid}: expected at least 1 candidate rank per layer.");
         double step = parse.GetValue(_step);
@@ -84,13 +95,14 @@ internal sealed class LowRankCli : IMethodCli
         return new JointLowRank(new JointLowRankOptions
         {
             Mode = compact ? LowRankMode.Compact : LowRankMode.Lossless,
+            Loss = parse.GetValue(_loss) == "task" ? LowRankLoss.Task : LowRankLoss.Divergence,
             RelativeLossTolerance = relative,
             Order = parse.GetValue(_order) == "largest-first" ? LayerOrder.LargestFirst : LayerOrder.Graph,
             LossTolerance = tolerance,
             Gradient = parse.GetValue(_gradient) == "central-difference" ? GradientSource.CentralDifference : GradientSource.Exact,
             RankGrid = grid,
             DifferenceStep = step,
-            // compress's --task: the loss follows the task (cross-entropy with labels, next-token, else KL to the original).
+            // compress's --task: with --loss task the loss follows it (cross-entropy with labels, next-token, else KL to the original).
             Task = parse.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name == "--task") is { } option
                 && parse.GetValue(option) is { } t ? DetectedTask.Parse(t) : null,
         });

@@ -93,22 +93,26 @@ internal sealed class CalibrationObjective
     /// The objective for <paramref name="run"/>: cross-entropy when the task is a classifier and the calibration data
     /// have labels, next-token cross-entropy for a language model, KL to the original model otherwise.
     /// </summary>
-    public static CalibrationObjective Create(CompressionRun run, ModelTask? task, List<string> warnings)
+    /// <param name="run">The run (original model, calibration data).</param>
+    /// <param name="task">The task, or null to detect it.</param>
+    /// <param name="warnings">Receives what the caller should tell the user.</param>
+    /// <param name="divergence">KL to the original whatever the task (the task's own loss otherwise).</param>
+    public static CalibrationObjective Create(CompressionRun run, ModelTask? task, List<string> warnings, bool divergence = false)
     {
         var detected = DetectedTask.Detect(run.Original, task);
         var batches = run.Calibration;
         switch (detected.Task)
         {
-            case ModelTask.Classifier when batches.Labels is not null:
+            case ModelTask.Classifier when batches.Labels is not null && !divergence:
                 return new CalibrationObjective(run, ObjectiveKind.CrossEntropy, TaskLoss.CrossEntropy(batches, detected.Output), detected, null, null);
-            case ModelTask.LanguageModel:
+            case ModelTask.LanguageModel when !divergence:
             {
                 string ids = TokenIds(batches[0]);
                 return new CalibrationObjective(run, ObjectiveKind.NextToken, TaskLoss.NextToken(batches, ids, detected.Output), detected, ids, null);
             }
             default:
             {
-                if (detected.Task == ModelTask.Classifier)
+                if (detected.Task == ModelTask.Classifier && !divergence)
                     warnings.Add("The calibration data have no labels: ranks are chosen on KL(original ‖ compressed) instead of cross-entropy (give --calib-labels).");
                 // The original's logits of every batch, kept for the KL of every candidate.
                 var outputs = new OutputCapture(detected.Output);

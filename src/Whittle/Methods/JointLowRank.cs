@@ -4,29 +4,36 @@
 // Paper: Zhang, Cheng, Zhang, Liu, Tian, "Lossless Model Compression via Joint Low-Rank Factorization Optimization",
 // arXiv 2412.06867 (no public code); theory in the companion "Compression for Better", arXiv 2412.06868.
 //
-// Algorithm (layer by layer — in graph order, or most parameters first — with the earlier layers already as chosen):
-//   1. f₀ = the original model's calibration loss (CalibrationObjective: cross-entropy with labels, next-token
-//      cross-entropy for a language model, KL to the original otherwise); threshold τ = f₀ + tolerance.
-//   2. For the next layer W (m × n): one SVD W = Σ σ_j u_j v_jᵀ; candidate ranks ⌈i·r_max/N⌉, i = 1..N, all saving
+// The loss f (CalibrationObjective): by default KL(original ‖ compressed) of the output distributions — the task's own
+// loss (cross-entropy with labels, next-token cross-entropy) lets ranks that fit the calibration labels better than the
+// original pass as lossless while they drift from it, which held-out data do not confirm. Threshold τ = f₀ + tolerance
+// (absolute, plus relative to the loss's scale: f₀, or for KL the original's mean output entropy; 0.01 of it by default
+// where f₀ alone would admit nothing).
+//
+// Lossless mode, the paper's pass (layer by layer — in graph order, or most parameters first — earlier layers as chosen):
+//   1. For the next layer W (m × n): one SVD W = Σ σ_j u_j v_jᵀ; candidate ranks ⌈i·r_max/N⌉, i = 1..N, all saving
 //      parameters (c·(m + n) < m·n); Ŵ_c = L_c·R_c with L_c = U_c Σ_c^{1/2}, R_c = Σ_c^{1/2} V_cᵀ; δ_c = Ŵ_c − W.
-//   3. Predicted first-order change of each candidate, ⟨∇_W f, δ_c⟩:
+//   2. Predicted first-order change of each candidate, ⟨∇_W f, δ_c⟩:
 //        exact               at a linear layer that writes the logits: G = α·Σ_t g_t x_tᵀ from one tapped pass (g the
 //                            loss gradient w.r.t. the logits), then Δ[c] = −Σ_{j≥c} σ_j u_jᵀ G v_j for every c at once
 //                            (TruncationLoss.FirstOrderLossChange) — one SVD and one gradient per layer;
 //        central difference  anywhere: [f(W + hδ_c) − f(W − hδ_c)] / 2h, two passes per candidate (h = 1: f(W + δ_c) is
 //                            the candidate's measured loss, so one extra pass).
-//   4. Measured loss f(Ŵ_c): the current model with this layer replaced by its two factors, built in memory and run
-//      through ModelRunner (no file is written).
-//        lossless  among candidates with predicted change ≤ 0, the lowest measured loss, kept if it is ≤ τ;
-//        compact   candidates in ascending rank order, the first whose measured loss is ≤ τ.
-//      No candidate qualifies → the layer stays as it is. The measured loss decides in every case.
-// Every kept model has loss ≤ τ and the final model is the last one kept (or the original), so the final calibration
-// loss is ≤ f₀ + tolerance by construction; the report re-measures it on the tidied graph.
+//   3. Measured loss f(Ŵ_c) of the current model with this layer replaced by its two factors (in memory, ModelRunner):
+//      among candidates with predicted change ≤ 0, the lowest measured loss, kept if it is ≤ τ; none → the layer stays.
+//   Every kept model has loss ≤ τ, so the final calibration loss is ≤ τ by construction.
 //
-// (open) choices made here: compact mode searches each layer's candidates from the largest rank down and stops at the first
-// over the threshold (one measurement for a layer that cannot be compressed); graph order by default (LayerOrder.LargestFirst as an option); losses measured with earlier layers compressed; the threshold is the original
-// model's loss (not the previous layer's), so gains at one layer can be spent at later ones; candidate grid equally
-// spaced in parameters; exact gradients only where they are closed-form.
+// Compact mode, one threshold shared by every layer (a per-layer search in graph order lets the first layers spend the
+// tolerance, so that a larger tolerance compressed less):
+//   1. Each layer alone on the original: candidate losses from the largest rank down until one exceeds τ;
+//      Δ_i(c) = f(c) − f₀.
+//   2. For a shared t, layer i keeps the smallest candidate whose larger candidates all have Δ_i ≤ t (none: dense).
+//   3. Bisection over the measured Δ values for the largest t whose combined model has loss ≤ τ (measured).
+//   The final loss is again ≤ τ by construction; a larger tolerance admits every t a smaller one did.
+//
+// (open) choices made here: the threshold is the original model's loss (not the previous layer's), so gains at one
+// layer can be spent at later ones; candidate grid equally spaced in parameters; exact gradients only where they are
+// closed-form; compact mode holds every layer's factors at its largest passing candidate (at most the model's size).
 
 using System.Globalization;
 using Whittle.Analysis;
@@ -94,7 +101,9 @@ public sealed class JointLowRank : ICompressionMethod
         if (run.Calibration.Description is null)
             warnings.Add("lowrank: the calibration data do not say where they came from; make sure held-out figures use other data, since every rank was chosen on these.");
 
-        var objective = run.Time(Stages.Calibration, () => CalibrationObjective.Create(run, Options.Task, warnings));
+        bool divergence = Options.Loss == LowRankLoss.Divergence;
+        var objective = run.Time(Stages.Calibration, () => CalibrationObjective.Create(run, Options.Task, warnings, divergence));
+        double relative = Options.RelativeToleranceFor(objective.Kind == ObjectiveKind.KlToOriginal);
         // The loss watches one output; a layer writing another (a BERT pooler beside its hidden states) would change unseen.
         foreach (var s in sites.ToList())
             if (FactorSites.GraphOutput(model, s) is { } output && output != objective.Task.Output)
@@ -103,12 +112,35 @@ public sealed class JointLowRank : ICompressionMethod
                 skipped.Add(s.Skip($"it writes the graph output '{output}', which the loss (on '{objective.Task.Output}') does not see; it is kept"));
             }
         double original = run.Time(Stages.Measurement, () => objective.Measure(model));
-        double threshold = original + Options.LossTolerance + Options.RelativeLossTolerance * objective.Scale(original);
+        double threshold = original + Options.LossTolerance + relative * objective.Scale(original);
+        var reports = skipped.Select(s => (s.Position, Report: s.Unchanged())).ToList();
+        var (current, factorized, shared) = Options.Mode == LowRankMode.Compact
+            ? SharedThreshold(run, objective, sites, original, threshold, reports)
+            : (LayerByLayer(run, objective, sites, original, threshold, reports, out int kept), kept, (double?)null);
+
+        run.Time(Stages.Rewrite, () => FactorChain.Tidy(current));
+        double final = run.Time(Stages.Measurement, () => objective.Measure(current));
+        var details = new JointLowRankDetails(
+            Options.Mode == LowRankMode.Lossless ? "lossless" : "compact", Options.Order == LayerOrder.Graph ? "graph" : "largest-first", objective.Loss.Name,
+            $"{DetectedTask.Name(objective.Task.Task)} ({objective.Task.Reason})",
+            Options.Gradient == GradientSource.Exact ? "exact where closed-form (a linear layer writing the logits), else central-difference" : "central-difference",
+            Options.DifferenceStep, Options.RankGrid, Options.LossTolerance, original, threshold, final,
+            run.Calibration.Description, run.Calibration.Examples, sites.Count, factorized, objective.Passes)
+        { RelativeLossTolerance = relative, SharedThreshold = shared };
+        var result = run.Result(budgets[0], current, reports.OrderBy(r => r.Position).Select(r => r.Report), details, warnings,
+            compressible: (sites.Sum(s => s.Parameters), null));
+        var results = new List<CompressionResult> { result };
+        for (int b = 1; b < budgets.Count; b++) results.Add(new(FactorSites.Copy(current), result.Report));
+        return results;
+    }
+
+    /// <summary>Lossless mode, the paper's pass: layer by layer, each searched on the model as chosen so far against the threshold.</summary>
+    private OnnxModel LayerByLayer(CompressionRun run, CalibrationObjective objective, List<FactorSite> sites, double original, double threshold,
+        List<(int Position, SiteReport Report)> reports, out int factorized)
+    {
         var current = run.Copy();
         double currentLoss = original;
-        var reports = skipped.Select(s => (s.Position, Report: s.Unchanged())).ToList();
-        int factorized = 0;
-
+        factorized = 0;
         for (int i = 0; i < sites.Count; i++)
         {
             run.CancellationToken.ThrowIfCancellationRequested();
@@ -125,21 +157,114 @@ public sealed class JointLowRank : ICompressionMethod
             }
         }
         run.Report(Stages.Measurement, sites.Count, sites.Count);
+        return current;
+    }
 
-        run.Time(Stages.Rewrite, () => FactorChain.Tidy(current));
-        double final = run.Time(Stages.Measurement, () => objective.Measure(current));
-        var details = new JointLowRankDetails(
-            Options.Mode == LowRankMode.Lossless ? "lossless" : "compact", Options.Order == LayerOrder.Graph ? "graph" : "largest-first", objective.Loss.Name,
-            $"{DetectedTask.Name(objective.Task.Task)} ({objective.Task.Reason})",
-            Options.Gradient == GradientSource.Exact ? "exact where closed-form (a linear layer writing the logits), else central-difference" : "central-difference",
-            Options.DifferenceStep, Options.RankGrid, Options.LossTolerance, original, threshold, final,
-            run.Calibration.Description, run.Calibration.Examples, sites.Count, factorized, objective.Passes)
-        { RelativeLossTolerance = Options.RelativeLossTolerance };
-        var result = run.Result(budgets[0], current, reports.OrderBy(r => r.Position).Select(r => r.Report), details, warnings,
-            compressible: (sites.Sum(s => s.Parameters), null));
-        var results = new List<CompressionResult> { result };
-        for (int b = 1; b < budgets.Count; b++) results.Add(new(FactorSites.Copy(current), result.Report));
-        return results;
+    /// <summary>
+    /// Compact mode: one threshold t shared by every layer, so that no layer early in the graph spends the tolerance for
+    /// little saving. Each layer alone, on the original: the loss of its candidates from the largest rank down until one
+    /// exceeds the threshold, Δ_i(c) = f(c) − f₀. For a t, layer i takes the smallest candidate c such that every candidate
+    /// from the largest down to c has Δ_i ≤ t (none: it stays dense). The largest t whose combined model keeps its loss within
+    /// the threshold is found by bisection over the measured Δ values: a larger tolerance admits every t a smaller one does.
+    /// </summary>
+    private (OnnxModel Model, int Factorized, double? Shared) SharedThreshold(CompressionRun run, CalibrationObjective objective, List<FactorSite> sites,
+        double original, double threshold, List<(int Position, SiteReport Report)> reports)
+    {
+        var clock = run.Clock;
+        var baseModel = run.Copy();
+        var curves = new List<LayerCurve>(sites.Count);
+        for (int i = 0; i < sites.Count; i++)
+        {
+            run.CancellationToken.ThrowIfCancellationRequested();
+            var site = sites[i];
+            run.Report(Stages.Measurement, i, sites.Count, $"{site.Name} (alone)");
+            var w = LowRankBaseline.Widen(site.Weight(baseModel));
+            var svd = clock.Time(Stages.Decomposition, () => Svd.Compute<double>(w));
+            var ranks = CandidateRanks(site.MaxSavingRank, Options.RankGrid);
+            var measured = new double?[ranks.Count];
+            for (int k = ranks.Count - 1; k >= 0; k--)
+            {
+                run.CancellationToken.ThrowIfCancellationRequested();
+                var (l, r) = LowRank.Split(svd, ranks[k]);
+                var candidate = clock.Time(Stages.Rewrite, () =>
+                {
+                    var m = FactorSites.Copy(baseModel);
+                    site.Replace(m, LowRankBaseline.Narrow(l), LowRankBaseline.Narrow(r));
+                    FactorChain.Tidy(m);
+                    return m;
+                });
+                measured[k] = clock.Time(Stages.Measurement, () => objective.Measure(candidate));
+                if (measured[k] > threshold) break;
+            }
+            // The factors at the largest candidate: every smaller candidate's are their prefixes.
+            var top = ranks.Count > 0 && measured[^1] <= threshold ? LowRank.Split(svd, ranks[^1]) : default;
+            curves.Add(new LayerCurve(site, ranks, measured, top.Item1 is null ? null : LowRankBaseline.Narrow(top.Item1),
+                top.Item2 is null ? null : LowRankBaseline.Narrow(top.Item2), svd.S));
+        }
+
+        var steps = curves.SelectMany(c => c.Measured).OfType<double>().Where(f => f <= threshold).Select(f => Math.Max(0, f - original)).Distinct().Order().ToArray();
+        OnnxModel Build(double t) => clock.Time(Stages.Rewrite, () =>
+        {
+            var m = FactorSites.Copy(baseModel);
+            foreach (var c in curves)
+                if (c.Choice(t, original) is { } k)
+                    c.Site.Replace(m, c.L!.Slice(0, 0, c.L.Rows, c.Ranks[k]).ToMatrix(), c.R!.Slice(0, 0, c.Ranks[k], c.R.Cols).ToMatrix());
+            FactorChain.Tidy(m);
+            return m;
+        });
+        int good = -1;
+        OnnxModel? best = null;
+        for (int lo = 0, hi = steps.Length - 1; lo <= hi;)
+        {
+            int mid = (lo + hi) / 2;
+            run.Report(Stages.Measurement, sites.Count, sites.Count, $"shared threshold {Format(steps[mid])}");
+            var model = Build(steps[mid]);
+            if (clock.Time(Stages.Measurement, () => objective.Measure(model)) <= threshold)
+            {
+                good = mid;
+                best = model;
+                lo = mid + 1;
+            }
+            else hi = mid - 1;
+        }
+
+        double? shared = good >= 0 ? steps[good] : null;
+        int factorized = 0;
+        foreach (var c in curves)
+        {
+            int? k = shared is { } t ? c.Choice(t, original) : null;
+            if (k is not null) factorized++;
+            string decision = k is { } chosen
+                ? $"shared threshold t = {Format(shared!.Value)}: the smallest candidate such that every larger one, alone, raises the loss by at most t"
+                : c.Ranks.Count == 0 ? "left alone: no rank saves parameters"
+                : shared is null ? $"left alone: no shared threshold keeps the combined model's loss within {Format(threshold)}"
+                : $"left alone: the largest candidate rank {c.Ranks[^1]} alone raises the loss by {Format(c.Measured[^1]!.Value - original)} > t = {Format(shared.Value)}";
+            var candidates = c.Ranks.Select((rank, j) => new RankCandidate(rank, c.Site.FactorParameters(rank), null, c.Measured[j], c.Measured[j] - original, j == k)).ToList();
+            var details = new JointLowRankSiteDetails(c.Site.Kind, c.Site.Rows, c.Site.Cols, c.Site.MaxSavingRank, "not used", original,
+                k is { } j2 ? c.Measured[j2]!.Value : original, candidates, decision);
+            int rank = k is { } j3 ? c.Ranks[j3] : c.Site.FullRank;
+            reports.Add((c.Site.Position, new SiteReport(c.Site.Name, "low-rank", c.Site.FullRank, rank)
+            {
+                ParametersBefore = c.Site.Parameters,
+                ParametersAfter = k is null ? c.Site.Parameters : c.Site.FactorParameters(rank),
+                ErrorEstimate = k is null ? null : LowRankBaseline.TruncationError(c.Singular, rank),
+                Skipped = k is null ? decision : null,
+                Details = details,
+            }));
+        }
+        return (best ?? baseModel, factorized, shared);
+    }
+
+    /// <summary>One layer's candidates measured alone (null: not measured), with the factors at the largest candidate when it passed.</summary>
+    private sealed record LayerCurve(FactorSite Site, IReadOnlyList<int> Ranks, double?[] Measured, Matrix<float>? L, Matrix<float>? R, double[] Singular)
+    {
+        /// <summary>The candidate index for shared threshold <paramref name="t"/>, or null (dense).</summary>
+        public int? Choice(double t, double original)
+        {
+            int? k = null;
+            for (int j = Ranks.Count - 1; j >= 0 && Measured[j] is { } f && f - original <= t; j--) k = j;
+            return k is not null && L is not null ? k : null;
+        }
     }
 
     /// <summary>One layer: SVD, predictions, measured candidates, the decision. Returns the report, the chosen model (null: unchanged) and its loss.</summary>

@@ -47,7 +47,21 @@ public enum LayerOrder
     LargestFirst,
 }
 
-/// <summary>Options of <see cref="JointLowRank"/>. Immutable; defaults follow the paper's lossless algorithm.</summary>
+/// <summary>Which loss the rank search measures on the calibration data.</summary>
+public enum LowRankLoss
+{
+    /// <summary>
+    /// KL(original ‖ compressed) of the output distributions, whatever the task: what the compressed model is asked to
+    /// preserve. Labelled cross-entropy lets a rank that fits the calibration labels better than the original pass as
+    /// "lossless" while it moves away from the original — which does not hold on held-out data.
+    /// </summary>
+    Divergence,
+
+    /// <summary>The task's own loss: cross-entropy against the calibration labels, next-token cross-entropy for a language model (KL where there are no labels).</summary>
+    Task,
+}
+
+/// <summary>Options of <see cref="JointLowRank"/>. Immutable; defaults follow the paper's lossless algorithm, on KL to the original.</summary>
 public sealed record JointLowRankOptions
 {
     /// <summary>Default number of candidate ranks per layer.</summary>
@@ -65,9 +79,21 @@ public sealed record JointLowRankOptions
     /// <summary>
     /// A tolerance in proportion to the loss's scale: the threshold is <c>f₀ + LossTolerance + RelativeLossTolerance·s</c>, s
     /// the original loss f₀ for the cross-entropies, and for KL to the original (f₀ = 0) the mean entropy of the original's
-    /// output distributions — so one value suits losses of any scale (0.01: 1 % of it). Default 0.
+    /// output distributions — so one value suits losses of any scale (0.01: 1 % of it). Default (null): 0 when a
+    /// <see cref="LossTolerance"/> is given; else 0.01 with KL to the original (which starts at 0, so nothing would pass at 0)
+    /// or in compact mode, and 0 for the paper's lossless mode on the task loss.
     /// </summary>
-    public double RelativeLossTolerance { get; init; }
+    public double? RelativeLossTolerance { get; init; }
+
+    /// <summary>The loss measured; default <see cref="LowRankLoss.Divergence"/> (KL to the original).</summary>
+    public LowRankLoss Loss { get; init; } = LowRankLoss.Divergence;
+
+    /// <summary>The default relative tolerance where one is needed (KL, or compact mode).</summary>
+    public const double DefaultRelativeTolerance = 0.01;
+
+    /// <summary><see cref="RelativeLossTolerance"/>, or its default for a run whose loss is KL (<paramref name="divergence"/>) or not.</summary>
+    public double RelativeToleranceFor(bool divergence) =>
+        RelativeLossTolerance ?? (LossTolerance == 0 && (divergence || Mode == LowRankMode.Compact) ? DefaultRelativeTolerance : 0);
 
     /// <summary>How the first-order term is obtained; default <see cref="GradientSource.Exact"/> (with the central-difference fallback).</summary>
     public GradientSource Gradient { get; init; } = GradientSource.Exact;
@@ -96,6 +122,9 @@ public sealed record JointLowRankOptions
     {
         if (!Enum.IsDefined(Mode)) ThrowHelper.ArgumentOutOfRange(nameof(Mode), Mode, "lossless or compact");
         if (!Enum.IsDefined(Order)) ThrowHelper.ArgumentOutOfRange(nameof(Order), Order, "graph or largest-first");
+        if (!Enum.IsDefined(Loss)) ThrowHelper.ArgumentOutOfRange(nameof(Loss), Loss, "divergence or task");
+        if (RelativeLossTolerance is { } r && (!(r >= 0) || !double.IsFinite(r)))
+            ThrowHelper.ArgumentOutOfRange(nameof(RelativeLossTolerance), r, "a finite relative tolerance ≥ 0");
         if (!Enum.IsDefined(Gradient)) ThrowHelper.ArgumentOutOfRange(nameof(Gradient), Gradient, "exact or central-difference");
         if (!(LossTolerance >= 0) || !double.IsFinite(LossTolerance))
             ThrowHelper.ArgumentOutOfRange(nameof(LossTolerance), LossTolerance, "a finite loss tolerance ≥ 0 (nats)");

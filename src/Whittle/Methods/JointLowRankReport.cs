@@ -67,4 +67,7 @@ public sealed record JointLowRankDetails(
 {
     /// <summary>The tolerance in proportion to the original loss (see <see cref="JointLowRankOptions.RelativeLossTolerance"/>).</summary>
     public double RelativeLossTolerance { get; init; }
+
+    /// <summary>Compact mode: the threshold t on each layer's loss increase alone that every layer shares (null: none kept the combined loss within the threshold; lossless mode).</summary>
+    public double? SharedThreshold { get; init; }
 }

@@ -34,12 +34,14 @@ public sealed class LowRankCliTests(TrainedMlpFixture fixture) : IClassFixture<T
     private sealed record ICompressionMethodAndParse(Whittle.Compression.ICompressionMethod Method, IMethodCli Entry);
 
     [Fact]
-    public void LowRankDefaultsAreThePapersLosslessAlgorithm()
+    public void LowRankDefaultsAreThePapersLosslessAlgorithmOnKlToTheOriginal()
     {
         var (method, entry) = Parse("lowrank");
         var o = Assert.IsType<JointLowRank>(method).Options;
         Assert.Equal(new JointLowRankOptions(), o);
         Assert.Equal((LowRankMode.Lossless, GradientSource.Exact, 0.0, 16), (o.Mode, o.Gradient, o.LossTolerance, o.RankGrid));
+        // On KL to the original, 1 % of the original's output entropy (KL starts at 0); on the task loss, the paper's 0.
+        Assert.Equal((LowRankLoss.Divergence, 0.01, 0.0), (o.Loss, o.RelativeToleranceFor(divergence: true), (o with { Loss = LowRankLoss.Task }).RelativeToleranceFor(divergence: false)));
         Assert.False(entry.TakesBudgets);
     }
 
@@ -56,7 +58,10 @@ public sealed class LowRankCliTests(TrainedMlpFixture fixture) : IClassFixture<T
     public void CompactModeWithoutATolerance_AllowsOnePercent_SoThatItCompresses()
     {
         var o = Assert.IsType<JointLowRank>(Parse("lowrank", "--mode", "compact").Method).Options;
-        Assert.Equal((0.0, 0.01), (o.LossTolerance, o.RelativeLossTolerance));
+        Assert.Equal((0.0, null), (o.LossTolerance, o.RelativeLossTolerance));
+        Assert.Equal(0.01, o.RelativeToleranceFor(divergence: false));
+        Assert.Equal(LowRankLoss.Divergence, o.Loss);
+        Assert.Equal(LowRankLoss.Task, Assert.IsType<JointLowRank>(Parse("lowrank", "--loss", "task").Method).Options.Loss);
         var given = Assert.IsType<JointLowRank>(Parse("lowrank", "--mode", "compact", "--loss-tolerance", "0").Method).Options;
         Assert.Equal((0.0, 0.0), (given.LossTolerance, given.RelativeLossTolerance));
         var both = Assert.IsType<JointLowRank>(Parse("lowrank", "--mode", "compact", "--relative-tolerance", "0.05").Method).Options;

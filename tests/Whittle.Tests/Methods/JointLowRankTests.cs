@@ -21,8 +21,9 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
 {
     private TrainedMlp Mlp => fixture.Mlp;
 
+    /// <summary>Runs on the paper's loss, cross-entropy against the calibration labels (the default is KL to the original).</summary>
     private CompressionResult Compress(JointLowRankOptions options) =>
-        Assert.Single(new JointLowRank(options).Compress(new CompressionJob(Mlp.Model, Mlp.Calibration), [CompressionBudget.MethodDefault]));
+        Assert.Single(new JointLowRank(options with { Loss = LowRankLoss.Task }).Compress(new CompressionJob(Mlp.Model, Mlp.Calibration), [CompressionBudget.MethodDefault]));
 
     /// <summary>Mean cross-entropy of <paramref name="model"/> on <paramref name="batches"/>, computed here from ORT's logits.</summary>
     private static double CrossEntropy(OnnxModel model, BatchSet batches)
@@ -99,18 +100,20 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
     }
 
     [Fact]
-    public void CompactModeKeepsTheSmallestRankWhoseLossIsWithinTheThresholdCheckedIndependently()
+    public void CompactModeSharesOneThresholdOnEachLayersLossIncreaseAloneCheckedIndependently()
     {
         const double tolerance = 0.01;
         var result = Compress(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = tolerance });
+        var details = Assert.IsType<JointLowRankDetails>(result.Report.Details);
         double original = CrossEntropy(Mlp.Model, Mlp.Calibration);
         double threshold = original + tolerance;
         Assert.True(CrossEntropy(result.Model, Mlp.Calibration) <= threshold + 1e-6);
+        double t = details.SharedThreshold!.Value;
+        Assert.InRange(t, 0, tolerance + 1e-9);
 
-        // Rebuild every layer's candidates here (own SVD, own graph edit, own loss): the layers before it at their chosen
-        // ranks, this layer at the chosen rank (within the threshold) and at the next-smaller candidate (above it).
+        // Every layer alone on the original (own SVD, own graph edit, own loss): the kept rank and every larger candidate
+        // raise the loss by at most t; the next-smaller candidate by more (or was never measured: a larger one failed first).
         var sites = ModelStructure.Analyze(Mlp.Model).LinearSites;
-        var current = OnnxModel.FromProto(Mlp.Model.Proto.Clone());
         int factorized = 0;
         foreach (var report in result.Report.Sites)
         {
@@ -118,25 +121,61 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
             var d = Details(report);
             var ranks = JointLowRank.CandidateRanks(d.MaxSavingRank, JointLowRankOptions.DefaultRankGrid);
             Assert.Equal(ranks, d.Candidates.Select(c => c.Rank));
+            Assert.Equal(original, d.LossBefore, 1e-6);
             if (report.Skipped is null)
             {
                 int at = ranks.ToList().IndexOf(report.NewSize);
-                Assert.True(CrossEntropy(WithRank(current, site, report.NewSize), Mlp.Calibration) <= threshold + 1e-6);
-                if (at > 0)
-                    Assert.True(CrossEntropy(WithRank(current, site, ranks[at - 1]), Mlp.Calibration) > threshold - 1e-6,
-                        $"{site.Name}: rank {ranks[at - 1]} is within the threshold, yet rank {report.NewSize} was kept");
-                current = WithRank(current, site, report.NewSize);
+                for (int k = at; k < ranks.Count; k++)
+                    Assert.True(CrossEntropy(WithRank(Mlp.Model, site, ranks[k]), Mlp.Calibration) - original <= t + 1e-6, $"{site.Name} rank {ranks[k]}");
+                if (at > 0 && d.Candidates[at - 1].MeasuredLoss is not null)
+                    Assert.True(CrossEntropy(WithRank(Mlp.Model, site, ranks[at - 1]), Mlp.Calibration) - original > t - 1e-6,
+                        $"{site.Name}: rank {ranks[at - 1]} is within t, yet rank {report.NewSize} was kept");
                 factorized++;
             }
-            else
-            {
-                // The search goes from the largest rank down and stops at the first over the threshold: here the largest.
-                Assert.True(CrossEntropy(WithRank(current, site, ranks[^1]), Mlp.Calibration) > threshold - 1e-6);
-                Assert.Single(d.Candidates, c => c.MeasuredLoss is not null);
-            }
+            else if (ranks.Count > 0)
+                Assert.True(CrossEntropy(WithRank(Mlp.Model, site, ranks[^1]), Mlp.Calibration) - original > t - 1e-6);
         }
         Assert.True(factorized > 0, "compact mode factorized no layer of the trained MLP");
+        Assert.Equal(factorized, details.LayersFactorized);
         Assert.True(result.Report.After.Parameters < result.Report.Before.Parameters);
+    }
+
+    [Fact]
+    public void InCompactModeALargerToleranceNeverCompressesLess()
+    {
+        double[] tolerances = [0.002, 0.01, 0.05, 0.2];
+        var sizes = tolerances.Select(t => Compress(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = t }).Report.After.Parameters).ToList();
+        for (int i = 1; i < sizes.Count; i++)
+            Assert.True(sizes[i] <= sizes[i - 1], $"tolerance {tolerances[i]}: {sizes[i]} parameters, more than {sizes[i - 1]} at {tolerances[i - 1]}");
+        Assert.True(sizes[^1] < sizes[0]);
+    }
+
+    [Fact]
+    public void TheDefaultLossIsKlToTheOriginalWithinOnePercentOfItsEntropy()
+    {
+        var result = Assert.Single(new JointLowRank().Compress(new CompressionJob(Mlp.Model, Mlp.Calibration), [CompressionBudget.MethodDefault]));
+        var details = Assert.IsType<JointLowRankDetails>(result.Report.Details);
+        Assert.Equal("KL(reference ‖ model)", details.Loss);
+        Assert.Equal(0, details.OriginalLoss, 1e-12);
+        Assert.Equal(0.01, details.RelativeLossTolerance);
+        Assert.True(details.Threshold > 0);
+        // The labels are there, yet not used (no warning about their absence either).
+        Assert.DoesNotContain(result.Report.Warnings, w => w.Contains("no labels"));
+
+        // KL(original ‖ compressed) of the calibration rows, computed here from ORT's logits.
+        using var a = TappedSession.Create(Mlp.Model, []);
+        using var b = TappedSession.Create(result.Model, []);
+        double kl = 0;
+        int rows = 0;
+        foreach (var batch in Mlp.Calibration)
+        {
+            var p = a.Run(batch)["logits"].AsFloats();
+            var q = b.Run(batch)["logits"].AsFloats();
+            for (int r = 0; r < p.Length / TrainedMlp.Classes; r++, rows++)
+                kl += EvalTestModels.Kl(p.AsSpan(r * TrainedMlp.Classes, TrainedMlp.Classes), q.AsSpan(r * TrainedMlp.Classes, TrainedMlp.Classes));
+        }
+        Assert.True(kl / rows <= details.Threshold + 1e-6, $"KL {kl / rows} > {details.Threshold}");
+        Assert.Equal(kl / rows, details.FinalLoss, 1e-5);
     }
 
     [Fact]
@@ -154,7 +193,7 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
     [Fact]
     public void LargestFirstVisitsTheBiggestLayerFirstAndKeepsTheGuarantee()
     {
-        var result = Compress(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = 0.01, Order = LayerOrder.LargestFirst });
+        var result = Compress(new JointLowRankOptions { LossTolerance = 0.01, Order = LayerOrder.LargestFirst });
         var details = Assert.IsType<JointLowRankDetails>(result.Report.Details);
         Assert.Equal("largest-first", details.Order);
         // fc2 (48 → 32, 1,568 parameters) is the largest: it is searched on the original model.
@@ -169,9 +208,9 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
     [Fact]
     public void TheExactLogitLayerGradientAgreesWithCentralDifferencesOfTheMeasuredLoss()
     {
-        // Compact decisions do not depend on the predictions, so both runs reach the last layer with the same model.
-        var exact = Compress(new JointLowRankOptions { Mode = LowRankMode.Compact, Gradient = GradientSource.Exact, RankGrid = 8 });
-        var central = Compress(new JointLowRankOptions { Mode = LowRankMode.Compact, Gradient = GradientSource.CentralDifference, DifferenceStep = 0.05, RankGrid = 8 });
+        // fc1 and fc2 take central differences in both runs (with the same step), so both reach the last layer with the same model.
+        var exact = Compress(new JointLowRankOptions { Gradient = GradientSource.Exact, DifferenceStep = 0.05, RankGrid = 8 });
+        var central = Compress(new JointLowRankOptions { Gradient = GradientSource.CentralDifference, DifferenceStep = 0.05, RankGrid = 8 });
         var a = Details(exact.Report.Sites.Single(s => s.Site == "fc3"));
         var b = Details(central.Report.Sites.Single(s => s.Site == "fc3"));
         Assert.Equal(("exact", "central-difference"), (a.Gradient, b.Gradient));
@@ -206,10 +245,11 @@ public class JointLowRankTests(TrainedMlpFixture fixture) : IClassFixture<Traine
     }
 
     [Fact]
-    public void WithoutLabelsTheLossIsKlToTheOriginalAndTheRunWarns()
+    public void TheTaskLossWithoutLabelsIsKlToTheOriginalAndTheRunWarns()
     {
         var unlabeled = new BatchSet([.. Mlp.Calibration], null, "unlabeled");
-        var result = Assert.Single(new JointLowRank(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = 1e-3 })
+        // Asked for the task's loss, a classifier without labels falls back to KL and says so.
+        var result = Assert.Single(new JointLowRank(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = 1e-3, Loss = LowRankLoss.Task })
             .Compress(new CompressionJob(Mlp.Model, unlabeled), [CompressionBudget.MethodDefault]));
         var details = Assert.IsType<JointLowRankDetails>(result.Report.Details);
         Assert.Equal("KL(reference ‖ model)", details.Loss);

@@ -53,7 +53,7 @@ public class LowRankFixtureTests
     {
         var (model, calibration, heldOut) = Mlp();
         const double tolerance = 0.005;
-        var result = Assert.Single(new JointLowRank(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = tolerance, Order = LayerOrder.LargestFirst })
+        var result = Assert.Single(new JointLowRank(new JointLowRankOptions { Mode = LowRankMode.Compact, LossTolerance = tolerance, Loss = LowRankLoss.Task })
             .Compress(new CompressionJob(model, calibration), [CompressionBudget.MethodDefault]));
 
         var (_, originalAccuracy, originalPredictions) = Score(model, heldOut);
