@@ -21,14 +21,15 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
             quality=quality, original=original,
             agreement=100 * cmp["agreement"] if cmp.get("agreement") is not None else float("nan"),
             kl=cmp.get("meanKl") or float("nan"),
-            latency=ev.get("latencyRatio") or float("nan"))
+            macs=rep["after"]["macsPerExample"] / rep["before"]["macsPerExample"],
+            latency=m["latency"][0]["medianMilliseconds"] / ref["latency"][0]["medianMilliseconds"] if m.get("latency") else float("nan"))
 
-print("| model | method | keep params | " + " | ".join(f"{a}: params, quality, agreement %, KL" for a in allocations) + " | original |")
+print("| model | method | keep params | " + " | ".join(f"{a}: params, quality, agreement %, KL, MACs, batch-1 latency" for a in allocations) + " | original |")
 print("|---|---|---|" + "---|" * len(allocations) + "---|")
 for (model, method, keep), by in rows.items():
     cells = []
     for a in allocations:
         x = by.get(a)
-        cells.append("–" if x is None else f"{x['params']:.3f}, {x['quality']}, {x['agreement']:.2f}, {x['kl']:.4g}")
+        cells.append("–" if x is None else f"{x['params']:.3f}, {x['quality']}, {x['agreement']:.2f}, {x['kl']:.4g}, {x['macs']:.3f}, {x['latency']:.2f}×")
     original = next(iter(by.values()))["original"]
     print(f"| {model} | {method} | {keep:g} | " + " | ".join(cells) + f" | {original} |")

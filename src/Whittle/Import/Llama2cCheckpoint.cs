@@ -55,11 +55,12 @@ public sealed class Llama2cCheckpoint : ICheckpointTensors
         using (var stream = File.OpenRead(full)) stream.ReadExactly(header);
         var h = MemoryMarshal.Cast<byte, int>(header).ToArray();
         if (!BitConverter.IsLittleEndian) for (int i = 0; i < 7; i++) h[i] = BinaryPrimitives.ReverseEndianness(h[i]);
-        var config = new Llama2cConfig(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], h[5] > 0);
-        if (h[0] <= 0 || h[1] <= 0 || h[2] <= 0 || h[3] <= 0 || h[4] <= 0 || h[5] == 0 || h[6] <= 0 || h[0] % h[3] != 0 || h[3] % h[4] != 0)
+        // int.MinValue has no magnitude in int32: refused with the other impossible headers, before Math.Abs.
+        if (h[0] <= 0 || h[1] <= 0 || h[2] <= 0 || h[3] <= 0 || h[4] <= 0 || h[5] is 0 or int.MinValue || h[6] <= 0 || h[0] % h[3] != 0 || h[3] % h[4] != 0)
             throw new CheckpointException(
                 $"{full}: header dim={h[0]} hidden_dim={h[1]} n_layers={h[2]} n_heads={h[3]} n_kv_heads={h[4]} vocab_size={h[5]} seq_len={h[6]} is not a llama2.c checkpoint "
                 + "(all positive, vocab_size negative only for an unshared classifier, dim divisible by n_heads, n_heads by n_kv_heads).", full);
+        var config = new Llama2cConfig(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], h[5] > 0);
         // The length the header implies, checked against the file before any per-layer bookkeeping (a header claiming
         // 2^31 layers must not allocate for them).
         long? expected = ImpliedLength(config);

@@ -157,6 +157,15 @@ public sealed class BadInputTests : IDisposable
         Refused("huge.bin: 4124 bytes, but the header", "import", "llama2c", "--model", bin, "--out", _dir.File("o.onnx"));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
 
+        // vocab_size = −2^31 (found by fuzzing): "negative: unshared classifier", but it has no int32 magnitude.
+        string min = _dir.File("min.bin");
+        using (var f = new BinaryWriter(File.Create(min)))
+        {
+            foreach (int v in new[] { 16, 32, 1, 2, 2, int.MinValue, 16 }) f.Write(v);
+            f.Write(new byte[64]);
+        }
+        Refused("min.bin: header dim=16", "import", "llama2c", "--model", min, "--out", _dir.File("o.onnx"));
+
         // IDX: a gzip file whose header declares a million images but holds a few bytes.
         var idx = new byte[16 + 784];
         idx[2] = 8;
