@@ -13,18 +13,18 @@ internal static class MethodCatalog
     /// <c>--align N</c>, shared by the methods that choose widths or ranks: each is a multiple of N where the layer allows,
     /// since ONNX Runtime's CPU GEMM works on blocks of 16 output columns and an odd width costs the time of the next multiple.
     /// </summary>
-    public static Option<int> Align { get; } = new("--align")
+    public static Option<int?> Align { get; } = new("--align")
     {
         Description = "Round every rank and pruned width chosen from an error rule up to a multiple of N (layers whose range is under 4·N are "
-            + "left unaligned): ONNX Runtime's CPU GEMM works on blocks of 16 columns, so other widths save MACs but not time. 1 turns it off.",
-        DefaultValueFactory = _ => HardwareAlignment.Default,
+            + "left unaligned): ONNX Runtime's CPU GEMM works on blocks of 16 columns, so other widths save MACs but not time. 1 turns it off. "
+            + "Default: 16 for svd/asvd/whitened-svd, 1 for id/magnitude (where 16 cost accuracy on the fixtures).",
     };
 
-    /// <summary>The value of <see cref="Align"/>, checked.</summary>
-    public static int AlignOf(ParseResult parse)
+    /// <summary>The value of <see cref="Align"/>, checked, or <paramref name="fallback"/> (the method's default) when not given.</summary>
+    public static int AlignOf(ParseResult parse, int fallback)
     {
         ArgumentNullException.ThrowIfNull(parse);
-        int align = parse.GetValue(Align);
+        int align = parse.GetValue(Align) ?? fallback;
         if (align < 1) throw new ArgumentException($"--align {align}: expected a positive multiple (1 turns alignment off).");
         return align;
     }

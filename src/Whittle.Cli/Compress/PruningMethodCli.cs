@@ -106,7 +106,7 @@ internal sealed class PruningMethodCli : IMethodCli
             },
             SketchRows = parse.GetValue(SketchRows),
             MinimumWidth = minWidth,
-            Align = MethodCatalog.AlignOf(parse),
+            Align = MethodCatalog.AlignOf(parse, PruningOptions.Default.Align),
             MeasureErrors = !parse.GetValue(NoSiteErrors),
         };
     }

@@ -57,7 +57,7 @@ internal sealed class SvdBaselineCli : IMethodCli
             MeasureOutputError = !parse.GetValue(_noOutputError),
             IncludeOutputLayer = parse.GetValue(_outputLayer),
             Allocation = parse.GetValue(_allocation) == "uniform" ? RankAllocation.Uniform : RankAllocation.Global,
-            Align = MethodCatalog.AlignOf(parse),
+            Align = MethodCatalog.AlignOf(parse, HardwareAlignment.Default),
         };
         double alpha = parse.GetValue(_alpha);
         if (!double.IsFinite(alpha) || alpha < 0) throw new ArgumentException($"--asvd-alpha {alpha}: expected a finite exponent ≥ 0 (ASVD uses 0.5).");
