@@ -23,7 +23,8 @@ internal sealed class PruningMethodCli : IMethodCli
 
     private readonly Option<string> Targets = new("--prune")
     {
-        Description = "What may be pruned, comma-separated: fc (fully connected neurons, also ffn), conv (convolution channels), heads (attention heads), all.",
+        Description = "What may be pruned, comma-separated: fc (fully connected neurons, also ffn), conv (convolution channels), heads (attention heads), "
+            + "all (those three), stream (a CNN's residual streams: one channel set per stream, opt-in, e.g. all,stream).",
         DefaultValueFactory = _ => "all",
     };
 
@@ -121,8 +122,9 @@ internal sealed class PruningMethodCli : IMethodCli
                 "fc" or "ffn" or "linear" or "neurons" => PruningTargets.FullyConnected,
                 "conv" or "channels" => PruningTargets.Convolution,
                 "heads" or "attention" => PruningTargets.AttentionHeads,
+                "stream" or "residual" => PruningTargets.ResidualStream,
                 "all" => PruningTargets.All,
-                _ => throw new ArgumentException($"--prune {text}: '{item}' is not a target; use fc (or ffn), conv, heads or all, comma-separated."),
+                _ => throw new ArgumentException($"--prune {text}: '{item}' is not a target; use fc (or ffn), conv, heads, stream or all, comma-separated."),
             };
         if (targets == PruningTargets.None) throw new ArgumentException($"--prune '{text}' names no target; use fc, conv, heads or all.");
         return targets;

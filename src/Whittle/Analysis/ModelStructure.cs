@@ -35,8 +35,9 @@ public sealed record ModelStructure(
     /// <param name="model">The model.</param>
     /// <param name="shapes">Tensor shapes by value name (from a runtime probe, or <see cref="GraphShapes.Collect"/>); null collects those the graph records.</param>
     /// <param name="batchSize">The batch the shapes describe; null takes the first dimension of the first graph input with a known shape (1 if none).</param>
+    /// <param name="residualStreams">Find a CNN's residual streams as chains (one channel set across its residual Adds) instead of rejecting the channels that meet at them.</param>
     /// <exception cref="OnnxModelException">The graph has a cycle.</exception>
-    public static ModelStructure Analyze(OnnxModel model, IReadOnlyDictionary<string, int[]>? shapes = null, int? batchSize = null)
+    public static ModelStructure Analyze(OnnxModel model, IReadOnlyDictionary<string, int[]>? shapes = null, int? batchSize = null, bool residualStreams = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (batchSize is < 1) ThrowHelper.ArgumentOutOfRange(nameof(batchSize), batchSize, "a positive batch size");
@@ -44,7 +45,7 @@ public sealed record ModelStructure(
         shapes ??= GraphShapes.Collect(graph);
         var q = new GraphQuery(graph, shapes);
         var (linear, conv, nodes) = SiteFinder.Find(q);
-        var chains = new ChainFinder(q, linear, conv, nodes);
+        var chains = new ChainFinder(q, linear, conv, nodes, residualStreams);
         chains.Run();
         var blocks = new TransformerFinder(q, linear, nodes);
         blocks.Run();

@@ -64,6 +64,11 @@ public sealed record SliceTarget(string Tensor, int Axis, SliceRole Role, string
 /// <param name="ChannelFactor">1, or H·W where a Flatten/Reshape turns each channel into H·W consecutive consumer inputs.</param>
 /// <param name="Activation">The value whose columns are the neurons (<c>Z</c>: after the nonlinearity and per-channel ops, before the consumers or the flatten).</param>
 /// <param name="SliceTogether">Every tensor that shrinks with the channels.</param>
+/// <remarks>
+/// A residual stream of a CNN is one chain: walking a producer's channels into a residual <c>Add</c>, the other operand's
+/// writer (a convolution, through per-channel ops: a block's last conv + BN, or a projection shortcut) joins as another
+/// producer, so one channel set runs through the stem, every block's output and every reader of the stream.
+/// </remarks>
 public sealed record PrunableChain(
     string Id,
     ChainKind Kind,
@@ -74,7 +79,17 @@ public sealed record PrunableChain(
     int ChannelAxis,
     int ChannelFactor,
     string Activation,
-    IReadOnlyList<SliceTarget> SliceTogether);
+    IReadOnlyList<SliceTarget> SliceTogether)
+{
+    /// <summary>
+    /// The values whose rows together are Z: <see cref="Activation"/>, or for a residual stream every value its consumers read
+    /// (the stream at each of its join points), stacked.
+    /// </summary>
+    public IReadOnlyList<string> Activations { get; init; } = [Activation];
+
+    /// <summary>Whether the chain is a residual stream: several producers whose outputs are summed (residual Adds), one channel set for all.</summary>
+    public bool IsStream { get; init; }
+}
 
 /// <summary>A candidate producer whose output channels cannot be pruned, and why.</summary>
 /// <param name="Producer">The site name.</param>
@@ -93,18 +108,31 @@ internal sealed class ChainFinder
     private readonly Dictionary<NodeProto, LinearSite> _linearByNode = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<NodeProto, ConvSite> _convByNode = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<string, LinearSite> _linearByOutput = [];
+    private readonly Dictionary<string, ConvSite> _convByOutput = [];
     private readonly HashSet<string> _claimed = [];
 
-    public ChainFinder(GraphQuery q, IReadOnlyList<LinearSite> linear, IReadOnlyList<ConvSite> conv, Dictionary<string, NodeProto> siteNodes)
+    private readonly bool _streams;
+
+    /// <param name="q">The graph.</param>
+    /// <param name="linear">Its linear sites.</param>
+    /// <param name="conv">Its convolution sites.</param>
+    /// <param name="siteNodes">Each site's node.</param>
+    /// <param name="streams">Join a CNN's residual Adds into one stream chain rather than rejecting them.</param>
+    public ChainFinder(GraphQuery q, IReadOnlyList<LinearSite> linear, IReadOnlyList<ConvSite> conv, Dictionary<string, NodeProto> siteNodes, bool streams = false)
     {
         _q = q;
+        _streams = streams;
         _siteNodes = siteNodes;
         foreach (var s in linear)
         {
             _linearByNode[siteNodes[s.Name]] = s;
             _linearByOutput.TryAdd(s.Output, s);
         }
-        foreach (var s in conv) _convByNode[siteNodes[s.Name]] = s;
+        foreach (var s in conv)
+        {
+            _convByNode[siteNodes[s.Name]] = s;
+            _convByOutput.TryAdd(s.Output, s);
+        }
     }
 
     public List<PrunableChain> Chains { get; } = [];
@@ -143,7 +171,9 @@ internal sealed class ChainFinder
         var ops = new List<ChainOp>();
         var slices = new List<SliceTarget>();
         var consumers = new List<(string Name, string Tensor, int Axis)>();
+        var consumerInputs = new List<string>();
         var producers = new List<string> { producer };
+        bool stream = false;
         string? partner = null;
         bool partnerIsGate = false, flattened = false;
         string activation = start;
@@ -187,6 +217,7 @@ internal sealed class ChainFinder
                 }
                 factor = f;
                 consumers.Add((ls.Name, ls.Weight.Initializer, 1 - ls.StoredOutAxis));
+                consumerInputs.Add(flattened ? activation : hits[0]);
                 continue;
             }
             if (_convByNode.TryGetValue(node, out var cs) && hits.Count == 1 && hits[0] == cs.Input)
@@ -207,6 +238,7 @@ internal sealed class ChainFinder
                     return;
                 }
                 consumers.Add((cs.Name, cs.Weight.Initializer, 1));
+                consumerInputs.Add(hits[0]);
                 continue;
             }
 
@@ -253,6 +285,33 @@ internal sealed class ChainFinder
                         producers.Add(partner);
                         AddProducerSlices(partner, slices);
                         ops.AddRange(p.Cone.OrderBy(_q.Position).Select(n => new ChainOp(GraphQuery.NameOf(n), n.OpType)));
+                        break;
+                    }
+                    if (_streams && node.OpType == "Add" && conv && !flattened && StreamWriter(other, node, channels, producer) is { } writer)
+                    {
+                        // A residual join: the other operand's writer keeps the same channels (one stream).
+                        stream = true;
+                        _claimed.Add(writer.Site.Name);
+                        producers.Add(writer.Site.Name);
+                        AddProducerSlices(writer.Site.Name, slices);
+                        foreach (var n in writer.Cone)
+                        {
+                            string opName = GraphQuery.NameOf(n);
+                            ops.Add(new(opName, n.OpType));
+                            bool perChannel = ChannelRules.For(n.OpType, out _).Item1 == ChannelBehavior.PerChannel;
+                            foreach (var param in n.Input.Where(x => x.Length > 0 && _q.IsConstant(x)))
+                            {
+                                if (perChannel)
+                                {
+                                    if (_q.ConstantElementCount(param) is > 1) slices.Add(new(param, 0, SliceRole.PerChannelParameter, opName, 1));
+                                }
+                                else if (!ConstantBroadcasts(param, channels, true, opName, slices))
+                                {
+                                    Reject($"{n.OpType} '{opName}' on the residual branch has a constant '{param}' that does not broadcast over the channels.", n);
+                                    return;
+                                }
+                            }
+                        }
                         break;
                     }
                     string what = node.OpType == "Add"
@@ -311,7 +370,47 @@ internal sealed class ChainFinder
         if (partnerIsGate) producers.Reverse();
         var kind = partner is not null ? ChainKind.GatedLinear : conv ? (flattened ? ChainKind.ConvToLinear : ChainKind.Conv) : ChainKind.Linear;
         Chains.Add(new PrunableChain(producers[0], kind, producers, [.. consumers.Select(c => c.Name).Distinct()], ops, channels,
-            conv ? 1 : -1, fac, activation, slices));
+            conv ? 1 : -1, fac, activation, slices)
+        {
+            Activations = stream ? [.. consumerInputs.Distinct()] : [activation],
+            IsStream = stream,
+        });
+    }
+
+    /// <summary>
+    /// The writer of a residual branch: <paramref name="other"/> must be computed from the output of exactly one ungrouped
+    /// convolution with <paramref name="channels"/> output channels by channel-wise ops (per-channel ones such as
+    /// BatchNormalization, unary activations, constants), none of whose values feeds anything else.
+    /// </summary>
+    private (ConvSite Site, List<NodeProto> Cone)? StreamWriter(string other, NodeProto join, int channels, string producer)
+    {
+        var cone = new List<NodeProto>();
+        string v = other;
+        ConvSite? site;
+        while (!_convByOutput.TryGetValue(v, out site))
+        {
+            var p = _q.Graph.Producer(v);
+            if (p is null || _q.IsConstant(v)) return null;
+            var (b, _) = ChannelRules.For(p.OpType, out _);
+            var data = p.Input.Where(i => i.Length > 0 && !_q.IsConstant(i)).ToList();
+            if (b is not (ChannelBehavior.Unary or ChannelBehavior.PerChannel or ChannelBehavior.Binary) || data.Count != 1 || data[0] != p.Input[0] && b != ChannelBehavior.Binary)
+                return null;
+            cone.Insert(0, p);
+            v = data[0];
+        }
+        if (site.Name == producer || site.Groups != 1 || site.OutChannels != channels || _claimed.Contains(site.Name)) return null;
+        if (_q.Position(_siteNodes[site.Name]) > _q.Position(join)) return null;
+        // Every value from the writer's output to the join feeds only the next op of the branch.
+        var next = cone.Append(join).ToList();
+        var values = new List<string> { site.Output };
+        values.AddRange(cone.Select(n => n.Output[0]));
+        for (int i = 0; i < values.Count; i++)
+        {
+            if (_q.Graph.IsGraphOutput(values[i])) return null;
+            var readers = _q.Graph.Consumers(values[i]).ToList();
+            if (readers.Count != 1 || !ReferenceEquals(readers[0], next[i])) return null;
+        }
+        return (site, cone);
     }
 
     private bool KeepsLastAxis(NodeProto node, int channels)

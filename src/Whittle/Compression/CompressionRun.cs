@@ -113,6 +113,23 @@ public sealed class CompressionRun : IDisposable
         }
     }
 
+    /// <summary>
+    /// Analyses the structure again with a CNN's residual streams as chains (<see cref="ModelStructure.Analyze"/>) and cuts the
+    /// segments anew, each stream inside one. Call it before the first pass; a job's own structure is kept as given.
+    /// </summary>
+    public void IncludeResidualStreams()
+    {
+        if (Job.Structure is not null || Structure.Chains.Any(c => c.IsStream)) return;
+        Clock.Time(Stages.Analysis, () =>
+        {
+            var structure = ModelStructure.Analyze(Original, Shapes, ProbeBatch, residualStreams: true);
+            if (!structure.Chains.Any(c => c.IsStream)) return;
+            Structure = structure;
+            Segments = Segmentation.Find(Original, Structure);
+            Report(Stages.Analysis, 1, 1, $"residual streams: {Segments.Count} segment(s): {Segments.Rule}");
+        });
+    }
+
     private void Analyze()
     {
         Clock.Time(Stages.Analysis, () =>

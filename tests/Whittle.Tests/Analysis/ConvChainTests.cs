@@ -107,6 +107,39 @@ public class ConvChainTests
     }
 
     [Fact]
+    public void ResNetBasicBlock_WithResidualStreams_TheStemAndTheBlocksLastConvWriteOneStreamReadByEveryReader()
+    {
+        var b = new GraphBuilder();
+        long[] shape = [1, 8, 6, 6];
+        var x = b.Input("x", 1, 3, 6, 6);
+        var stem = b.Shape(b.Node("Relu", "stem_relu", [BatchNorm(b, "bn0", b.Conv("stem", x, 3, 8, 3, shape, pad: 1), 8, shape)]), shape);
+        var c1 = b.Conv("conv1", stem, 8, 8, 3, shape, pad: 1);
+        var r1 = b.Shape(b.Node("Relu", "relu1", [BatchNorm(b, "bn1", c1, 8, shape)]), shape);
+        var c2 = b.Conv("conv2", r1, 8, 8, 3, shape, pad: 1);
+        var sum = b.Shape(b.Node("Add", "residual", [BatchNorm(b, "bn2", c2, 8, shape), stem]), shape);
+        var outp = b.Shape(b.Node("Relu", "relu2", [sum]), shape);
+        var head = b.Conv("head", outp, 8, 2, 1, [1, 2, 6, 6]);
+        b.Output(head);
+        var model = b.Build();
+
+        var s = ModelStructure.Analyze(model, b.Shapes, residualStreams: true);
+        var stream = s.Chains.Single(c => c.IsStream);
+        Assert.Equal(["stem", "conv2"], stream.Producers);
+        Assert.Equal(["conv1", "head"], stream.Consumers);
+        // Z stacks the stream where each reader reads it: after the stem, after the residual join.
+        Assert.Equal([stem, outp], stream.Activations);
+        // Both writers' rows and their BatchNorms shrink with the stream; the readers' input channels take the correction.
+        Assert.Contains(stream.SliceTogether, t => t.Owner == "conv2" && t.Role == SliceRole.ProducerWeight);
+        Assert.Equal(4, stream.SliceTogether.Count(t => t.Owner == "bn2"));
+        Assert.Equal(["conv1", "head"], stream.SliceTogether.Where(t => t.Role == SliceRole.ConsumerWeight).Select(t => t.Owner));
+        // The block's internal channels are still their own chain; nothing is rejected for the residual join.
+        Assert.Equal(["conv1"], s.Chains.Single(c => !c.IsStream).Producers);
+        Assert.DoesNotContain(s.Rejected, r => r.Reason.Contains("residual"));
+        // Without the option, the stream is rejected as before.
+        Assert.DoesNotContain(ModelStructure.Analyze(model, b.Shapes).Chains, c => c.IsStream);
+    }
+
+    [Fact]
     public void DepthwiseSeparable_DepthwiseSlicesWithTheChannel()
     {
         var b = new GraphBuilder();

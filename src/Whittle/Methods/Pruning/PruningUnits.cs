@@ -30,6 +30,9 @@ internal sealed record PruningUnit(string Name, UnitKind Kind, int Width, int Gr
     /// <summary>The sites whose output units this unit removes.</summary>
     public IReadOnlyList<string> Producers => Chain?.Producers ?? (Heads!.Fused is { } f ? [f] : [Heads.Q!, Heads.K!, Heads.V!]);
 
+    /// <summary>The values whose rows together are Z (several for a residual stream: the stream at each join point).</summary>
+    public IReadOnlyList<string> Activations => Chain?.Activations ?? [Activation];
+
     /// <summary>The sites that read the activation (and receive the correction).</summary>
     public IReadOnlyList<string> Consumers => Chain?.Consumers ?? [Heads!.Output];
 
@@ -84,7 +87,7 @@ internal static class PruningUnits
             bool fc = chain.Kind is ChainKind.Linear or ChainKind.GatedLinear;
             var kind = fc ? UnitKind.Neurons : UnitKind.Channels;
             string kindName = fc ? "neurons" : "channels";
-            if (!targets.HasFlag(fc ? PruningTargets.FullyConnected : PruningTargets.Convolution))
+            if (!targets.HasFlag(chain.IsStream ? PruningTargets.ResidualStream : fc ? PruningTargets.FullyConnected : PruningTargets.Convolution))
             {
                 skipped.Add(new SiteReport(chain.Id, kindName, chain.Channels, chain.Channels) { Skipped = "not a pruning target" });
                 continue;

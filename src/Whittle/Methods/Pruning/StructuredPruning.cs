@@ -49,6 +49,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(budgets);
         options.Validate();
+        if (options.Targets.HasFlag(PruningTargets.ResidualStream)) run.IncludeResidualStreams();
         var model = run.Original;
         var context = new PruningContext(model, run.Structure, run.Shapes);
         var (units, skipped) = run.Time(Stages.Analysis, () => PruningUnits.Find(context, options.Targets, correction));

@@ -68,22 +68,25 @@ internal static class UnitFactors
     public static List<UnitFactor> Collect(SegmentStep step, ModelStructure structure, IReadOnlyList<PruningUnit> units, IReadOnlyList<int> widths,
         PruningOptions options, int seed)
     {
-        var statistics = new List<IBatchStatistic>(units.Count);
+        // One statistic per unit; a residual stream's Z stacks several values, whose Gram matrices add up (ZᵀZ = Σ_v Z_vᵀZ_v).
+        var statistics = new List<IBatchStatistic[]>(units.Count);
         for (int u = 0; u < units.Count; u++)
         {
             var unit = units[u];
             int columns = widths[u] * unit.GroupSize;
             var statistic = options.Statistic == ActivationStatistic.Auto
-                ? columns > options.AutoGramColumns ? ActivationStatistic.Gram : ActivationStatistic.RFactor
+                ? columns > options.AutoGramColumns || unit.Activations.Count > 1 ? ActivationStatistic.Gram : ActivationStatistic.RFactor
                 : options.Statistic;
+            if (unit.Activations.Count > 1 && statistic != ActivationStatistic.Gram)
+                throw new ArgumentException($"Site '{unit.Name}' is a residual stream read at {unit.Activations.Count} points; its statistic is their summed Gram matrix (--id-source gram or auto), not {statistic}.");
             statistics.Add(statistic switch
             {
-                ActivationStatistic.Gram => new GramStatistic(unit.Activation, unit.Axis),
-                ActivationStatistic.Sketch => new SketchStatistic(unit.Activation, options.SketchRows ?? Math.Max(16, 2 * columns), unit.Axis, SketchKind.Gaussian, seed + u),
-                _ => new RFactorStatistic(unit.Activation, unit.Axis),
+                ActivationStatistic.Gram => [.. unit.Activations.Select(v => new GramStatistic(v, unit.Axis))],
+                ActivationStatistic.Sketch => [new SketchStatistic(unit.Activation, options.SketchRows ?? Math.Max(16, 2 * columns), unit.Axis, SketchKind.Gaussian, seed + u)],
+                _ => [new RFactorStatistic(unit.Activation, unit.Axis)],
             });
         }
-        step.Calibrate(statistics);
+        step.Calibrate([.. statistics.SelectMany(s => s)]);
 
         var factors = new List<UnitFactor>(units.Count);
         for (int u = 0; u < units.Count; u++)
@@ -92,9 +95,9 @@ internal static class UnitFactors
             int columns = widths[u] * unit.GroupSize;
             bool scaled = options.Scaling == ColumnScaling.On || (options.Scaling == ColumnScaling.Auto && unit.Transformer);
             var (scale, consumer) = Consumers(step.Source, structure, unit, columns, scaled);
-            var factor = statistics[u] switch
+            var factor = statistics[u][0] switch
             {
-                GramStatistic g => g.Finish() is var gram ? UnitFactor.OfGram(unit, widths[u], gram.Gram, scale, consumer, gram.Rows) : null,
+                GramStatistic => Summed(statistics[u]) is var gram ? UnitFactor.OfGram(unit, widths[u], gram.Gram, scale, consumer, gram.Rows) : null,
                 SketchStatistic k => k.Finish() is var sketch ? UnitFactor.Of(unit, widths[u], sketch.Sketch, scale, consumer, sketch.Rows) : null,
                 RFactorStatistic r => r.Finish() is var rf ? UnitFactor.Of(unit, widths[u], rf.R, scale, consumer, rf.Rows) : null,
                 _ => null,
@@ -105,6 +108,20 @@ internal static class UnitFactors
             factors.Add(factor);
         }
         return factors;
+    }
+
+    /// <summary>Σ_v Z_vᵀZ_v and the rows seen, over the Gram statistics of one unit.</summary>
+    private static GramMatrix Summed(IBatchStatistic[] statistics)
+    {
+        var grams = statistics.Cast<GramStatistic>().Select(g => g.Finish()).ToList();
+        var sum = grams[0].Gram;
+        foreach (var g in grams.Skip(1))
+        {
+            var a = sum.AsSpan();
+            var b = g.Gram.AsSpan();
+            for (int i = 0; i < a.Length; i++) a[i] += b[i];
+        }
+        return new GramMatrix(sum, grams.Sum(g => g.Rows));
     }
 
     /// <summary>Column norms of the consumers' weights per column of Z (when scaled), and the stacked consumer weight (fully connected consumers).</summary>

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Every method at matched sizes on the trained fixtures and the real stories260K (issue 20's comparison): keep 0.8 and
+# 0.6 of the whole model's parameters where a method takes a budget (`--budget-scope model`), lowrank compact at a 1 %
+# relative tolerance, CURing in 2 blocks; held-out figures and batch-1 latency against the original.
+# scripts/compare_methods_summary.py prints the table.
+#
+#   scripts/compare_methods.sh [OUT_DIR]        # default /tmp/whittle-compare; ~30 min on 2 cores
+#   MODELS="vgg llama" METHODS="id whitened-svd" scripts/compare_methods.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-/tmp/whittle-compare}
+MODELS=${MODELS:-"vgg resnet gpt2 llama stories260K"}
+METHODS=${METHODS:-"id magnitude whitened-svd whitened-svd-uniform lowrank curing"}
+mkdir -p "$OUT"
+dotnet build -c Release src/Whittle.Cli >/dev/null
+W="dotnet $PWD/src/Whittle.Cli/bin/Release/net10.0/whittle.dll"
+FM=fixtures/fashion-mnist
+TX=fixtures/text
+if [[ " $MODELS " == *" stories260K "* && ! -f "$OUT/stories260K.onnx" ]]; then
+  $W import llama2c --model ../shared/models/stories260K/stories260K.bin --tokenizer ../shared/models/stories260K/tok512.bin --out "$OUT/stories260K.onnx"
+fi
+data() {
+  case $1 in
+    vgg|resnet) echo "--model $FM/$1.onnx --calib $FM/calib-images-idx3-ubyte.gz --calib-labels $FM/calib-labels-idx1-ubyte.gz --calib-count 512 \
+                      --eval $FM/heldout-images-idx3-ubyte.gz --eval-labels $FM/heldout-labels-idx1-ubyte.gz" ;;
+    gpt2|llama) echo "--model $TX/$1.onnx --calib $TX/calib-excerpt.txt --calib-count 64 --eval $TX/heldout-excerpt.txt --eval-count 64 --window 128" ;;
+    stories260K) echo "--model $OUT/stories260K.onnx --calib $TX/calib-excerpt.txt --calib-count 64 --eval $TX/heldout-excerpt.txt --eval-count 64 --window 128" ;;
+  esac
+}
+flags() {
+  local image=0; [[ $1 == vgg || $1 == resnet ]] && image=1
+  case $2 in
+    id|magnitude) if ((image)); then echo "--method $2 --keep-params 0.8,0.6 --budget-scope model --prune all,stream";
+                  else echo "--method $2 --keep-params 0.8,0.6 --budget-scope model"; fi ;;
+    whitened-svd) echo "--method whitened-svd --keep-params 0.8,0.6 --budget-scope model" ;;
+    whitened-svd-uniform) echo "--method whitened-svd --allocation uniform --keep-params 0.8,0.6 --budget-scope model" ;;
+    lowrank) echo "--method lowrank --mode compact" ;;
+    curing) if ((image)); then return 1; fi; echo "--method curing --layers 2 --max-rank 16" ;;
+  esac
+}
+for model in $MODELS; do
+  for method in $METHODS; do
+    f=$(flags "$model" "$method") || continue
+    tag="$model.$method"
+    [ -f "$OUT/$tag.json" ] && continue
+    echo "== $tag"
+    # shellcheck disable=SC2046,SC2086
+    if ! $W compress $(data "$model") $f --seed 0 --out "$OUT/$tag.onnx" --report "$OUT/$tag.json.tmp" > "$OUT/$tag.log" 2>&1; then
+      echo "   failed: $(tail -1 "$OUT/$tag.log")"
+      continue
+    fi
+    mv "$OUT/$tag.json.tmp" "$OUT/$tag.json"
+    rm -f "$OUT/$tag".*onnx "$OUT/$tag".*onnx.data "$OUT/$tag.onnx"
+  done
+done
+python3 scripts/compare_methods_summary.py "$OUT"
