@@ -41,8 +41,8 @@ internal sealed class SvdBaselineCli : IMethodCli
     {
         var o = new Option<string>("--allocation")
         {
-            Description = "Ranks of a --keep-params budget: global (the ranks minimizing the summed squared relative truncation error of the layers "
-                + "for the budget — for whitened-svd, their output errors on the calibration data) or uniform (every layer keeps the same fraction of its weights).",
+            Description = "Ranks of a --keep-params budget: global (the ranks minimizing Σ ‖error‖²/‖matrix‖ over the layers for the budget — for "
+                + "whitened-svd, each layer's squared output error on the calibration data over its output's norm) or uniform (every layer keeps the same fraction of its weights).",
             DefaultValueFactory = _ => "global",
         };
         o.AcceptOnlyFromAmong("global", "uniform");

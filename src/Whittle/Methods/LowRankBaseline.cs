@@ -10,9 +10,9 @@
 //   3. Decomposition, once per site at its largest parameter-saving rank r_max = ⌈mn/(m + n)⌉ − 1; every budget's
 //      rank-c factors are prefixes of these (the c leading columns of L and rows of R).
 //   4. Ranks per budget:
-//        --keep-params F   global (default; RankAllocation.cs): the ranks minimizing Σ_i e_i², e_i the relative truncation
-//                          error of site i, for the budget — one threshold on each singular direction's share of its site's
-//                          energy per parameter, from every site's spectrum on the original (a survey of the segments when
+//        --keep-params F   global (default; RankAllocation.cs): the ranks minimizing Σ_i ‖E_i‖²/‖M_i‖, E_i the truncation
+//                          error of the matrix M_i site i decomposes, for the budget — one threshold on each singular
+//                          direction's gain σ²/‖M‖ per parameter, from every site's spectrum on the original (a survey of the segments when
 //                          the decomposition reads the inputs), ranks rounded up to the alignment;
 //                          uniform (RankAllocation.Uniform): one ratio ρ for every site, c = clamp(⌊ρ·mn/(m + n)⌋, 1, r_max),
 //                          i.e. each site keeps the fraction ρ of its weight parameters (rounded down to a whole rank); ρ is
@@ -87,7 +87,7 @@ public sealed record LowRankBaselineDetails(string Decomposition, string Rule, d
     /// <summary>The tolerance ε every site's rank meets (tolerance budgets); null for keep-parameters budgets.</summary>
     public double? Tolerance { get; init; }
 
-    /// <summary>A global allocation's threshold λ on each direction's share of its layer's energy per parameter (<see cref="RankAllocation.Global"/>); null otherwise.</summary>
+    /// <summary>A global allocation's threshold λ on each direction's gain σ²/‖M‖_F per parameter (<see cref="RankAllocation.Global"/>); null otherwise.</summary>
     public double? Threshold { get; init; }
 
     /// <summary>Ranks are multiples of this where the layer allows (1: any rank).</summary>
@@ -218,7 +218,7 @@ public abstract class LowRankBaseline : ICompressionMethod
             string rule = plan switch
             {
                 { Ratio: { } rho } => $"uniform ratio ρ = {rho.ToString("F4", CultureInfo.InvariantCulture)} of each site's weight parameters, for {budgets[b]}",
-                { Threshold: { } l } => $"global: every singular direction whose share of its layer's energy per parameter exceeds λ = {l.ToString("G4", CultureInfo.InvariantCulture)}{aligned}, for {budgets[b]}",
+                { Threshold: { } l } => $"global: every singular direction whose gain σ²/‖M‖ per parameter exceeds λ = {l.ToString("G4", CultureInfo.InvariantCulture)}{aligned}, for {budgets[b]}",
                 _ => $"tolerance ε = {budgets[b].Value.ToString("G4", CultureInfo.InvariantCulture)} on the relative truncation error{aligned}",
             };
             var details = new LowRankBaselineDetails(Name, rule, plan?.Ratio, Alpha, calibrate && rows > 0 ? rows : null)
