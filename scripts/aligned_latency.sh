@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Latency of aligned and unaligned sizes (issue 20): whitened SVD at 0.8 of the parameters on the GPT-2 and Llama
+# fixtures, id at 0.5 of the MACs on the VGG fixture, each with --align 16 and --align 1; `whittle eval` against the
+# original, model and reference alternating, REPEATS timed runs per batch size (medians). Prints one line per model.
+#
+#   scripts/aligned_latency.sh [OUT_DIR]        # default /tmp/whittle-aligned-latency; ~10 min on 2 cores
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-/tmp/whittle-aligned-latency}
+REPEATS=${REPEATS:-300}
+mkdir -p "$OUT"
+dotnet build -c Release src/Whittle.Cli >/dev/null
+W="dotnet $PWD/src/Whittle.Cli/bin/Release/net10.0/whittle.dll"
+FM=fixtures/fashion-mnist
+TX=fixtures/text
+for align in 16 1; do
+  for model in gpt2 llama; do
+    $W compress --model $TX/$model.onnx --method whitened-svd --keep-params 0.8 --align $align --calib $TX/calib-excerpt.txt --calib-count 64 \
+      --window 128 --out "$OUT/$model.a$align.onnx" > /dev/null
+    $W eval --model "$OUT/$model.a$align.onnx" --reference $TX/$model.onnx --text $TX/heldout-excerpt.txt --count 16 --window 128 \
+      --repeats "$REPEATS" --json "$OUT/$model.a$align.json" > /dev/null
+  done
+  $W compress --model $FM/vgg.onnx --method id --keep-macs 0.5 --align $align --calib $FM/calib-images-idx3-ubyte.gz --calib-count 512 \
+    --out "$OUT/vgg.a$align.onnx" > /dev/null
+  $W eval --model "$OUT/vgg.a$align.onnx" --reference $FM/vgg.onnx --data $FM/heldout-images-idx3-ubyte.gz --count 256 \
+    --repeats "$REPEATS" --json "$OUT/vgg.a$align.json" > /dev/null
+done
+for f in "$OUT"/*.json; do
+  /usr/bin/python3 - "$f" <<'PY'
+import json, sys, os
+r = json.load(open(sys.argv[1]))
+m, ref = r["model"], r["reference"]
+macs = m["macsPerExample"] / ref["macsPerExample"]
+lat = {a["batchSize"]: a["medianMilliseconds"] for a in m["latency"]}
+base = {a["batchSize"]: a["medianMilliseconds"] for a in ref["latency"]}
+ratios = "  ".join(f"batch {b}: {lat[b] / base[b]:.3f}× ({lat[b]:.4f} / {base[b]:.4f} ms)" for b in sorted(lat))
+print(f"{os.path.basename(sys.argv[1])[:-5]:12s} MACs {macs:.3f} (×1.1 = {1.1 * macs:.3f})  {ratios}")
+PY
+done
