@@ -185,14 +185,7 @@ public sealed class JointLowRank : ICompressionMethod
             for (int k = ranks.Count - 1; k >= 0; k--)
             {
                 run.CancellationToken.ThrowIfCancellationRequested();
-                var (l, r) = LowRank.Split(svd, ranks[k]);
-                var candidate = clock.Time(Stages.Rewrite, () =>
-                {
-                    var m = FactorSites.Copy(baseModel);
-                    site.Replace(m, LowRankBaseline.Narrow(l), LowRankBaseline.Narrow(r));
-                    FactorChain.Tidy(m);
-                    return m;
-                });
+                var candidate = clock.Time(Stages.Rewrite, () => Factorized(baseModel, site, svd, ranks[k]));
                 measured[k] = clock.Time(Stages.Measurement, () => objective.Measure(candidate));
                 if (measured[k] > threshold) break;
             }
@@ -255,6 +248,16 @@ public sealed class JointLowRank : ICompressionMethod
         return (best ?? baseModel, factorized, shared);
     }
 
+    /// <summary>A copy of <paramref name="model"/> with <paramref name="site"/> replaced by the rank-<paramref name="rank"/> factors of its SVD.</summary>
+    private static OnnxModel Factorized(OnnxModel model, FactorSite site, SvdResult<double> svd, int rank)
+    {
+        var (l, r) = LowRank.Split(svd, rank);
+        var m = FactorSites.Copy(model);
+        site.Replace(m, LowRankBaseline.Narrow(l), LowRankBaseline.Narrow(r));
+        FactorChain.Tidy(m);
+        return m;
+    }
+
     /// <summary>One layer's candidates measured alone (null: not measured), with the factors at the largest candidate when it passed.</summary>
     private sealed record LayerCurve(FactorSite Site, IReadOnlyList<int> Ranks, double?[] Measured, Matrix<float>? L, Matrix<float>? R, double[] Singular)
     {
@@ -293,18 +296,12 @@ public sealed class JointLowRank : ICompressionMethod
         {
             cancellationToken.ThrowIfCancellationRequested();
             int c = ranks[k];
-            var (l, r) = LowRank.Split(svd, c);
-            var candidate = clock.Time(Stages.Rewrite, () =>
-            {
-                var m = FactorSites.Copy(current);
-                site.Replace(m, LowRankBaseline.Narrow(l), LowRankBaseline.Narrow(r));
-                FactorChain.Tidy(m);
-                return m;
-            });
+            var candidate = clock.Time(Stages.Rewrite, () => Factorized(current, site, svd, c));
             measured[k] = clock.Time(Stages.Measurement, () => objective.Measure(candidate));
             if (delta is not null) predicted[k] = delta[c];
             else
             {
+                var (l, r) = LowRank.Split(svd, c);
                 var approx = Blas.Multiply(l.View, r.View);
                 double minus = MeasureDense(objective, site, current, w, approx, -h, clock);
                 double plus = h == 1 ? measured[k]!.Value : MeasureDense(objective, site, current, w, approx, h, clock);

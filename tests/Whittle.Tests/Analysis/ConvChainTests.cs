@@ -78,8 +78,8 @@ public class ConvChainTests
         Assert.Contains("fc", s.Macs.Unknown);
     }
 
-    [Fact]
-    public void ResNetBasicBlock_InternalChannelPrunable_BlockOutputNot()
+    /// <summary>stem conv + BN + ReLU → [conv1 + BN + ReLU → conv2 + BN] + identity → ReLU → 1 × 1 head; 8 channels, 6 × 6. Returns the builder and the stream's two values.</summary>
+    private static (GraphBuilder Builder, string Stem, string BlockOutput) BasicBlock()
     {
         var b = new GraphBuilder();
         long[] shape = [1, 8, 6, 6];
@@ -92,6 +92,13 @@ public class ConvChainTests
         var outp = b.Shape(b.Node("Relu", "relu2", [sum]), shape);
         var head = b.Conv("head", outp, 8, 2, 1, [1, 2, 6, 6]);
         b.Output(head);
+        return (b, stem, outp);
+    }
+
+    [Fact]
+    public void ResNetBasicBlock_InternalChannelPrunable_BlockOutputNot()
+    {
+        var (b, _, _) = BasicBlock();
         var s = ModelStructure.Analyze(b.Build(), b.Shapes);
 
         var chain = Assert.Single(s.Chains);
@@ -109,17 +116,7 @@ public class ConvChainTests
     [Fact]
     public void ResNetBasicBlock_WithResidualStreams_TheStemAndTheBlocksLastConvWriteOneStreamReadByEveryReader()
     {
-        var b = new GraphBuilder();
-        long[] shape = [1, 8, 6, 6];
-        var x = b.Input("x", 1, 3, 6, 6);
-        var stem = b.Shape(b.Node("Relu", "stem_relu", [BatchNorm(b, "bn0", b.Conv("stem", x, 3, 8, 3, shape, pad: 1), 8, shape)]), shape);
-        var c1 = b.Conv("conv1", stem, 8, 8, 3, shape, pad: 1);
-        var r1 = b.Shape(b.Node("Relu", "relu1", [BatchNorm(b, "bn1", c1, 8, shape)]), shape);
-        var c2 = b.Conv("conv2", r1, 8, 8, 3, shape, pad: 1);
-        var sum = b.Shape(b.Node("Add", "residual", [BatchNorm(b, "bn2", c2, 8, shape), stem]), shape);
-        var outp = b.Shape(b.Node("Relu", "relu2", [sum]), shape);
-        var head = b.Conv("head", outp, 8, 2, 1, [1, 2, 6, 6]);
-        b.Output(head);
+        var (b, stem, outp) = BasicBlock();
         var model = b.Build();
 
         var s = ModelStructure.Analyze(model, b.Shapes, residualStreams: true);
