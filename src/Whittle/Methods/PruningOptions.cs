@@ -121,8 +121,9 @@ public sealed record PruningOptions
     /// Widths of neurons and channels chosen from a tolerance (bisection and tolerance budgets) rounded up to a multiple of
     /// this, so the error rule still holds (<see cref="Compression.HardwareAlignment"/>: ONNX Runtime's CPU kernels work on
     /// blocks of 16 output columns). Sites narrower than 4·N take any width; head counts and the greedy schedule are not
-    /// aligned. Default 1 (off): on the VGG fixture, 16 cost 1.1–1.3 points of held-out agreement at 0.5–0.7 of the MACs,
-    /// the coarser widths undershooting the budget.
+    /// aligned. Default 1 (off). Measured with 512 calibration / 2,000 held-out images: 16 raises the VGG fixture's
+    /// agreement at 0.5 of the MACs from 96.60 to 98.45 % (the ResNet's, with streams, from 82.15 to 85.50 %) but lowers it
+    /// at 0.7 (99.10 → 98.40 %, 94.65 → 93.40 %).
     /// </summary>
     public int Align { get; init; } = 1;
 

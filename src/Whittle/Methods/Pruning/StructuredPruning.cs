@@ -5,7 +5,8 @@
 //      sites left alone with reasons.
 //   2. Size budgets (bisection): one survey of the original model gives every unit's path ε_k; per budget, one global
 //      tolerance ε — every unit keeps k(ε) = min{k : ε_k ≤ ε} — the smallest ε whose model fits the budget (bisection
-//      over the breakpoints of k(ε)). The widths stay global whatever the calibration mode.
+//      over the breakpoints of k(ε)); what the breakpoints leave of the budget (much, with aligned widths) then goes one
+//      step at a time to the unit with the largest error at its width. The widths stay global whatever the calibration mode.
 //   3. The pass (CompressionRun.Pass): per segment, the units it holds get their selection and correction — in
 //      sequential mode from a new factorization of their activations as the compressed segments before produce them
 //      (at the widths of step 2, or k(ε) of a tolerance budget), in parallel mode from the survey's paths — and the
@@ -259,7 +260,34 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             if (Fits(eps[mid])) hi = mid;
             else lo = mid + 1;
         }
-        return (Widths(units, paths, eps[lo]), eps[lo], met);
+        var widths = Widths(units, paths, eps[lo]);
+        if (met) Fill(budget, units, sizes, paths, widths);
+        return (widths, eps[lo], met);
+    }
+
+    /// <summary>
+    /// Aligned widths move in steps of the alignment, so ε's breakpoints can leave much of the budget unspent: one step at a
+    /// time, the unit with the largest error at its width grows by one step (of the alignment where it is aligned) while
+    /// the budget still holds.
+    /// </summary>
+    private void Fill(CompressionBudget budget, List<PruningUnit> units, SizeModel sizes, IReadOnlyList<IUnitPath> paths, int[] widths)
+    {
+        while (true)
+        {
+            int best = -1, next = 0;
+            double worst = 0;
+            for (int u = 0; u < units.Count; u++)
+            {
+                if (widths[u] >= units[u].Width || widths[u] >= paths[u].MaxKeep) continue;
+                bool aligned = units[u].Kind != UnitKind.Heads && HardwareAlignment.Applies(units[u].Width, options.Align);
+                int grown = Math.Min(units[u].Width, widths[u] + (aligned ? options.Align : 1));
+                double error = paths[u].Ratio(widths[u]);
+                if (error <= worst || !Fits(budget, sizes, widths, grown, u)) continue;
+                (best, next, worst) = (u, grown, error);
+            }
+            if (best < 0) return;
+            widths[best] = next;
+        }
     }
 
     /// <summary>The reference greedy schedule, one model per budget (budgets in decreasing size).</summary>
