@@ -21,7 +21,8 @@ internal sealed class LowRankCli : IMethodCli
 
     private readonly Option<string> _order = new("--order")
     {
-        Description = "Layer order: graph (input to output, the paper's) or largest-first (the layers with most parameters get the loss headroom first).",
+        Description = "Layer order of lossless mode: graph (input to output, the paper's) or largest-first (the layers with most parameters get the loss "
+            + "headroom first). Compact mode shares one threshold across layers, so no order.",
         DefaultValueFactory = _ => OrderNames[0],
     };
 

@@ -107,7 +107,7 @@ public sealed record JointLowRankOptions
     /// <summary>The central-difference step h (along δ); default 1, where f(W + δ) is the candidate's own measured loss.</summary>
     public double DifferenceStep { get; init; } = 1;
 
-    /// <summary>The order the layers are visited in; default <see cref="LayerOrder.Graph"/>.</summary>
+    /// <summary>The order lossless mode visits the layers in; default <see cref="LayerOrder.Graph"/>. Compact mode measures every layer alone and shares one threshold, so the order does not matter there.</summary>
     public LayerOrder Order { get; init; } = LayerOrder.Graph;
 
     /// <summary>Factorize ungrouped convolutions too (an r-channel convolution and a 1 × 1 convolution); default true.</summary>
