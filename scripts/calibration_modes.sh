@@ -11,23 +11,8 @@ OUT=${1:-/tmp/whittle-calibration-modes}
 MODELS=${MODELS:-"mlp vgg resnet gpt2 llama stories260K"}
 METHODS=${METHODS:-"id magnitude svd asvd whitened-svd curing lowrank"}
 mkdir -p "$OUT"
-dotnet build -c Release src/Whittle.Cli >/dev/null
-W="dotnet $PWD/src/Whittle.Cli/bin/Release/net10.0/whittle.dll"
-FM=fixtures/fashion-mnist
-TX=fixtures/text
-if [[ " $MODELS " == *" stories260K "* && ! -f "$OUT/stories260K.onnx" ]]; then
-  $W import llama2c --model ../shared/models/stories260K/stories260K.bin --tokenizer ../shared/models/stories260K/tok512.bin --out "$OUT/stories260K.onnx"
-fi
-
-# model → file and data flags
-data() {
-  case $1 in
-    mlp|vgg|resnet) echo "--model $FM/$1.onnx --calib $FM/calib-images-idx3-ubyte.gz --calib-labels $FM/calib-labels-idx1-ubyte.gz --calib-count 256 \
-                          --eval $FM/heldout-images-idx3-ubyte.gz --eval-labels $FM/heldout-labels-idx1-ubyte.gz --eval-count 1000" ;;
-    gpt2|llama) echo "--model $TX/$1.onnx --calib $TX/calib-excerpt.txt --calib-count 64 --eval $TX/heldout-excerpt.txt --eval-count 64 --window 128" ;;
-    stories260K) echo "--model $OUT/stories260K.onnx --calib $TX/calib-excerpt.txt --calib-count 64 --eval $TX/heldout-excerpt.txt --eval-count 64 --window 128" ;;
-  esac
-}
+source scripts/fixture_models.sh
+data() { fixture_data "$1" 256 1000; }
 # model, method → one "name|flags" line per budget set (two budgets, in one run where the method takes budgets)
 budgets() {
   local image=0; [[ $1 == mlp || $1 == vgg || $1 == resnet ]] && image=1

@@ -12,21 +12,7 @@ OUT=${1:-/tmp/whittle-compare}
 MODELS=${MODELS:-"vgg resnet gpt2 llama stories260K"}
 METHODS=${METHODS:-"id magnitude whitened-svd whitened-svd-uniform lowrank curing"}
 mkdir -p "$OUT"
-dotnet build -c Release src/Whittle.Cli >/dev/null
-W="dotnet $PWD/src/Whittle.Cli/bin/Release/net10.0/whittle.dll"
-FM=fixtures/fashion-mnist
-TX=fixtures/text
-if [[ " $MODELS " == *" stories260K "* && ! -f "$OUT/stories260K.onnx" ]]; then
-  $W import llama2c --model ../shared/models/stories260K/stories260K.bin --tokenizer ../shared/models/stories260K/tok512.bin --out "$OUT/stories260K.onnx"
-fi
-data() {
-  case $1 in
-    vgg|resnet) echo "--model $FM/$1.onnx --calib $FM/calib-images-idx3-ubyte.gz --calib-labels $FM/calib-labels-idx1-ubyte.gz --calib-count 512 \
-                      --eval $FM/heldout-images-idx3-ubyte.gz --eval-labels $FM/heldout-labels-idx1-ubyte.gz" ;;
-    gpt2|llama) echo "--model $TX/$1.onnx --calib $TX/calib-excerpt.txt --calib-count 64 --eval $TX/heldout-excerpt.txt --eval-count 64 --window 128" ;;
-    stories260K) echo "--model $OUT/stories260K.onnx --calib $TX/calib-excerpt.txt --calib-count 64 --eval $TX/heldout-excerpt.txt --eval-count 64 --window 128" ;;
-  esac
-}
+source scripts/fixture_models.sh
 flags() {
   local image=0; [[ $1 == vgg || $1 == resnet ]] && image=1
   case $2 in
@@ -45,7 +31,7 @@ for model in $MODELS; do
     [ -f "$OUT/$tag.json" ] && continue
     echo "== $tag"
     # shellcheck disable=SC2046,SC2086
-    if ! $W compress $(data "$model") $f --seed 0 --out "$OUT/$tag.onnx" --report "$OUT/$tag.json.tmp" > "$OUT/$tag.log" 2>&1; then
+    if ! $W compress $(fixture_data "$model") $f --seed 0 --out "$OUT/$tag.onnx" --report "$OUT/$tag.json.tmp" > "$OUT/$tag.log" 2>&1; then
       echo "   failed: $(tail -1 "$OUT/$tag.log")"
       continue
     fi

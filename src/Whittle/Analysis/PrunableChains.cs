@@ -399,7 +399,6 @@ internal sealed class ChainFinder
             v = data[0];
         }
         if (site.Name == producer || site.Groups != 1 || site.OutChannels != channels || _claimed.Contains(site.Name)) return null;
-        if (_q.Position(_siteNodes[site.Name]) > _q.Position(join)) return null;
         // Every value from the writer's output to the join feeds only the next op of the branch.
         var next = cone.Append(join).ToList();
         var values = new List<string> { site.Output };

@@ -1,0 +1,21 @@
+# Shared by the comparison scripts (source it from the repository root after setting OUT and MODELS): builds the CLI,
+# sets W (the command), imports stories260K into $OUT when MODELS names it, and defines
+#   fixture_data MODEL [IMAGE_CALIB_COUNT] [IMAGE_EVAL_COUNT]
+# which prints the model, calibration and held-out flags of a trained fixture or stories260K (images: all 2,000 held-out
+# unless a count is given; text: 64 calibration and 64 held-out windows of 128 bytes).
+dotnet build -c Release src/Whittle.Cli >/dev/null
+W="dotnet $PWD/src/Whittle.Cli/bin/Release/net10.0/whittle.dll"
+FM=fixtures/fashion-mnist
+TX=fixtures/text
+if [[ " $MODELS " == *" stories260K "* && ! -f "$OUT/stories260K.onnx" ]]; then
+  $W import llama2c --model ../shared/models/stories260K/stories260K.bin --tokenizer ../shared/models/stories260K/tok512.bin --out "$OUT/stories260K.onnx"
+fi
+fixture_data() {
+  local text="--calib $TX/calib-excerpt.txt --calib-count 64 --eval $TX/heldout-excerpt.txt --eval-count 64 --window 128"
+  case $1 in
+    mlp|vgg|resnet) echo "--model $FM/$1.onnx --calib $FM/calib-images-idx3-ubyte.gz --calib-labels $FM/calib-labels-idx1-ubyte.gz --calib-count ${2:-512} \
+                          --eval $FM/heldout-images-idx3-ubyte.gz --eval-labels $FM/heldout-labels-idx1-ubyte.gz${3:+ --eval-count $3}" ;;
+    gpt2|llama) echo "--model $TX/$1.onnx $text" ;;
+    stories260K) echo "--model $OUT/stories260K.onnx $text" ;;
+  esac
+}
