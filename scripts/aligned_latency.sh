@@ -4,6 +4,8 @@
 # original, model and reference alternating, REPEATS timed runs per batch size (medians). Prints one line per model.
 #
 #   scripts/aligned_latency.sh [OUT_DIR]        # default /tmp/whittle-aligned-latency; ~10 min on 2 cores
+#   THREADS=1 scripts/aligned_latency.sh        # ONNX Runtime on one intra-op thread (default: one per core)
+# Models already in OUT_DIR are measured again, not recompressed (delete it to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/whittle-aligned-latency}
@@ -15,15 +17,15 @@ FM=fixtures/fashion-mnist
 TX=fixtures/text
 for align in 16 1; do
   for model in gpt2 llama; do
-    $W compress --model $TX/$model.onnx --method whitened-svd --keep-params 0.8 --align $align --calib $TX/calib-excerpt.txt --calib-count 64 \
+    [ -f "$OUT/$model.a$align.onnx" ] || $W compress --model $TX/$model.onnx --method whitened-svd --keep-params 0.8 --align $align --calib $TX/calib-excerpt.txt --calib-count 64 \
       --window 128 --out "$OUT/$model.a$align.onnx" > /dev/null
     $W eval --model "$OUT/$model.a$align.onnx" --reference $TX/$model.onnx --text $TX/heldout-excerpt.txt --count 16 --window 128 \
-      --repeats "$REPEATS" --json "$OUT/$model.a$align.json" > /dev/null
+      --repeats "$REPEATS" ${THREADS:+--threads $THREADS} --json "$OUT/$model.a$align.json" > /dev/null
   done
-  $W compress --model $FM/vgg.onnx --method id --keep-macs 0.5 --align $align --calib $FM/calib-images-idx3-ubyte.gz --calib-count 512 \
+  [ -f "$OUT/vgg.a$align.onnx" ] || $W compress --model $FM/vgg.onnx --method id --keep-macs 0.5 --align $align --calib $FM/calib-images-idx3-ubyte.gz --calib-count 512 \
     --out "$OUT/vgg.a$align.onnx" > /dev/null
   $W eval --model "$OUT/vgg.a$align.onnx" --reference $FM/vgg.onnx --data $FM/heldout-images-idx3-ubyte.gz --count 256 \
-    --repeats "$REPEATS" --json "$OUT/vgg.a$align.json" > /dev/null
+    --repeats "$REPEATS" ${THREADS:+--threads $THREADS} --json "$OUT/vgg.a$align.json" > /dev/null
 done
 for f in "$OUT"/*.json; do
   /usr/bin/python3 - "$f" <<'PY'

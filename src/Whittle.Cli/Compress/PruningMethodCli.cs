@@ -12,8 +12,10 @@ namespace Whittle.Cli.Compress;
 internal sealed class PruningMethodCli : IMethodCli
 {
     private readonly Option<string> Schedule = Choice("--schedule", "bisection",
-        "Per-site widths: bisection (one global tolerance found by bisection to meet the budget) or greedy (the reference schedule, recalibrating after each step).",
-        "bisection", "greedy");
+        "Per-site widths: bisection (one global tolerance found by bisection to meet the budget), sensitivity (the same on each site's error mapped onto "
+        + "its measured effect on the output: every site alone is pruned at a few tolerances and its KL to the original measured) or greedy (the reference "
+        + "schedule, recalibrating after each step).",
+        "bisection", "sensitivity", "greedy");
 
     private readonly Option<double> GreedyFactor = new("--greedy-factor")
     {
@@ -93,7 +95,12 @@ internal sealed class PruningMethodCli : IMethodCli
         if (parse.GetValue(SketchRows) is < 1 and var rows) throw new ArgumentException($"--sketch-rows {rows}: expected a positive number of rows.");
         return new PruningOptions
         {
-            Schedule = parse.GetValue(Schedule) == "greedy" ? PruningSchedule.Greedy : PruningSchedule.Bisection,
+            Schedule = parse.GetValue(Schedule) switch
+            {
+                "greedy" => PruningSchedule.Greedy,
+                "sensitivity" => PruningSchedule.Sensitivity,
+                _ => PruningSchedule.Bisection,
+            },
             GreedyFactor = factor,
             Targets = ParseTargets(parse.GetValue(Targets)!),
             Scaling = parse.GetValue(Scaling) switch { "on" => ColumnScaling.On, "off" => ColumnScaling.Off, _ => ColumnScaling.Auto },

@@ -6,6 +6,14 @@ public enum PruningSchedule
     /// <summary>One global tolerance ε, every site keeping <c>k(ε) = min{k : ε_k ≤ ε}</c>; ε found by bisection to meet the budget (one calibration for every budget).</summary>
     Bisection,
 
+    /// <summary>
+    /// <see cref="Bisection"/> on each unit's error mapped onto its measured effect on the output (<c>SensitivityCurve</c>):
+    /// every unit alone is pruned at a few tolerances (<see cref="PruningOptions.SensitivityGrid"/>) and the KL of the
+    /// original against that model measured on the calibration data, so a unit whose errors travel far (a residual stream)
+    /// keeps more. Costs one model evaluation per unit and grid point, and holds every unit's factorization until then.
+    /// </summary>
+    Sensitivity,
+
     /// <summary>The reference schedule: repeatedly shrink the site with the smallest <c>ε_k</c> per MAC (or parameter) saved by <see cref="PruningOptions.GreedyFactor"/>, recalibrating the pruned network after each step.</summary>
     Greedy,
 }
@@ -89,6 +97,9 @@ public sealed record PruningOptions
     /// <summary>How widths are chosen for a size budget; default <see cref="PruningSchedule.Bisection"/>.</summary>
     public PruningSchedule Schedule { get; init; } = PruningSchedule.Bisection;
 
+    /// <summary>With <see cref="PruningSchedule.Sensitivity"/>: the tolerances ε at whose widths each unit's effect is measured; default 0.05, 0.1, 0.2, 0.3, 0.45, 0.7.</summary>
+    public IReadOnlyList<double> SensitivityGrid { get; init; } = [0.05, 0.1, 0.2, 0.3, 0.45, 0.7];
+
     /// <summary>The greedy schedule's shrink factor per step, in [0.5, 1); default 0.9 (the reference code uses 0.9–0.98).</summary>
     public double GreedyFactor { get; init; } = 0.9;
 
@@ -137,6 +148,7 @@ public sealed record PruningOptions
         if (MinimumWidth < 1) ThrowHelper.ArgumentOutOfRange(nameof(MinimumWidth), MinimumWidth, "a minimum width ≥ 1");
         if (SketchRows is < 1) ThrowHelper.ArgumentOutOfRange(nameof(SketchRows), SketchRows, "at least one sketch row");
         if (Targets == PruningTargets.None) ThrowHelper.Argument(nameof(Targets), "No pruning target: give at least one of fully connected, convolution or attention heads.");
+        if (SensitivityGrid.Count == 0 || SensitivityGrid.Any(e => !(e > 0 && e < 1))) ThrowHelper.Argument(nameof(SensitivityGrid), "The sensitivity grid needs at least one tolerance, each in (0, 1).");
         if (!Enum.IsDefined(Schedule)) ThrowHelper.ArgumentOutOfRange(nameof(Schedule), Schedule, "a defined PruningSchedule");
         if (!Enum.IsDefined(Scaling)) ThrowHelper.ArgumentOutOfRange(nameof(Scaling), Scaling, "a defined ColumnScaling");
         if (!Enum.IsDefined(Proxy)) ThrowHelper.ArgumentOutOfRange(nameof(Proxy), Proxy, "a defined ErrorProxy");

@@ -39,14 +39,15 @@ public sealed class PruningCliTests : IDisposable
     }
 
     [Theory]
-    [InlineData("id")]
-    [InlineData("magnitude")]
-    public void WritesOneModelPerBudgetAndAReport(string method)
+    [InlineData("id", "greedy")]
+    [InlineData("magnitude", "greedy")]
+    [InlineData("id", "sensitivity")]
+    public void WritesOneModelPerBudgetAndAReport(string method, string schedule)
     {
         var (model, calib) = Inputs();
         string output = Path.Combine(_dir, "out.onnx"), report = Path.Combine(_dir, "report.json");
         var (exit, stdout, err) = Run("--model", model, "--method", method, "--calib", calib, "--out", output, "--report", report,
-            "--keep-params", "0.7,0.4", "--prune", "fc", "--schedule", "greedy", "--greedy-factor", "0.8", "--batch-size", "16");
+            "--keep-params", "0.7,0.4", "--prune", "fc", "--schedule", schedule, "--greedy-factor", "0.8", "--batch-size", "16");
         Assert.True(exit == 0, $"exit {exit}: {err}{stdout}");
         foreach (string label in new[] { "params-0.7", "params-0.4" })
         {
@@ -59,7 +60,7 @@ public sealed class PruningCliTests : IDisposable
         var site = results[0].GetProperty("report").GetProperty("sites").EnumerateArray().First(s => s.GetProperty("site").GetString() == "fc1");
         Assert.Equal(24, site.GetProperty("oldSize").GetInt32());
         Assert.True(site.GetProperty("details").GetProperty("kept").GetArrayLength() < 24);
-        Assert.Equal("greedy", results[0].GetProperty("report").GetProperty("details").GetProperty("schedule").GetString());
+        Assert.Equal(schedule, results[0].GetProperty("report").GetProperty("details").GetProperty("schedule").GetString());
     }
 
     [Theory]

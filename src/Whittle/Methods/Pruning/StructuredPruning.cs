@@ -105,7 +105,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             if (correction) warnings.AddRange(shortData);
             if (!o.Met) warnings.Add($"{o.Budget} cannot be met: the smallest widths keep {sizes.Fraction(o.Budget, o.Widths):0.####} of the original.");
             if (options.Statistic == ActivationStatistic.Sketch) warnings.Add("Error estimates refer to the row sketch of each activation, not to the activation itself.");
-            var details = new PruningRunDetails(greedy && o.Budget.Kind != BudgetKind.Tolerance ? "greedy" : "bisection", Name(options.Statistic),
+            var details = new PruningRunDetails(o.Budget.Kind == BudgetKind.Tolerance ? "bisection" : ScheduleName(options.Schedule), Name(options.Statistic),
                 o.Tolerance, o.Met, o.Steps, run.Calibration.Examples);
             results.Add(run.Result(o.Budget, o.Model, sites.OrderBy(s => s.Position).Select(s => s.Report), details, warnings,
                 (sizes.CompressibleParameters0, sizes.CompressibleMacs0)));
@@ -119,6 +119,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
     {
         // Every unit's path on the original: the widths of size budgets, and in parallel mode the selections too.
         bool parallel = run.Mode == CalibrationMode.Parallel;
+        bool sensitivity = options.Schedule == PruningSchedule.Sensitivity;
         IUnitPath[]? original = null;
         if (parallel || direct.Any(i => budgets[i].Kind != BudgetKind.Tolerance))
         {
@@ -129,11 +130,12 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             run.Survey(run.Original, step =>
             {
                 Factor(run, step, units, sizes.Original, original, shortData, survey);
-                // Keep only the ratios the widths come from.
-                if (!parallel)
+                // Keep only the ratios the widths come from (the sensitivity measurement below still needs selections).
+                if (!parallel && !sensitivity)
                     for (int u = 0; u < units.Count; u++)
                         if (original[u] is { } p and not RatioCurve) original[u] = new RatioCurve(p);
             });
+            if (sensitivity) run.Time(Stages.Measurement, () => Weigh(run, context, units, original, shortData));
         }
         var planned = new Dictionary<int, (int[] Widths, double Epsilon, bool Met)>();
         foreach (int i in direct)
@@ -181,6 +183,32 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         }
     }
 
+    /// <summary>
+    /// Replaces every path by its <see cref="SensitivityCurve"/>: for each tolerance of the grid, the unit alone is pruned on a
+    /// copy of the original at that tolerance's width and KL(original ‖ copy) measured on the calibration data.
+    /// </summary>
+    private void Weigh(CompressionRun run, PruningContext context, List<PruningUnit> units, IUnitPath[] paths, List<string> warnings)
+    {
+        var objective = CalibrationObjective.Create(run, null, warnings, divergence: true);
+        bool parallel = run.Mode == CalibrationMode.Parallel;
+        for (int u = 0; u < units.Count; u++)
+        {
+            var unit = units[u];
+            var measured = new List<(double, double)>();
+            foreach (int k in options.SensitivityGrid.Select(e => Width(unit, paths[u], e)).Where(k => k < unit.Width).Distinct())
+            {
+                run.CancellationToken.ThrowIfCancellationRequested();
+                run.Report(Stages.Measurement, u, units.Count, $"{unit.Name} alone at {unit.Reported(k)}");
+                var model = run.Original.Clone();
+                var choice = run.Time(Stages.Decomposition, () => paths[u].Choose(k));
+                run.Time(Stages.Rewrite, () => unit.Plan(context with { Model = model }, unit.Width, choice.Selection).Apply(model));
+                measured.Add((paths[u].Ratio(k), objective.Measure(model)));
+            }
+            paths[u] = new SensitivityCurve(parallel ? paths[u] : new RatioCurve(paths[u]), measured);
+        }
+        run.Report(Stages.Measurement, units.Count, units.Count);
+    }
+
     /// <summary>The paths of the units of <paramref name="step"/>'s segment, from one calibration of it, into <paramref name="paths"/>.</summary>
     private void Factor(CompressionRun run, SegmentStep step, List<PruningUnit> units, IReadOnlyList<int> widths, IUnitPath[] paths, List<string> shortData,
         PruningOptions? statisticOptions = null)
@@ -219,6 +247,13 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
     }
 
     private bool Scaled(PruningUnit unit) => options.Scaling == ColumnScaling.On || (options.Scaling == ColumnScaling.Auto && unit.Transformer);
+
+    private static string ScheduleName(PruningSchedule s) => s switch
+    {
+        PruningSchedule.Greedy => "greedy",
+        PruningSchedule.Sensitivity => "sensitivity",
+        _ => "bisection",
+    };
 
     private static string Name(ActivationStatistic s) => s switch
     {

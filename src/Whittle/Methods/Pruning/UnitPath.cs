@@ -154,3 +154,58 @@ internal sealed class RatioCurve : IUnitPath
 
     public UnitChoice Choose(int k) => throw new InvalidOperationException("A ratio curve holds no selections; factor the unit's activations again.");
 }
+
+/// <summary>
+/// A path whose error proxy is mapped onto the unit's measured effect on the model's output: ε_k ↦ g(ε_k), g the
+/// piecewise-linear, non-decreasing curve through (0, 0) and the measured points (ε_j, √KL_j) — KL of the original
+/// against the model with only this unit pruned to the width of ε_j — extended beyond the last point along its chord from
+/// the origin. One tolerance on g then compares what each unit costs the output instead of what it costs its own
+/// activation: a residual stream read by every later block weighs more than a layer one block reads.
+/// </summary>
+internal sealed class SensitivityCurve : IUnitPath
+{
+    private readonly IUnitPath _inner;
+    private readonly (double Epsilon, double Effect)[] _points;
+
+    /// <param name="inner">The unit's path (its ε_k).</param>
+    /// <param name="measured">(ε, KL) pairs measured with the unit alone pruned.</param>
+    public SensitivityCurve(IUnitPath inner, IEnumerable<(double Epsilon, double Divergence)> measured)
+    {
+        _inner = inner;
+        var points = new List<(double, double)>();
+        double running = 0;
+        foreach (var (e, kl) in measured.Where(p => p.Epsilon > 0).OrderBy(p => p.Epsilon))
+        {
+            running = Math.Max(running, Math.Sqrt(Math.Max(0, kl)));
+            points.Add((e, running));
+        }
+        _points = [.. points];
+    }
+
+    /// <summary>The measured points (ε, √KL made non-decreasing), by ε.</summary>
+    public IReadOnlyList<(double Epsilon, double Effect)> Points => _points;
+
+    public int Width => _inner.Width;
+
+    public int MaxKeep => _inner.MaxKeep;
+
+    public double Ratio(int k) => Effect(_inner.Ratio(k));
+
+    public UnitChoice Choose(int k) => _inner.Choose(k) with { ErrorEstimate = Ratio(k) };
+
+    /// <summary>g(ε).</summary>
+    public double Effect(double epsilon)
+    {
+        if (epsilon <= 0) return 0;
+        // No measurement (the unit could not be pruned at the grid's tolerances): the proxy itself.
+        if (_points.Length == 0) return epsilon;
+        var (e0, g0) = (0.0, 0.0);
+        foreach (var (e, g) in _points)
+        {
+            if (epsilon <= e) return g0 + (g - g0) * (epsilon - e0) / (e - e0);
+            (e0, g0) = (e, g);
+        }
+        // Past the last measurement along its chord (a unit that cost nothing there still orders by ε).
+        return g0 > 0 ? g0 * epsilon / e0 : 1e-12 * epsilon;
+    }
+}
