@@ -44,6 +44,11 @@ internal static class CompressCommand
         var keepMacs = new Option<string?>("--keep-macs") { Description = "Budgets as fractions of the original MACs per example, e.g. 0.9,0.7,0.5." };
         var keepParams = new Option<string?>("--keep-params") { Description = "Budgets as fractions of the original parameters, e.g. 0.8." };
         var tolerance = new Option<string?>("--tolerance") { Description = "Budgets as one global error tolerance each, e.g. 0.01." };
+        var keepLatency = new Option<string?>("--keep-latency")
+        {
+            Description = "Budgets as fractions of the original's batch-1 ONNX Runtime latency measured on this machine (id, magnitude: bisection on the "
+                + "tolerance against the timed model), e.g. 0.7.",
+        };
         var eval = new Option<FileInfo?>("--eval") { Description = "Held-out samples to evaluate every compressed model on against the original (same formats as --calib)." };
         var evalLabels = new Option<FileInfo?>("--eval-labels") { Description = "Labels of the held-out samples." };
         var evalCount = new Option<int?>("--eval-count") { Description = "Evaluate on the first N held-out samples (default: all)." };
@@ -82,7 +87,7 @@ internal static class CompressCommand
         var cmd = new Command("compress", "Compress a model without fine-tuning: one model per budget, a report, and with --eval a quality-versus-size curve.")
         {
             model, method, calib, calibLabels, calibCount, batchSize, window, separator, output, reportFile, seed, keepMacs, keepParams, tolerance,
-            eval, evalLabels, evalCount, chart, mode, cacheMiB, threads, task, scope, quantize,
+            keepLatency, eval, evalLabels, evalCount, chart, mode, cacheMiB, threads, task, scope, quantize,
         };
         // Distinct: an option several methods share (--align) is one option.
         foreach (var option in MethodCatalog.All.SelectMany(e => e.Options).Distinct()) cmd.Options.Add(option);
@@ -112,10 +117,10 @@ internal static class CompressCommand
                 if (parse.GetValue(cacheMiB) < 0) throw new ArgumentException($"--boundary-cache-mib {parse.GetValue(cacheMiB)}: expected 0 or more MiB.");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads {parse.GetValue(threads)}: expected 0 (ORT's choice) or a positive thread count.");
                 var budgetScope = parse.GetValue(scope) == "model" ? BudgetScope.Model : BudgetScope.Compressible;
-                var budgets = Budgets(parse.GetValue(keepMacs), parse.GetValue(keepParams), parse.GetValue(tolerance))
-                    .Select(b => b with { Scope = budgetScope }).ToList();
+                var budgets = Budgets(parse.GetValue(keepMacs), parse.GetValue(keepParams), parse.GetValue(tolerance), parse.GetValue(keepLatency))
+                    .Select(b => b.Kind == BudgetKind.KeepLatency ? b : b with { Scope = budgetScope }).ToList();
                 if (!entry.TakesBudgets && budgets.Count > 0)
-                    throw new ArgumentException($"--method {name} takes no --keep-macs/--keep-params/--tolerance budget; its own flags decide the size (see --help).");
+                    throw new ArgumentException($"--method {name} takes no --keep-macs/--keep-params/--tolerance/--keep-latency budget; its own flags decide the size (see --help).");
                 if (budgets.Count == 0) budgets = [CompressionBudget.MethodDefault];
                 var calibFile = parse.GetValue(calib);
                 var compressor = entry == MethodCatalog.Quantize ? MethodCatalog.Quantize.Create(name, parse, calibFile is not null) : entry.Create(name, parse);
@@ -209,9 +214,9 @@ internal static class CompressCommand
         IReadOnlyList<CompressedModel> Results, IReadOnlyList<string> Warnings);
 
     /// <summary>At most one budget kind, each a comma-separated list.</summary>
-    internal static List<CompressionBudget> Budgets(string? macs, string? parameters, string? tolerance)
+    internal static List<CompressionBudget> Budgets(string? macs, string? parameters, string? tolerance, string? latency = null)
     {
-        var given = new[] { ("--keep-macs", macs), ("--keep-params", parameters), ("--tolerance", tolerance) }.Where(b => b.Item2 is not null).ToList();
+        var given = new[] { ("--keep-macs", macs), ("--keep-params", parameters), ("--tolerance", tolerance), ("--keep-latency", latency) }.Where(b => b.Item2 is not null).ToList();
         if (given.Count > 1) throw new ArgumentException($"Give one kind of budget, not {string.Join(" and ", given.Select(g => g.Item1))}.");
         if (given.Count == 0) return [];
         var (flag, text) = given[0];
@@ -226,6 +231,7 @@ internal static class CompressCommand
                 {
                     "--keep-macs" => CompressionBudget.KeepMacs(v),
                     "--keep-params" => CompressionBudget.KeepParameters(v),
+                    "--keep-latency" => CompressionBudget.KeepLatency(v),
                     _ => CompressionBudget.Tolerance(v),
                 });
             }

@@ -16,6 +16,12 @@ public enum BudgetKind
 
     /// <summary>One global error tolerance (the ID's relative <c>|r_{k+1,k+1}|/|r_11|</c>, an SVD's relative truncation error).</summary>
     Tolerance,
+
+    /// <summary>
+    /// Keep at most this fraction of the original's ONNX Runtime latency, measured on this machine (batch 1, the first
+    /// calibration example, compressed and original alternating; medians). Always of the whole model.
+    /// </summary>
+    KeepLatency,
 }
 
 /// <summary>What a size budget's fraction is of.</summary>
@@ -53,6 +59,10 @@ public sealed record CompressionBudget(BudgetKind Kind, double Value)
     /// <exception cref="ArgumentOutOfRangeException">The fraction is not in (0, 1].</exception>
     public static CompressionBudget KeepParameters(double fraction) => new(BudgetKind.KeepParameters, Fraction(fraction));
 
+    /// <summary>Keep at most <paramref name="fraction"/> of the original's measured batch-1 latency.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The fraction is not in (0, 1].</exception>
+    public static CompressionBudget KeepLatency(double fraction) => new(BudgetKind.KeepLatency, Fraction(fraction)) { Scope = BudgetScope.Model };
+
     /// <summary>One global tolerance <paramref name="epsilon"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The tolerance is not positive and finite.</exception>
     public static CompressionBudget Tolerance(double epsilon)
@@ -61,12 +71,13 @@ public sealed record CompressionBudget(BudgetKind Kind, double Value)
         return new(BudgetKind.Tolerance, epsilon);
     }
 
-    /// <summary>A short label for file names and tables: <c>macs-0.5</c>, <c>params-0.8</c>, <c>tol-0.01</c>, <c>default</c>.</summary>
+    /// <summary>A short label for file names and tables: <c>macs-0.5</c>, <c>params-0.8</c>, <c>tol-0.01</c>, <c>latency-0.8</c>, <c>default</c>.</summary>
     public string Label => Kind switch
     {
         BudgetKind.KeepMacs => "macs-" + Format(Value),
         BudgetKind.KeepParameters => "params-" + Format(Value),
         BudgetKind.Tolerance => "tol-" + Format(Value),
+        BudgetKind.KeepLatency => "latency-" + Format(Value),
         _ => "default",
     };
 
@@ -76,6 +87,7 @@ public sealed record CompressionBudget(BudgetKind Kind, double Value)
         BudgetKind.KeepMacs => $"keep {Format(Value)} of {Of}MACs",
         BudgetKind.KeepParameters => $"keep {Format(Value)} of {Of}parameters",
         BudgetKind.Tolerance => $"tolerance {Format(Value)}",
+        BudgetKind.KeepLatency => $"keep {Format(Value)} of the measured latency",
         _ => "method default",
     };
 

@@ -485,6 +485,7 @@ public static class Compressor
             if (takes.HasFlag(BudgetKinds.KeepMacs)) flags.Add("--keep-macs");
             if (takes.HasFlag(BudgetKinds.KeepParameters)) flags.Add("--keep-params");
             if (takes.HasFlag(BudgetKinds.Tolerance)) flags.Add("--tolerance");
+            if (takes.HasFlag(BudgetKinds.KeepLatency)) flags.Add("--keep-latency");
             string list = flags.Count > 1 ? $"{string.Join(", ", flags[..^1])} or {flags[^1]}" : string.Join("", flags);
             ThrowHelper.Argument(nameof(budgets), $"{method.Name} needs a budget: {list}; got {got}.");
         }
@@ -495,6 +496,7 @@ public static class Compressor
         BudgetKind.KeepMacs => BudgetKinds.KeepMacs,
         BudgetKind.KeepParameters => BudgetKinds.KeepParameters,
         BudgetKind.Tolerance => BudgetKinds.Tolerance,
+        BudgetKind.KeepLatency => BudgetKinds.KeepLatency,
         _ => BudgetKinds.MethodDefault,
     };
 }

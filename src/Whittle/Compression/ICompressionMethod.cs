@@ -48,6 +48,9 @@ public enum BudgetKinds
 
     /// <summary><see cref="BudgetKind.Tolerance"/>.</summary>
     Tolerance = 8,
+
+    /// <summary><see cref="BudgetKind.KeepLatency"/>.</summary>
+    KeepLatency = 16,
 }
 
 /// <summary>Where the activations that calibrate segment ℓ come from.</summary>

@@ -43,7 +43,7 @@ public sealed class InterpolativePruning : ICompressionMethod
 
     /// <inheritdoc/>
     /// <remarks>Budgets: <see cref="BudgetKind.KeepMacs"/>, <see cref="BudgetKind.KeepParameters"/> or <see cref="BudgetKind.Tolerance"/> (ε itself).</remarks>
-    public BudgetKinds Budgets => BudgetKinds.KeepMacs | BudgetKinds.KeepParameters | BudgetKinds.Tolerance;
+    public BudgetKinds Budgets => BudgetKinds.KeepMacs | BudgetKinds.KeepParameters | BudgetKinds.Tolerance | BudgetKinds.KeepLatency;
 
     /// <inheritdoc/>
     public IReadOnlyList<CompressionResult> Compress(CompressionRun run, IReadOnlyList<CompressionBudget> budgets) =>

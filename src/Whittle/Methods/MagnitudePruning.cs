@@ -25,7 +25,7 @@ public sealed class MagnitudePruning : ICompressionMethod
     public string Name => "magnitude";
 
     /// <inheritdoc/>
-    public BudgetKinds Budgets => BudgetKinds.KeepMacs | BudgetKinds.KeepParameters | BudgetKinds.Tolerance;
+    public BudgetKinds Budgets => BudgetKinds.KeepMacs | BudgetKinds.KeepParameters | BudgetKinds.Tolerance | BudgetKinds.KeepLatency;
 
     /// <inheritdoc/>
     public IReadOnlyList<CompressionResult> Compress(CompressionRun run, IReadOnlyList<CompressionBudget> budgets) =>

@@ -138,6 +138,12 @@ public sealed record PruningOptions
     /// </summary>
     public int Align { get; init; } = 1;
 
+    /// <summary>
+    /// Times candidates for <see cref="Compression.BudgetKind.KeepLatency"/> budgets: from the original, its calibration data
+    /// and session settings; null (the default) times them with ONNX Runtime on this machine (<c>LatencyProbe</c>).
+    /// </summary>
+    internal Func<Onnx.OnnxModel, Data.BatchSet, Runtime.RuntimeOptions, Evaluation.ILatencyProbe>? LatencyProbe { get; init; }
+
     /// <summary>Measure each site's output error on the calibration data after pruning (one more pass per model); default true.</summary>
     public bool MeasureErrors { get; init; } = true;
 
@@ -163,7 +169,11 @@ public sealed record PruningOptions
 /// <param name="BudgetMet">Whether the budget was met (false when even the smallest widths exceed it).</param>
 /// <param name="GreedySteps">Greedy steps taken, or null.</param>
 /// <param name="CalibrationSamples">Samples calibrated on.</param>
-public sealed record PruningRunDetails(string Schedule, string Statistic, double? Tolerance, bool BudgetMet, int? GreedySteps, long CalibrationSamples);
+public sealed record PruningRunDetails(string Schedule, string Statistic, double? Tolerance, bool BudgetMet, int? GreedySteps, long CalibrationSamples)
+{
+    /// <summary>For a latency budget: the chosen widths' batch-1 latency over the original's, as measured during the search.</summary>
+    public double? MeasuredLatency { get; init; }
+}
 
 /// <summary>
 /// What was done at one pruned site, attached to <see cref="Compression.SiteReport.Details"/>. The errors are those of the

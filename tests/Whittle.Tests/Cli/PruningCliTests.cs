@@ -81,8 +81,28 @@ public sealed class PruningCliTests : IDisposable
         var (model, calib) = Inputs();
         var (exit, _, err) = Run("--model", model, "--method", "id", "--calib", calib, "--out", Path.Combine(_dir, "o.onnx"));
         Assert.Equal(1, exit);
-        Assert.Contains("--keep-macs, --keep-params or --tolerance", err);
+        Assert.Contains("--keep-macs, --keep-params, --tolerance or --keep-latency", err);
         Assert.Single(err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void ALatencyBudgetIsTimedAndReported()
+    {
+        var (model, calib) = Inputs();
+        string output = Path.Combine(_dir, "lat.onnx"), report = Path.Combine(_dir, "lat.json");
+        var (exit, stdout, err) = Run("--model", model, "--method", "id", "--calib", calib, "--out", output, "--report", report,
+            "--keep-latency", "0.9", "--prune", "fc", "--batch-size", "16");
+        Assert.True(exit == 0, $"exit {exit}: {err}{stdout}");
+        Assert.True(File.Exists(output));
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        var result = json.RootElement.GetProperty("results")[0].GetProperty("report");
+        Assert.Equal("latency-0.9", result.GetProperty("budget").GetProperty("label").GetString());
+        // Timed on a shared machine: only that a ratio was measured, not its value.
+        Assert.True(result.GetProperty("details").GetProperty("measuredLatency").GetDouble() > 0);
+
+        var (exit2, _, err2) = Run("--model", model, "--method", "id", "--calib", calib, "--out", output, "--keep-latency", "0.9", "--keep-macs", "0.5");
+        Assert.Equal(1, exit2);
+        Assert.Contains("not --keep-macs and --keep-latency", err2);
     }
 
     [Fact]

@@ -18,6 +18,7 @@
 
 using Whittle.Analysis;
 using Whittle.Compression;
+using Whittle.Evaluation;
 using Whittle.Calibration;
 using Whittle.Onnx;
 using Whittle.Rewriting;
@@ -43,6 +44,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         public double? Tolerance { get; init; }
         public bool Met { get; init; } = true;
         public int? Steps { get; init; }
+        public double? Latency { get; init; }
     }
 
     public IReadOnlyList<CompressionResult> Run(CompressionRun run, IReadOnlyList<CompressionBudget> budgets)
@@ -61,11 +63,11 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         var shortData = new List<string>();
         var outcomes = new Outcome?[budgets.Count];
         bool greedy = options.Schedule == PruningSchedule.Greedy;
-        var direct = Enumerable.Range(0, budgets.Count).Where(i => !greedy || budgets[i].Kind == BudgetKind.Tolerance).ToList();
+        var direct = Enumerable.Range(0, budgets.Count).Where(i => !greedy || budgets[i].Kind is BudgetKind.Tolerance or BudgetKind.KeepLatency).ToList();
         if (direct.Count > 0) Direct(run, context, units, sizes, budgets, direct, outcomes, shortData);
         if (greedy)
         {
-            var order = Enumerable.Range(0, budgets.Count).Where(i => budgets[i].Kind != BudgetKind.Tolerance)
+            var order = Enumerable.Range(0, budgets.Count).Where(i => budgets[i].Kind is not (BudgetKind.Tolerance or BudgetKind.KeepLatency))
                 .OrderByDescending(i => budgets[i].Value).ToList();
             if (order.Count > 0)
             {
@@ -103,10 +105,13 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             foreach (var s in skipped) sites.Add((positions.GetValueOrDefault(s.Site, int.MaxValue), s));
             var warnings = new List<string>(run.Structure.Warnings);
             if (correction) warnings.AddRange(shortData);
-            if (!o.Met) warnings.Add($"{o.Budget} cannot be met: the smallest widths keep {sizes.Fraction(o.Budget, o.Widths):0.####} of the original.");
+            if (!o.Met)
+                warnings.Add(o.Budget.Kind == BudgetKind.KeepLatency
+                    ? $"{o.Budget} cannot be met: the smallest widths measured {o.Latency:0.###} of the original's latency."
+                    : $"{o.Budget} cannot be met: the smallest widths keep {sizes.Fraction(o.Budget, o.Widths):0.####} of the original.");
             if (options.Statistic == ActivationStatistic.Sketch) warnings.Add("Error estimates refer to the row sketch of each activation, not to the activation itself.");
             var details = new PruningRunDetails(o.Budget.Kind == BudgetKind.Tolerance ? "bisection" : ScheduleName(options.Schedule), Name(options.Statistic),
-                o.Tolerance, o.Met, o.Steps, run.Calibration.Examples);
+                o.Tolerance, o.Met, o.Steps, run.Calibration.Examples) { MeasuredLatency = o.Latency };
             results.Add(run.Result(o.Budget, o.Model, sites.OrderBy(s => s.Position).Select(s => s.Report), details, warnings,
                 (sizes.CompressibleParameters0, sizes.CompressibleMacs0)));
         }
@@ -137,9 +142,19 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             });
             if (sensitivity) run.Time(Stages.Measurement, () => Weigh(run, context, units, original, shortData));
         }
-        var planned = new Dictionary<int, (int[] Widths, double Epsilon, bool Met)>();
-        foreach (int i in direct)
-            if (budgets[i].Kind != BudgetKind.Tolerance) planned[i] = Bisect(budgets[i], units, sizes, original!);
+        var planned = new Dictionary<int, (int[] Widths, double Epsilon, bool Met, double? Latency)>();
+        if (direct.Any(i => budgets[i].Kind == BudgetKind.KeepLatency))
+        {
+            using var probe = options.LatencyProbe?.Invoke(run.Original, run.Calibration, run.Job.Runtime)
+                ?? new LatencyProbe(run.Original, run.Calibration, run.Job.Runtime);
+            foreach (int i in direct.Where(i => budgets[i].Kind == BudgetKind.KeepLatency))
+                planned[i] = BisectLatency(run, context, budgets[i], units, original!, probe);
+        }
+        foreach (int i in direct.Where(i => budgets[i].Kind is BudgetKind.KeepMacs or BudgetKind.KeepParameters))
+        {
+            var (w, e, met) = Bisect(budgets[i], units, sizes, original!);
+            planned[i] = (w, e, met, null);
+        }
 
         var models = direct.Select(_ => run.Copy()).ToList();
         var widths = direct.Select(i => planned.TryGetValue(i, out var p) ? p.Widths : new int[units.Count]).ToArray();
@@ -179,6 +194,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                 Edits = [.. edits[t]],
                 Tolerance = budget.Kind == BudgetKind.Tolerance ? budget.Value : plan.Epsilon,
                 Met = budget.Kind == BudgetKind.Tolerance || plan.Met,
+                Latency = plan.Latency,
             };
         }
     }
@@ -281,10 +297,7 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
     /// <summary>The smallest global ε whose widths fit a size budget, and those widths (the smallest widths when none fits).</summary>
     private (int[] Widths, double Epsilon, bool Met) Bisect(CompressionBudget budget, List<PruningUnit> units, SizeModel sizes, IReadOnlyList<IUnitPath> paths)
     {
-        var candidates = new SortedSet<double> { 0 };
-        for (int u = 0; u < units.Count; u++)
-            for (int k = MinWidth(units[u]); k < paths[u].MaxKeep; k++) candidates.Add(paths[u].Ratio(k));
-        var eps = candidates.ToArray();
+        var eps = Breakpoints(units, paths);
         bool Fits(double e) => sizes.Fraction(budget, Widths(units, paths, e)) <= budget.Value + 1e-12;
         int lo = 0, hi = eps.Length - 1;
         bool met = true;
@@ -298,6 +311,54 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
         var widths = Widths(units, paths, eps[lo]);
         if (met) Fill(budget, units, sizes, paths, widths);
         return (widths, eps[lo], met);
+    }
+
+    /// <summary>Every ε at which some unit's width k(ε) changes, ascending, with 0.</summary>
+    private double[] Breakpoints(List<PruningUnit> units, IReadOnlyList<IUnitPath> paths)
+    {
+        var candidates = new SortedSet<double> { 0 };
+        for (int u = 0; u < units.Count; u++)
+            for (int k = MinWidth(units[u]); k < paths[u].MaxKeep; k++) candidates.Add(paths[u].Ratio(k));
+        return [.. candidates];
+    }
+
+    /// <summary>
+    /// The smallest global ε whose model runs within a latency budget, by bisection over ε's breakpoints like
+    /// <see cref="Bisect"/>, each candidate timed against the original on this machine (<see cref="LatencyProbe"/>). A
+    /// candidate keeps the first k(ε) units of every unit, uncorrected: latency depends on the widths, not on which units
+    /// are kept. Nothing is filled afterwards — only a measurement could say what the remainder buys.
+    /// </summary>
+    private (int[] Widths, double Epsilon, bool Met, double? Latency) BisectLatency(CompressionRun run, PruningContext context, CompressionBudget budget,
+        List<PruningUnit> units, IReadOnlyList<IUnitPath> paths, ILatencyProbe probe)
+    {
+        var eps = Breakpoints(units, paths);
+        var measured = new Dictionary<int, double>();
+        double Latency(int i)
+        {
+            if (measured.TryGetValue(i, out double ratio)) return ratio;
+            var widths = Widths(units, paths, eps[i]);
+            var model = run.Original.Clone();
+            run.Time(Stages.Rewrite, () =>
+            {
+                for (int u = 0; u < units.Count; u++)
+                    if (widths[u] < units[u].Width)
+                        units[u].Plan(context with { Model = model }, units[u].Width, new UnitSelection([.. Enumerable.Range(0, widths[u])], null)).Apply(model);
+            });
+            run.Report(Stages.Measurement, probe.Calls, null, $"{budget}: latency at ε = {eps[i]:G3}");
+            ratio = run.Time(Stages.Measurement, () => probe.Ratio(model, run.CancellationToken));
+            measured[i] = ratio;
+            return ratio;
+        }
+        int lo = 0, hi = eps.Length - 1;
+        bool met = Latency(hi) <= budget.Value;
+        if (!met) lo = hi;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) / 2;
+            if (Latency(mid) <= budget.Value) hi = mid;
+            else lo = mid + 1;
+        }
+        return (Widths(units, paths, eps[lo]), eps[lo], met, Latency(lo));
     }
 
     /// <summary>
