@@ -17,7 +17,7 @@ internal static class MethodCatalog
     {
         Description = "Round every rank and pruned width chosen from an error rule up to a multiple of N (layers whose range is under 4·N are "
             + "left unaligned): ONNX Runtime's CPU GEMM works on blocks of 16 columns, so other widths save MACs but not time. 1 turns it off. "
-            + "Default: 16 for svd/asvd/whitened-svd, 1 for id/magnitude (where 16 cost accuracy on the fixtures).",
+            + "Default: 16 for svd/asvd/whitened-svd and slice, 1 for id/magnitude (where 16 cost accuracy on the fixtures).",
     };
 
     /// <summary>The value of <see cref="Align"/>, checked, or <paramref name="fallback"/> (the method's default) when not given.</summary>
@@ -36,6 +36,7 @@ internal static class MethodCatalog
         new CuringCli(),
         new LowRankCli(),
         new SvdBaselineCli(),
+        new SliceCli(),
         Quantize,
     ];
 

@@ -22,7 +22,7 @@ public class ConformanceTests
         get
         {
             var data = new TheoryData<string, CalibrationMode>();
-            foreach (var method in new[] { "id", "magnitude", "svd", "asvd", "whitened-svd", "curing", "lowrank" })
+            foreach (var method in new[] { "id", "magnitude", "svd", "asvd", "whitened-svd", "curing", "lowrank", "slice" })
                 foreach (var mode in new[] { CalibrationMode.Sequential, CalibrationMode.Parallel })
                     data.Add(method, mode);
             return data;
@@ -50,6 +50,8 @@ public class ConformanceTests
         "asvd" => new(new ActivationAwareSvd(), Transformer, TransformerData(), [CompressionBudget.KeepParameters(0.6), WholeModel(CompressionBudget.KeepParameters(0.85))], 6),
         "whitened-svd" => new(new WhitenedSvd(), Transformer, TransformerData(), [CompressionBudget.KeepParameters(0.6), WholeModel(CompressionBudget.KeepParameters(0.85))], 6),
         "curing" => new(new Curing(), Transformer, TransformerData(), [CompressionBudget.MethodDefault], 6),
+        // Every weight of a small transformer touches its stream, so the compressible scope is the whole model: both budgets whole.
+        "slice" => new(new StreamSlicing(), Transformer, TransformerData(), [WholeModel(CompressionBudget.KeepParameters(0.8)), WholeModel(CompressionBudget.KeepParameters(0.9))], 6),
         "lowrank" => new(new JointLowRank(new JointLowRankOptions { RankGrid = 2 }), Tiny, TransformerGraphs.Batches(1, 2, 6, mask: false, seed: 12),
             [CompressionBudget.MethodDefault], 4),
         _ => throw new ArgumentException(method),
@@ -191,7 +193,7 @@ public class ConformanceTests
             Assert.Contains("got none", Refused(svd).Message);
         }
         foreach (var pruning in new ICompressionMethod[] { new InterpolativePruning(), new MagnitudePruning() })
-            Assert.Contains("--keep-macs, --keep-params or --tolerance", Refused(pruning, CompressionBudget.MethodDefault).Message);
+            Assert.Contains("--keep-macs, --keep-params, --tolerance or --keep-latency", Refused(pruning, CompressionBudget.MethodDefault).Message);
         foreach (var own in new ICompressionMethod[] { new Curing(), new JointLowRank() })
         {
             var e = Refused(own, CompressionBudget.KeepParameters(0.5));

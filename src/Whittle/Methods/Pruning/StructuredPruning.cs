@@ -105,6 +105,9 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             foreach (var s in skipped) sites.Add((positions.GetValueOrDefault(s.Site, int.MaxValue), s));
             var warnings = new List<string>(run.Structure.Warnings);
             if (correction) warnings.AddRange(shortData);
+            if (options.Targets.HasFlag(PruningTargets.ResidualStream) && run.Structure.ResidualStream is not null)
+                warnings.Add("--prune stream narrows a CNN's residual streams; a transformer's hidden dimension is sliced by --method slice (SliceGPT-style), "
+                    + "which this method does not combine with yet.");
             if (!o.Met)
                 warnings.Add(o.Budget.Kind == BudgetKind.KeepLatency
                     ? $"{o.Budget} cannot be met: the smallest widths measured {o.Latency:0.###} of the original's latency."

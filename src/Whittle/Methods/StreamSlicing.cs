@@ -1,0 +1,368 @@
+// Slicing a transformer's residual stream: SliceGPT (Ashkboos, Croci, do Nascimento, Hoefler, Hensman, "SliceGPT:
+// Compress Large Language Models by Deleting Rows and Columns", ICLR 2024), for RMSNorm models, one rotation for the
+// whole stream.
+//
+//   1. Calibrate: C = Σ_j X_jᵀX_j, X_j the stream where an RMSNorm reads it (the embedding output, every residual sum).
+//   2. Rotate: C = QΛQᵀ, λ descending. RMSNorm is invariant to x ↦ xQ (‖xQ‖ = ‖x‖) once its scale γ is folded into the
+//      layers that read it, so the model computes the same function on the rotated stream z = xQ. Keep Q_k, the first k
+//      columns: ε_k = sqrt(Σ_{j≥k} λ_j / Σ_j λ_j) is the relative residual ‖X − XQ_kQ_kᵀ‖_F/‖X‖_F of the stream at the join
+//      points — what an ID unit's ε_k is for its activation.
+//   3. Rewrite: the embedding table E ← E·Q_k; every writer (attention output, MLP down) W ← W·Q_k, its bias b ← b·Q_k;
+//      every reader (q, k, v, gate, up, the LM head) W ← √(d/k)·Q_kᵀ·diag(γ)·W; each norm's γ ← 1 and its ε ← ε·d/k, so
+//      z/sqrt(mean_k(z²) + ε·d/k) = √(d/k)·x/sqrt(mean_d(x²) + ε) whenever the slice keeps all of ‖x‖.
+//   Every matrix that touches the stream loses d − k rows or columns: parameters and MACs fall linearly in k.
+//   A LM head tied to the embedding is untied (the two now differ by Q_k and γ).
+
+using Whittle.Analysis;
+using Whittle.Calibration;
+using Whittle.Compression;
+using Whittle.LinearAlgebra;
+using Whittle.LinearAlgebra.Factorizations;
+using Whittle.Onnx;
+using Whittle.Onnx.Proto;
+using Whittle.Rewriting;
+
+namespace Whittle.Methods;
+
+/// <summary>
+/// SliceGPT-style slicing of a transformer's hidden dimension: the residual stream rotated onto its principal directions
+/// (one rotation for every block) and cut to the first k, with every norm's scale folded into its readers. RMSNorm models.
+/// See the file header for the algorithm.
+/// </summary>
+public sealed class StreamSlicing : ICompressionMethod
+{
+    /// <summary>Creates the method, widths rounded to multiples of <paramref name="align"/> (1: off).</summary>
+    public StreamSlicing(int align = HardwareAlignment.Default)
+    {
+        if (align < 1) ThrowHelper.ArgumentOutOfRange(nameof(align), align, "an alignment ≥ 1 (1 turns it off)");
+        Align = align;
+    }
+
+    /// <summary>Kept widths are multiples of this where the stream is at least four multiples wide.</summary>
+    public int Align { get; }
+
+    /// <inheritdoc/>
+    public string Name => "slice";
+
+    /// <inheritdoc/>
+    /// <remarks>Budgets: <see cref="BudgetKind.KeepParameters"/> (the widest aligned k that fits) or <see cref="BudgetKind.Tolerance"/> (the narrowest k with ε_k ≤ ε).</remarks>
+    public BudgetKinds Budgets => BudgetKinds.KeepParameters | BudgetKinds.Tolerance;
+
+    /// <summary>A norm reading the stream: the value its readers see, its scale γ, and where its ε lives (a constant value, or the op's attribute).</summary>
+    private sealed record Norm(string Stream, string Output, string Scale, string? EpsilonInitializer, string? EpsilonAttributeNode);
+
+    /// <summary>What reads and writes the stream.</summary>
+    private sealed record StreamLayout(int Width, string Embedding, string Gather, IReadOnlyList<string> Values, IReadOnlyList<LinearSite> Writers,
+        IReadOnlyList<(LinearSite Site, Norm Norm)> Readers, IReadOnlyList<Norm> Norms);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<CompressionResult> Compress(CompressionRun run, IReadOnlyList<CompressionBudget> budgets)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(budgets);
+        var original = run.Original;
+        var layout = run.Time(Stages.Analysis, () => Find(original, run.Structure));
+        int d = layout.Width;
+
+        // 1–2. The stream's Gram matrix at every join point, and its principal directions.
+        var sum = new Matrix<double>(d, d);
+        long rows = 0;
+        run.Time(Stages.Calibration, () => run.Survey(original, step =>
+        {
+            var stats = layout.Values.Where(step.Segment.Produced.Contains).Select(v => new GramStatistic(v)).ToList();
+            if (stats.Count == 0) return;
+            step.Calibrate(stats);
+            foreach (var g in stats.Select(s => s.Finish()))
+            {
+                for (int i = 0; i < d; i++)
+                    for (int j = 0; j < d; j++) sum[i, j] += g.Gram[i, j];
+                rows += g.Rows;
+            }
+        }));
+        var eigen = run.Time(Stages.Decomposition, () => SymmetricEigen.Compute<double>(sum.View));
+        int[] order = [.. Enumerable.Range(0, d).OrderByDescending(j => eigen.Values[j])];
+        var lambda = order.Select(j => Math.Max(0, eigen.Values[j])).ToArray();
+        var q = new Matrix<double>(d, d);
+        for (int c = 0; c < d; c++)
+            for (int r = 0; r < d; r++) q[r, c] = eigen.Vectors[r, order[c]];
+        double total = lambda.Sum();
+        var tail = new double[d + 1];
+        for (int k = d - 1; k >= 0; k--) tail[k] = tail[k + 1] + lambda[k];
+        double Residual(int k) => total > 0 ? Math.Sqrt(Math.Max(0, tail[k]) / total) : 0;
+
+        var (perK, before, tied) = Sizes(original, layout);
+        var results = new List<CompressionResult>(budgets.Count);
+        foreach (var budget in budgets)
+        {
+            run.CancellationToken.ThrowIfCancellationRequested();
+            var warnings = new List<string>(run.Structure.Warnings);
+            int k = budget.Kind == BudgetKind.Tolerance
+                ? HardwareAlignment.RoundUp(Enumerable.Range(1, d).First(k => Residual(k) <= budget.Value || k == d), d, Align)
+                : Fitting(budget, run.OriginalCost.Parameters, before, perK, d, warnings);
+            var model = run.Copy();
+            run.Time(Stages.Rewrite, () => Rewrite(model, layout, q, k));
+            if (tied) warnings.Add($"The LM head shared the embedding table '{layout.Embedding}'; it now has its own weights (the two differ by the rotation and the norm's scale).");
+            var site = new SiteReport("residual stream", "stream", d, k)
+            {
+                ParametersBefore = before,
+                ParametersAfter = perK * k,
+                ErrorEstimate = Residual(k),
+                Details = new StreamSlicingDetails(d, k, Residual(k), layout.Writers.Select(w => w.Name).ToList(),
+                    layout.Readers.Select(r => r.Site.Name).ToList(), layout.Norms.Count, tied, rows),
+            };
+            results.Add(run.Result(budget, model, [site], site.Details, warnings, (before, null)));
+        }
+        return results;
+    }
+
+    /// <summary>The widest k (a multiple of the alignment where it applies) whose model fits a parameter budget.</summary>
+    private int Fitting(CompressionBudget budget, long modelParameters, long before, long perK, int d, List<string> warnings)
+    {
+        bool model = budget.Scope == BudgetScope.Model;
+        bool Fits(int k) => model
+            ? modelParameters - before + perK * k <= budget.Value * modelParameters + 1e-9
+            : perK * k <= budget.Value * before + 1e-9;
+        int step = HardwareAlignment.Applies(d, Align) ? Align : 1;
+        for (int k = d / step * step; k >= step; k -= step)
+            if (Fits(k)) return k;
+        warnings.Add($"{budget} cannot be met by slicing the stream alone: {step} of its {d} dimensions are kept.");
+        return step;
+    }
+
+    /// <summary>Parameters per kept dimension after slicing, the parameters of the tensors slicing touches now, and whether a tied head is untied.</summary>
+    private static (long PerK, long Before, bool Tied) Sizes(OnnxModel model, StreamLayout layout)
+    {
+        var touched = new HashSet<string>(StringComparer.Ordinal) { layout.Embedding };
+        long vocab = model.Graph.GetInitializer(layout.Embedding).Proto.Dims[0];
+        long perK = vocab;
+        foreach (var w in layout.Writers)
+        {
+            touched.Add(w.Weight.Initializer);
+            perK += w.InFeatures + (w.Bias is null ? 0 : 1);
+            if (w.Bias is not null) touched.Add(w.Bias);
+        }
+        bool tied = false;
+        foreach (var (r, _) in layout.Readers)
+        {
+            tied |= r.Weight.Initializer == layout.Embedding;
+            touched.Add(r.Weight.Initializer);
+            perK += r.OutFeatures;
+        }
+        foreach (var n in layout.Norms.Select(n => n.Scale).Distinct(StringComparer.Ordinal))
+        {
+            touched.Add(n);
+            perK++;
+        }
+        long before = touched.Sum(t => model.Graph.GetInitializer(t).ElementCount);
+        return (perK, before, tied);
+    }
+
+    /// <summary>Step 3 on <paramref name="model"/> (a copy of the original) for width k.</summary>
+    private static void Rewrite(OnnxModel model, StreamLayout layout, Matrix<double> q, int k)
+    {
+        var graph = model.Graph;
+        int d = layout.Width;
+        var qk = q.Slice(0, 0, d, k).ToMatrix();
+        double scale = Math.Sqrt((double)d / k);
+        var gammas = layout.Norms.ToDictionary(n => n.Output, n => graph.GetInitializer(n.Scale).ToArray<double>(), StringComparer.Ordinal);
+
+        // Readers first: W ← √(d/k)·Q_kᵀ·diag(γ)·W (k × out), stored as a new [k, out] initializer the MatMul reads directly.
+        foreach (var (site, norm) in layout.Readers)
+        {
+            var w = Widen(SiteWeights.Weight(model, site).Transpose().ToMatrix()); // d × out
+            var gamma = gammas[norm.Output];
+            for (int i = 0; i < d; i++)
+            {
+                var row = w.Row(i);
+                for (int j = 0; j < row.Length; j++) row[j] *= gamma[i] * scale;
+            }
+            SetWeight(model, site, Blas.Multiply(qk.Transpose(), w.View));
+        }
+        // Writers: W (in × d) ← W·Q_k; bias b ← b·Q_k.
+        foreach (var site in layout.Writers)
+        {
+            var w = Widen(SiteWeights.Weight(model, site).Transpose().ToMatrix()); // in × d
+            SetWeight(model, site, Blas.Multiply(w.View, qk.View));
+            if (SiteWeights.Bias(model, site) is { } b)
+            {
+                var rotated = Blas.Multiply(Row(b).View, qk.View);
+                graph.ReplaceInitializer(OnnxTensors.FromArray(site.Bias!, Narrow(rotated).Row(0), [k], OnnxDataType.Float));
+            }
+        }
+        // The embedding (the Gather gets its own table when something else reads the old one).
+        var table = Widen(graph.GetInitializer(layout.Embedding).ToMatrix<float>());
+        var rotatedTable = Narrow(Blas.Multiply(table.View, qk.View));
+        graph.RemoveDeadNodes(); // a tied head's Transpose, no longer read
+        string tableName = graph.Consumers(layout.Embedding).Count > 1 ? graph.UniqueName(layout.Embedding + ".sliced") : layout.Embedding;
+        if (tableName == layout.Embedding) graph.ReplaceInitializer(OnnxTensors.FromMatrix(tableName, rotatedTable, OnnxDataType.Float));
+        else
+        {
+            graph.AddInitializer(OnnxTensors.FromMatrix(tableName, rotatedTable, OnnxDataType.Float));
+            Node(graph, layout.Gather).Input[0] = tableName;
+        }
+        // Norms: γ ← 1 (k values), ε ← ε·d/k.
+        var scaled = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var n in layout.Norms)
+        {
+            if (scaled.Add(n.Scale)) graph.ReplaceInitializer(OnnxTensors.FromArray(n.Scale, Enumerable.Repeat(1f, k).ToArray().AsSpan(), [k], OnnxDataType.Float));
+            if (n.EpsilonInitializer is { } e && scaled.Add(e))
+            {
+                var eps = Scalar(graph, e)!;
+                var value = OnnxTensors.FromArray(e, [(float)(OnnxTensor.Of(eps).ToArray<double>()[0] * d / k)], [.. eps.Dims], OnnxDataType.Float);
+                if (graph.TryGetInitializer(e, out _)) graph.ReplaceInitializer(value);
+                else graph.Producer(e)!.Attribute.First(a => a.Name == "value").T = value;
+            }
+            if (n.EpsilonAttributeNode is { } op)
+            {
+                var node = Node(graph, op);
+                if (node.Attribute.FirstOrDefault(a => a.Name == "epsilon") is not { } attr)
+                    node.Attribute.Add(attr = new AttributeProto { Name = "epsilon", Type = AttributeProto.Types.AttributeType.Float, F = 1e-5f });
+                attr.F = (float)(attr.F * d / k);
+            }
+        }
+        // Recorded shapes of the stream and everything computed from it along the hidden axis are stale: ORT infers them.
+        graph.Proto.ValueInfo.Clear();
+        graph.Invalidate();
+    }
+
+    /// <summary>A one-element float constant (an initializer or a Constant node's value), or null.</summary>
+    private static TensorProto? Scalar(OnnxGraph graph, string value)
+    {
+        var t = graph.TryGetInitializer(value, out var init) ? init.Proto
+            : graph.Producer(value) is { OpType: "Constant" } c ? c.Attribute.FirstOrDefault(a => a.Name == "value")?.T : null;
+        return t is not null && t.Dims.Aggregate(1L, (a, b) => a * b) == 1 && t.DataType == (int)OnnxDataType.Float ? t : null;
+    }
+
+    private static NodeProto Node(OnnxGraph graph, string name) => graph.TopologicalOrder().First(n => GraphQuery.NameOf(n) == name);
+
+    /// <summary>Points the site's MatMul at a new [in, out] initializer holding <paramref name="weightInOut"/>.</summary>
+    private static void SetWeight(OnnxModel model, LinearSite site, Matrix<double> weightInOut)
+    {
+        var node = SiteWeights.SiteNode(model, site);
+        string name = model.Graph.UniqueName(site.Weight.Initializer + ".sliced");
+        model.Graph.AddInitializer(OnnxTensors.FromMatrix(name, Narrow(weightInOut), OnnxDataType.Float));
+        node.Input[1] = name;
+        model.Graph.Invalidate();
+    }
+
+    private static Matrix<double> Row(float[] values)
+    {
+        var m = new Matrix<double>(1, values.Length);
+        for (int j = 0; j < values.Length; j++) m[0, j] = values[j];
+        return m;
+    }
+
+    private static Matrix<double> Widen(Matrix<float> m) => LowRankBaseline.Widen(m);
+
+    private static Matrix<float> Narrow(Matrix<double> m) => LowRankBaseline.Narrow(m);
+
+    /// <summary>The stream's writers, readers and norms; throws naming what does not fit the pattern.</summary>
+    private static StreamLayout Find(OnnxModel model, ModelStructure structure)
+    {
+        string file = OnnxModelException.Describe(model.FilePath);
+        var stream = structure.ResidualStream
+            ?? throw new ArgumentException($"slice: {file} has no transformer residual stream (a chain of residual Adds around attention and MLP blocks).");
+        var graph = model.Graph;
+        var sites = structure.LinearSites.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var byOutput = structure.LinearSites.GroupBy(s => s.Output, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        ArgumentException Refuse(string why) => new($"slice: {file}: {why}");
+
+        // The stream starts at a Gather from the embedding table [vocab, d].
+        var gather = graph.Producer(stream.Start);
+        if (gather is not { OpType: "Gather" } || !graph.TryGetInitializer(gather.Input[0], out var table) || table.Proto.Dims.Count != 2
+            || gather.Attribute.Any(a => a.Name == "axis" && a.I != 0))
+            throw Refuse($"the stream '{stream.Start}' does not start at a Gather from a [vocab, d] embedding table (found {gather?.OpType ?? "a graph input"}); "
+                + "position embeddings or scaled embeddings are not sliced yet.");
+        int d = (int)table!.Proto.Dims[1];
+        var adds = new HashSet<string>(stream.AddNodes, StringComparer.Ordinal);
+        List<string> values = [stream.Start, .. stream.Values];
+
+        var writers = new List<LinearSite>();
+        foreach (var add in stream.AddNodes.Select(n => graph.TopologicalOrder().First(x => GraphQuery.NameOf(x) == n)))
+        {
+            string branch = values.Contains(add.Input[0]) ? add.Input[1] : add.Input[0];
+            if (!byOutput.TryGetValue(branch, out var w) || graph.Consumers(w.ProductOutput).Count != 1)
+                throw Refuse($"the residual Add '{GraphQuery.NameOf(add)}' adds '{branch}', which is not the output of a linear layer read only there.");
+            writers.Add(Checked(w!, d, reader: false, Refuse));
+        }
+
+        var norms = new List<Norm>();
+        var readers = new List<(LinearSite, Norm)>();
+        foreach (string v in values)
+        {
+            if (graph.IsGraphOutput(v)) Refuse($"the stream value '{v}' is a graph output; slicing would change it.");
+            foreach (var c in graph.Consumers(v).DistinctBy(GraphQuery.NameOf))
+            {
+                if (c.OpType == "Add" && adds.Contains(GraphQuery.NameOf(c)) || c.OpType == "Shape") continue;
+                // The exported RMSNorm's square (Pow → ReduceMean) is handled with the Div or Mul that applies it.
+                if (c.OpType == "Pow" && graph.Consumers(c.Output[0]).All(x => x.OpType == "ReduceMean")) continue;
+                var norm = c.OpType is "Div" or "Mul" ? Exported(graph, v, c, Refuse) : c.OpType is "SimplifiedLayerNormalization" or "RMSNormalization" ? Op(graph, v, c, Refuse)
+                    : throw Refuse($"'{GraphQuery.NameOf(c)}' ({c.OpType}) reads the residual stream '{v}'; only RMSNorms and residual Adds may "
+                        + (c.OpType is "LayerNormalization" or "ReduceMean" or "Sub" ? "(LayerNorm models need the mean folded into every writer first, which is not done yet)." : "."));
+                norms.Add(norm);
+                foreach (var r in graph.Consumers(norm.Output))
+                {
+                    if (r.OpType == "Shape") continue; // exports read the batch and sequence lengths here
+                    var site = sites.Values.FirstOrDefault(s => SiteWeights.SiteNode(model, s) == r);
+                    if (site is null || site.Input != norm.Output)
+                        throw Refuse($"'{GraphQuery.NameOf(r)}' ({r.OpType}) reads the normalized stream '{norm.Output}'; only linear layers may.");
+                    readers.Add((Checked(site!, d, reader: true, Refuse), norm));
+                }
+            }
+        }
+        if (norms.Count == 0) Refuse("no RMSNorm reads the stream.");
+        return new StreamLayout(d, gather!.Input[0], GraphQuery.NameOf(gather), values, writers, readers, norms);
+    }
+
+    /// <summary>A site slicing can rewrite: a MatMul x·W with a float weight of the right width.</summary>
+    private static LinearSite Checked(LinearSite s, int d, bool reader, Func<string, Exception> refuse)
+    {
+        if (s.OpType != "MatMul" || s.WeightIsLeftOperand || s.Weight.Path.Any(p => p != "Transpose"))
+            throw refuse($"'{s.Name}' ({s.OpType}{(s.Weight.Path.Count > 0 ? " through " + string.Join(", ", s.Weight.Path) : "")}) touches the stream; only MatMul x·W layers are sliced.");
+        if ((reader ? s.InFeatures : s.OutFeatures) != d)
+            throw refuse($"'{s.Name}' {(reader ? "reads" : "writes")} {(reader ? s.InFeatures : s.OutFeatures)} features of a {d}-wide stream.");
+        return s;
+    }
+
+    /// <summary>
+    /// The exported RMSNorm whose <paramref name="apply"/> node reads <paramref name="x"/>: Div(x, Sqrt(Add(ReduceMean(Pow(x, 2)), ε)))
+    /// or Mul(x, Reciprocal(Sqrt(…))) (torch.rsqrt), then · γ.
+    /// </summary>
+    private static Norm Exported(OnnxGraph graph, string x, NodeProto apply, Func<string, Exception> refuse)
+    {
+        string other = apply.Input[0] == x ? apply.Input[1] : apply.Input[0];
+        var p = graph.Producer(other);
+        bool Constant(string v) => graph.TryGetInitializer(v, out _) || graph.Producer(v) is { OpType: "Constant" };
+        while (p is { OpType: "Sqrt" or "Reciprocal" } || p is { OpType: "Div" } && Constant(p.Input[0]))
+            p = graph.Producer(p.OpType == "Div" ? p.Input[1] : p.Input[0]);
+        string? eps = p?.OpType == "Add" && p.Input.Any(i => graph.Producer(i) is { OpType: "ReduceMean" })
+            ? p.Input.FirstOrDefault(i => Scalar(graph, i) is not null) : null;
+        var mul = graph.Consumers(apply.Output[0]) is [{ OpType: "Mul" } m] ? m : null;
+        string? gamma = mul?.Input.FirstOrDefault(i => i != apply.Output[0] && graph.TryGetInitializer(i, out var t) && t.Proto.Dims.Count == 1);
+        if ((apply.OpType == "Div" && apply.Input[0] != x) || eps is null || gamma is null)
+            throw refuse($"'{GraphQuery.NameOf(apply)}' ({apply.OpType}) reads the residual stream '{x}' but is not an RMSNorm x / sqrt(mean(x²) + ε) · γ "
+                + $"with initializers ε and γ (found {(p is null ? "no" : p.OpType)} before ε, {(gamma is null ? "no" : "a")} scale).");
+        return new Norm(x, mul!.Output[0], gamma!, eps, null);
+    }
+
+    /// <summary>An RMSNorm op (SimplifiedLayerNormalization, RMSNormalization) reading <paramref name="x"/>.</summary>
+    private static Norm Op(OnnxGraph graph, string x, NodeProto node, Func<string, Exception> refuse)
+    {
+        if (node.Input.Count < 2 || node.Input[0] != x || !graph.TryGetInitializer(node.Input[1], out var g) || g.Proto.Dims.Count != 1
+            || node.Attribute.Any(a => a.Name == "axis" && a.I != -1) || node.Output.Count > 1 && node.Output.Skip(1).Any(o => o.Length > 0))
+            throw refuse($"'{GraphQuery.NameOf(node)}' ({node.OpType}) normalizes the stream '{x}' in a form slicing does not rewrite (scale not an initializer, another axis, extra outputs).");
+        return new Norm(x, node.Output[0], node.Input[1], null, GraphQuery.NameOf(node));
+    }
+}
+
+/// <summary>What stream slicing did, attached to <see cref="CompressionReport.Details"/>.</summary>
+/// <param name="Width">The stream's width d.</param>
+/// <param name="Kept">k, the principal directions kept.</param>
+/// <param name="ResidualRatio">ε_k = sqrt(Σ_{j≥k} λ_j / Σ λ_j) on the calibration data.</param>
+/// <param name="Writers">Layers writing the stream (rotated on their outputs).</param>
+/// <param name="Readers">Layers reading a norm of the stream (rotated on their inputs, the norm's scale folded in).</param>
+/// <param name="Norms">RMSNorms reading the stream.</param>
+/// <param name="UntiedHead">Whether a LM head tied to the embedding got weights of its own.</param>
+/// <param name="CalibrationRows">Stream rows (tokens × join points) the rotation was computed from.</param>
+public sealed record StreamSlicingDetails(int Width, int Kept, double ResidualRatio, IReadOnlyList<string> Writers, IReadOnlyList<string> Readers,
+    int Norms, bool UntiedHead, long CalibrationRows);
