@@ -27,15 +27,4 @@ for align in 16 1; do
   $W eval --model "$OUT/vgg.a$align.onnx" --reference $FM/vgg.onnx --data $FM/heldout-images-idx3-ubyte.gz --count 256 \
     --repeats "$REPEATS" ${THREADS:+--threads $THREADS} --json "$OUT/vgg.a$align.json" > /dev/null
 done
-for f in "$OUT"/*.json; do
-  /usr/bin/python3 - "$f" <<'PY'
-import json, sys, os
-r = json.load(open(sys.argv[1]))
-m, ref = r["model"], r["reference"]
-macs = m["macsPerExample"] / ref["macsPerExample"]
-lat = {a["batchSize"]: a["medianMilliseconds"] for a in m["latency"]}
-base = {a["batchSize"]: a["medianMilliseconds"] for a in ref["latency"]}
-ratios = "  ".join(f"batch {b}: {lat[b] / base[b]:.3f}× ({lat[b]:.4f} / {base[b]:.4f} ms)" for b in sorted(lat))
-print(f"{os.path.basename(sys.argv[1])[:-5]:12s} MACs {macs:.3f} (×1.1 = {1.1 * macs:.3f})  {ratios}")
-PY
-done
+for f in "$OUT"/*.json; do /usr/bin/python3 scripts/latency_summary.py "$f"; done

@@ -28,14 +28,5 @@ for v in "${variants[@]}"; do
     --calib-count 16 --out "$WORK/$name.onnx" > /dev/null
   $W eval --model "$WORK/$name.onnx" --reference "$WORK/$PRESET.onnx" --data "$CKPT/calib.npy" --count 4 --batch-size 4 \
     --repeats "$REPEATS" ${THREADS:+--threads $THREADS} --json "$WORK/$name.json" > /dev/null
-  /usr/bin/python3 - "$WORK/$name.json" "$v" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-m, ref = r["model"], r["reference"]
-macs = m["macsPerExample"] / ref["macsPerExample"]
-lat = {a["batchSize"]: a["medianMilliseconds"] for a in m["latency"]}
-base = {a["batchSize"]: a["medianMilliseconds"] for a in ref["latency"]}
-ratios = "  ".join(f"batch {b}: {lat[b] / base[b]:.3f}× ({lat[b]:.1f} / {base[b]:.1f} ms)" for b in sorted(lat))
-print(f"{sys.argv[2]:45s} MACs {macs:.3f} (×1.1 = {1.1 * macs:.3f})  {ratios}")
-PY
+  /usr/bin/python3 scripts/latency_summary.py "$WORK/$name.json" "$v"
 done

@@ -32,18 +32,27 @@ internal sealed class LatencyProbe : ILatencyProbe
     /// <param name="calibration">Its first example is the input timed.</param>
     /// <param name="options">Session settings (threads) for both models.</param>
     /// <param name="warmup">Untimed runs of each model before timing.</param>
-    /// <param name="repeats">Timed runs of each model per call.</param>
-    public LatencyProbe(OnnxModel original, BatchSet calibration, RuntimeOptions options, int warmup = 5, int repeats = 60)
+    /// <param name="seconds">
+    /// Time each model is run for per call, at least <paramref name="minRepeats"/> runs: a model that runs in 0.2 ms is timed
+    /// thousands of times, since its medians move by more than the steps a search chooses between in a few dozen runs.
+    /// </param>
+    /// <param name="minRepeats">The fewest timed runs of each model per call.</param>
+    public LatencyProbe(OnnxModel original, BatchSet calibration, RuntimeOptions options, int warmup = 5, double seconds = 1.0, int minRepeats = 30)
     {
         if (warmup < 0) ThrowHelper.ArgumentOutOfRange(nameof(warmup), warmup, "warm-up runs ≥ 0");
-        if (repeats < 1) ThrowHelper.ArgumentOutOfRange(nameof(repeats), repeats, "at least one timed run");
+        if (minRepeats < 1) ThrowHelper.ArgumentOutOfRange(nameof(minRepeats), minRepeats, "at least one timed run");
+        if (!(seconds >= 0)) ThrowHelper.ArgumentOutOfRange(nameof(seconds), seconds, "a time ≥ 0");
         _example = calibration.FirstExample();
         _batches = calibration;
         _options = options;
         _warmup = warmup;
-        _repeats = repeats;
         _original = ModelRunner.Create(original, calibration, options);
+        var once = LatencyMeter.Measure([_original], _example, 1, warmup, 5, static () => { }, CancellationToken.None)[0];
+        _repeats = (int)Math.Clamp(Math.Ceiling(seconds * 1000 / Math.Max(once.MedianMilliseconds, 1e-3)), minRepeats, 5000);
     }
+
+    /// <summary>Timed runs of each model per call.</summary>
+    public int Repeats => _repeats;
 
     /// <summary>Calls made so far.</summary>
     public int Calls { get; private set; }
