@@ -9,7 +9,7 @@ internal sealed class SliceCli : IMethodCli
 {
     public IReadOnlyList<string> Names { get; } = ["slice"];
 
-    public string Description => "SliceGPT-style: the residual stream of an RMSNorm transformer rotated onto its principal directions and cut to the first k "
+    public string Description => "SliceGPT-style: the residual stream of a pre-norm transformer (RMSNorm, or LayerNorm after centring) rotated onto its principal directions and cut to the first k "
         + "(embedding, every writer and reader of the stream), at --keep-params or --tolerance (the stream's relative residual).";
 
     public IReadOnlyList<Option> Options => [MethodCatalog.Align];

@@ -164,6 +164,6 @@ public sealed class LowRankCliTests(TrainedMlpFixture fixture) : IClassFixture<T
         }
         var (exit2, _, err2) = Compress("--model", model, "--method", "lowrank", "--calib", calib, "--keep-params", "0.5", "--out", output);
         Assert.Equal(1, exit2);
-        Assert.Contains("takes no --keep-macs/--keep-params/--tolerance budget", err2);
+        Assert.Contains("takes no --keep-macs/--keep-params/--tolerance/--keep-latency budget", err2);
     }
 }

@@ -41,16 +41,15 @@ public class StreamSlicingTests
     public void AtFullWidthTheRotatedModelComputesWhatTheOriginalDoes()
     {
         // A tolerance below every residual keeps all d directions: the model is only rotated, its norms' scales folded.
-        foreach (var (model, data) in new[]
+        // GPT-2's LayerNorms become RMSNorms on a centred stream, their β folded into the readers' biases.
+        foreach (var (model, centred) in new[] { (Llama, false), (Stories(), false), (OnnxModel.Load(RepoFixtures.Path("text", "gpt2.onnx")), true) })
         {
-            (Llama, Text(Llama, "calib-excerpt.txt", 8)),
-            (Stories(), (BatchSet?)null),
-        })
-        {
-            var batches = data ?? Text(model, "calib-excerpt.txt", 8);
+            var batches = Text(model, "calib-excerpt.txt", 8);
             var result = Assert.Single(new StreamSlicing().Compress(new CompressionJob(model, batches), [CompressionBudget.Tolerance(1e-12)]));
             var details = Assert.IsType<StreamSlicingDetails>(result.Report.Details);
             Assert.Equal(details.Width, details.Kept);
+            Assert.Equal(centred, details.Centred);
+            if (centred) Assert.DoesNotContain(result.Model.Graph.Proto.Node, n => n.OpType == "LayerNormalization");
             var (kl, maxDiff) = Compare(model, result.Model, Text(model, "heldout-excerpt.txt", 8));
             Assert.True(kl < 1e-6 && maxDiff < 1e-2, $"KL {kl:G3}, largest logit difference {maxDiff:G3}");
         }
@@ -89,11 +88,13 @@ public class StreamSlicingTests
     }
 
     [Fact]
-    public void ALayerNormModelWithPositionEmbeddingsIsRefusedSayingWhy()
+    public void APostNormModelIsRefusedSayingWhy()
     {
-        var gpt2 = OnnxModel.Load(RepoFixtures.Path("text", "gpt2.onnx"));
-        var ex = Assert.Throws<ArgumentException>(() => new StreamSlicing().Compress(new CompressionJob(gpt2, Text(gpt2, "calib-excerpt.txt", 4)), [CompressionBudget.KeepParameters(0.8)]));
-        Assert.Contains("gpt2.onnx", ex.Message);
-        Assert.Contains("does not start at a Gather", ex.Message);
+        // BERT normalizes after each residual Add: the next Add reads the norm's output, so no rotation passes through it.
+        var bert = TransformerGraphs.Build(Family.Bert, 2, d: 16, heads: 2, seed: 3);
+        var ex = Assert.Throws<ArgumentException>(() => new StreamSlicing().Compress(new CompressionJob(bert, TransformerGraphs.Batches(1, 2, 6, mask: true, seed: 4)),
+            [CompressionBudget.KeepParameters(0.8)]));
+        Assert.StartsWith("slice: ", ex.Message);
+        Assert.Contains("post-norm", ex.Message);
     }
 }
