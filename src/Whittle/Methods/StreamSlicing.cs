@@ -7,8 +7,9 @@
 //      LayerNorm becomes an RMSNorm whose β is folded into its readers' biases (b ← b + β·W).
 //
 //   1. Calibrate: G = Σ_j X_jᵀX_j, X_j the stream where a norm reads it (the embedding output, every residual sum).
-//   2. Rotate: G = QΛQᵀ (CGC for LayerNorm models), λ descending. RMSNorm is invariant to x ↦ xQ (‖xQ‖ = ‖x‖) once its scale γ is folded into the
-//      layers that read it, so the model computes the same function on the rotated stream z = xQ. Keep Q_k, the first k
+//   2. Rotate: G = QΛQᵀ (C·G·C for LayerNorm models), λ descending. RMSNorm is invariant to x ↦ xQ (‖xQ‖ = ‖x‖) once
+//      its scale γ is folded into the layers that read it, so the model computes the same function on the rotated stream
+//      z = xQ. Keep Q_k, the first k
 //      columns: ε_k = sqrt(Σ_{j≥k} λ_j / Σ_j λ_j) is the relative residual ‖X − XQ_kQ_kᵀ‖_F/‖X‖_F of the stream at the join
 //      points — what an ID unit's ε_k is for its activation.
 //   3. Rewrite: the embedding tables E ← E·Q_k; every writer (attention output, MLP down) W ← W·Q_k, its bias b ← b·Q_k;
