@@ -65,6 +65,12 @@ public sealed record LowRankBaselineOptions
     /// 16 columns, and an odd rank costs the time of the next multiple. Default 16; 1 turns it off. Uniform ratios are not aligned.
     /// </summary>
     public int Align { get; init; } = HardwareAlignment.Default;
+
+    /// <summary>
+    /// Times candidates for <see cref="BudgetKind.KeepLatency"/> budgets (from the original, its calibration data and session
+    /// settings); null (the default) times them with ONNX Runtime on this machine (<c>LatencyProbe</c>).
+    /// </summary>
+    internal Func<OnnxModel, Data.BatchSet, Runtime.RuntimeOptions, Evaluation.ILatencyProbe>? LatencyProbe { get; init; }
 }
 
 /// <summary>What a baseline did to one site (<see cref="SiteReport.Details"/>).</summary>
@@ -92,6 +98,9 @@ public sealed record LowRankBaselineDetails(string Decomposition, string Rule, d
 
     /// <summary>Ranks are multiples of this where the layer allows (1: any rank).</summary>
     public int Align { get; init; } = 1;
+
+    /// <summary>For a latency budget: the chosen ranks' batch-1 latency over the original's, as measured during the search.</summary>
+    public double? MeasuredLatency { get; init; }
 }
 
 /// <summary>
@@ -111,7 +120,7 @@ public abstract class LowRankBaseline : ICompressionMethod
     public abstract string Name { get; }
 
     /// <inheritdoc/>
-    public BudgetKinds Budgets => BudgetKinds.KeepParameters | BudgetKinds.Tolerance;
+    public BudgetKinds Budgets => BudgetKinds.KeepParameters | BudgetKinds.Tolerance | BudgetKinds.KeepLatency;
 
     /// <summary>Whether the decomposition needs the inputs' Gram matrix (or the RMS derived from it).</summary>
     protected abstract bool NeedsInputs { get; }
@@ -156,17 +165,26 @@ public abstract class LowRankBaseline : ICompressionMethod
         // tolerance from every site's spectrum on the original.
         long compressible = sites.Sum(s => s.Parameters);
         var keeps = budgets.Select((b, i) => (Budget: b, Index: i)).Where(p => p.Budget.Kind == BudgetKind.KeepParameters).ToList();
+        var timed = budgets.Select((b, i) => (Budget: b, Index: i)).Where(p => p.Budget.Kind == BudgetKind.KeepLatency).ToList();
         var plans = new Allocated?[budgets.Count];
-        if (keeps.Count > 0 && Options.Allocation == RankAllocation.Global)
+        var warnings = new List<string>();
+        if (timed.Count > 0 || keeps.Count > 0 && Options.Allocation == RankAllocation.Global)
         {
             var spectra = Spectra(run, sites, calibrate: NeedsInputs);
-            foreach (var (b, i) in keeps)
+            if (Options.Allocation == RankAllocation.Global)
+                foreach (var (b, i) in keeps)
+                {
+                    var (lambda, ranks) = GlobalRankAllocation.Ranks(spectra, b.Scope == BudgetScope.Model ? run.OriginalCost.Parameters : compressible, b.Value, Options.Align, Name);
+                    plans[i] = new Allocated(ranks, null, lambda);
+                }
+            if (timed.Count > 0)
             {
-                var (lambda, ranks) = GlobalRankAllocation.Ranks(spectra, b.Scope == BudgetScope.Model ? run.OriginalCost.Parameters : compressible, b.Value, Options.Align, Name);
-                plans[i] = new Allocated(ranks, null, lambda);
+                using var probe = Options.LatencyProbe?.Invoke(run.Original, run.Calibration, run.Job.Runtime)
+                    ?? new Evaluation.LatencyProbe(run.Original, run.Calibration, run.Job.Runtime);
+                foreach (var (b, i) in timed) plans[i] = Timed(run, sites, spectra, b, probe, warnings);
             }
         }
-        else
+        if (Options.Allocation == RankAllocation.Uniform)
             foreach (var (b, i) in keeps)
             {
                 var (rho, ranks) = UniformRatioRanks([.. sites.Select(s => (s.Rows, s.Cols))], b.Scope == BudgetScope.Model ? run.OriginalCost.Parameters : compressible, b.Value, Name);
@@ -218,7 +236,8 @@ public abstract class LowRankBaseline : ICompressionMethod
             string rule = plan switch
             {
                 { Ratio: { } rho } => $"uniform ratio ρ = {rho.ToString("F4", CultureInfo.InvariantCulture)} of each site's weight parameters, for {budgets[b]}",
-                { Threshold: { } l } => $"global: every singular direction whose gain σ²/‖M‖ per parameter exceeds λ = {l.ToString("G4", CultureInfo.InvariantCulture)}{aligned}, for {budgets[b]}",
+                { Threshold: { } l } => $"global: every singular direction whose gain σ²/‖M‖ per parameter exceeds λ = {l.ToString("G4", CultureInfo.InvariantCulture)}{aligned}, for {budgets[b]}"
+                    + (plan.Latency is { } t ? $" (measured {t.ToString("F3", CultureInfo.InvariantCulture)} of the original's latency)" : ""),
                 _ => $"tolerance ε = {budgets[b].Value.ToString("G4", CultureInfo.InvariantCulture)} on the relative truncation error{aligned}",
             };
             var details = new LowRankBaselineDetails(Name, rule, plan?.Ratio, Alpha, calibrate && rows > 0 ? rows : null)
@@ -226,8 +245,11 @@ public abstract class LowRankBaseline : ICompressionMethod
                 Tolerance = plan is null ? budgets[b].Value : null,
                 Threshold = plan?.Threshold,
                 Align = plan?.Ratio is null ? Options.Align : 1,
+                MeasuredLatency = plan?.Latency,
             };
-            results.Add(run.Result(budgets[b], models[b], reports[b].OrderBy(r => r.Position).Select(r => r.Report), details, compressible: (compressible, null)));
+            var budgetWarnings = warnings.Where(w => w.StartsWith(budgets[b].ToString(), StringComparison.Ordinal));
+            results.Add(run.Result(budgets[b], models[b], reports[b].OrderBy(r => r.Position).Select(r => r.Report), details, budgetWarnings,
+                compressible: (compressible, null)));
         }
         return results;
     }
@@ -381,7 +403,50 @@ public abstract class LowRankBaseline : ICompressionMethod
     }
 
     /// <summary>The ranks of a keep-parameters budget (null: the site stays dense), with the ratio or threshold that gave them.</summary>
-    private sealed record Allocated(int?[] Ranks, double? Ratio, double? Threshold);
+    private sealed record Allocated(int?[] Ranks, double? Ratio, double? Threshold, double? Latency = null);
+
+    /// <summary>
+    /// A latency budget: the smallest threshold λ of the global allocation (the most directions) whose model, timed against
+    /// the original on this machine, runs within the budget — bisection over λ's breakpoints, each candidate built with
+    /// zero factors of its ranks (time depends on the shapes only).
+    /// </summary>
+    private Allocated Timed(CompressionRun run, List<FactorSite> sites, List<SpectrumSite> spectra, CompressionBudget budget, Evaluation.ILatencyProbe probe,
+        List<string> warnings)
+    {
+        var candidates = new SortedSet<double> { 0, double.PositiveInfinity };
+        foreach (var s in spectra)
+            for (int j = 0; j <= s.MaxSavingRank; j++) candidates.Add(s.GainPerParameter(j));
+        var lambdas = candidates.ToArray();
+        int?[] RanksAt(int i) => [.. spectra.Select(s => GlobalRankAllocation.Rank(s, lambdas[i], Options.Align))];
+        var measured = new Dictionary<int, double>();
+        double Latency(int i)
+        {
+            if (measured.TryGetValue(i, out double ratio)) return ratio;
+            var ranks = RanksAt(i);
+            var model = run.Original.Clone();
+            run.Time(Stages.Rewrite, () =>
+            {
+                for (int s = 0; s < sites.Count; s++)
+                    if (ranks[s] is { } c) sites[s].Replace(model, new Matrix<float>(sites[s].Rows, c), new Matrix<float>(c, sites[s].Cols));
+                FactorChain.Tidy(model);
+            });
+            run.Report(Stages.Measurement, probe.Calls, null, $"{budget}: latency at λ = {lambdas[i]:G3}");
+            return measured[i] = run.Time(Stages.Measurement, () => probe.Ratio(model, run.CancellationToken));
+        }
+        int lo = 0, hi = lambdas.Length - 1;
+        if (Latency(hi) > budget.Value)
+        {
+            warnings.Add($"{budget} cannot be met: rank 1 at every factorizable layer measured {Latency(hi):0.###} of the original's latency.");
+            lo = hi;
+        }
+        while (lo < hi)
+        {
+            int mid = (lo + hi) / 2;
+            if (Latency(mid) <= budget.Value) hi = mid;
+            else lo = mid + 1;
+        }
+        return new Allocated(RanksAt(lo), null, lambdas[lo], Latency(lo));
+    }
 
     private sealed record Decomposed(FactorSite Site, Matrix<double> W, GramMatrix? Inputs, LowRankFactors<double> Factors);
 }

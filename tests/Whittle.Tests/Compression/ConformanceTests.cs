@@ -186,10 +186,10 @@ public class ConformanceTests
         foreach (var svd in new ICompressionMethod[] { new PlainSvd(), new ActivationAwareSvd(), new WhitenedSvd() })
         {
             var e = Refused(svd, CompressionBudget.KeepMacs(0.5));
-            Assert.Contains($"{svd.Name} needs a budget: --keep-params or --tolerance", e.Message);
+            Assert.Contains($"{svd.Name} needs a budget: --keep-params, --tolerance or --keep-latency", e.Message);
             Assert.Contains("keep 0.5 of compressible MACs", e.Message);
             // One bad budget among good ones is enough.
-            Assert.Contains("--keep-params or --tolerance", Refused(svd, CompressionBudget.KeepParameters(0.5), CompressionBudget.KeepMacs(0.5)).Message);
+            Assert.Contains("--keep-params, --tolerance or --keep-latency", Refused(svd, CompressionBudget.KeepParameters(0.5), CompressionBudget.KeepMacs(0.5)).Message);
             Assert.Contains("got none", Refused(svd).Message);
         }
         foreach (var pruning in new ICompressionMethod[] { new InterpolativePruning(), new MagnitudePruning() })
