@@ -433,19 +433,9 @@ public abstract class LowRankBaseline : ICompressionMethod
             run.Report(Stages.Measurement, probe.Calls, null, $"{budget}: latency at λ = {lambdas[i]:G3}");
             return measured[i] = run.Time(Stages.Measurement, () => probe.Ratio(model, run.CancellationToken));
         }
-        int lo = 0, hi = lambdas.Length - 1;
-        if (Latency(hi) > budget.Value)
-        {
-            warnings.Add($"{budget} cannot be met: rank 1 at every factorizable layer measured {Latency(hi):0.###} of the original's latency.");
-            lo = hi;
-        }
-        while (lo < hi)
-        {
-            int mid = (lo + hi) / 2;
-            if (Latency(mid) <= budget.Value) hi = mid;
-            else lo = mid + 1;
-        }
-        return new Allocated(RanksAt(lo), null, lambdas[lo], Latency(lo));
+        var (at, met) = Bisection.First(lambdas.Length, i => Latency(i) <= budget.Value);
+        if (!met) warnings.Add($"{budget} cannot be met: rank 1 at every factorizable layer measured {Latency(at):0.###} of the original's latency.");
+        return new Allocated(RanksAt(at), null, lambdas[at], Latency(at));
     }
 
     private sealed record Decomposed(FactorSite Site, Matrix<double> W, GramMatrix? Inputs, LowRankFactors<double> Factors);

@@ -76,20 +76,14 @@ internal static class GlobalRankAllocation
         foreach (var s in sites)
             for (int j = 0; j <= s.MaxSavingRank; j++) candidates.Add(s.GainPerParameter(j));
         var lambdas = candidates.ToArray();
-        if (Kept(lambdas[^1]) > target)
+        var (at, met) = Bisection.First(lambdas.Length, i => Kept(lambdas[i]) <= target);
+        if (!met)
             ThrowHelper.Argument(nameof(keep), $"{method}: keeping {keep.ToString("G4", CultureInfo.InvariantCulture)} of the parameters is out of reach; "
                 + $"rank 1{(align > 1 ? $" ({align} where a layer is large enough for --align {align})" : "")} at every factorizable layer keeps "
                 + $"{(Kept(lambdas[^1]) / (double)Math.Max(1, totalParameters)).ToString("F4", CultureInfo.InvariantCulture)}.");
-        int lo = 0, hi = lambdas.Length - 1;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) / 2;
-            if (Kept(lambdas[mid]) <= target) hi = mid;
-            else lo = mid + 1;
-        }
-        var ranks = sites.Select(s => Rank(s, lambdas[lo], align)).ToArray();
-        Fill(sites, ranks, target - Kept(lambdas[lo]), align);
-        return (lambdas[lo], ranks);
+        var ranks = sites.Select(s => Rank(s, lambdas[at], align)).ToArray();
+        Fill(sites, ranks, target - Kept(lambdas[at]), align);
+        return (lambdas[at], ranks);
     }
 
     /// <summary>

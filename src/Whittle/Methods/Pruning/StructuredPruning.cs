@@ -301,19 +301,10 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
     private (int[] Widths, double Epsilon, bool Met) Bisect(CompressionBudget budget, List<PruningUnit> units, SizeModel sizes, IReadOnlyList<IUnitPath> paths)
     {
         var eps = Breakpoints(units, paths);
-        bool Fits(double e) => sizes.Fraction(budget, Widths(units, paths, e)) <= budget.Value + 1e-12;
-        int lo = 0, hi = eps.Length - 1;
-        bool met = true;
-        if (!Fits(eps[hi])) { met = false; lo = hi; }
-        while (lo < hi)
-        {
-            int mid = (lo + hi) / 2;
-            if (Fits(eps[mid])) hi = mid;
-            else lo = mid + 1;
-        }
-        var widths = Widths(units, paths, eps[lo]);
+        var (at, met) = Bisection.First(eps.Length, i => sizes.Fraction(budget, Widths(units, paths, eps[i])) <= budget.Value + 1e-12);
+        var widths = Widths(units, paths, eps[at]);
         if (met) Fill(budget, units, sizes, paths, widths);
-        return (widths, eps[lo], met);
+        return (widths, eps[at], met);
     }
 
     /// <summary>Every ε at which some unit's width k(ε) changes, ascending, with 0.</summary>
@@ -352,16 +343,8 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
             measured[i] = ratio;
             return ratio;
         }
-        int lo = 0, hi = eps.Length - 1;
-        bool met = Latency(hi) <= budget.Value;
-        if (!met) lo = hi;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) / 2;
-            if (Latency(mid) <= budget.Value) hi = mid;
-            else lo = mid + 1;
-        }
-        return (Widths(units, paths, eps[lo]), eps[lo], met, Latency(lo));
+        var (at, met) = Bisection.First(eps.Length, i => Latency(i) <= budget.Value);
+        return (Widths(units, paths, eps[at]), eps[at], met, Latency(at));
     }
 
     /// <summary>
