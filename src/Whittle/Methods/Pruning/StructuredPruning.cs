@@ -7,6 +7,8 @@
 //      tolerance ε — every unit keeps k(ε) = min{k : ε_k ≤ ε} — the smallest ε whose model fits the budget (bisection
 //      over the breakpoints of k(ε)); what the breakpoints leave of the budget (much, with aligned widths) then goes one
 //      step at a time to the unit with the largest error at its width. The widths stay global whatever the calibration mode.
+//      The sensitivity schedule first maps each unit's ε_k onto its measured effect on the output (SensitivityCurve); a
+//      latency budget bisects ε against each candidate's latency, timed against the original (LatencyProbe).
 //   3. The pass (CompressionRun.Pass): per segment, the units it holds get their selection and correction — in
 //      sequential mode from a new factorization of their activations as the compressed segments before produce them
 //      (at the widths of step 2, or k(ε) of a tolerance budget), in parallel mode from the survey's paths — and the
@@ -113,7 +115,9 @@ internal sealed class StructuredPruning(string method, PruningOptions options, F
                     ? $"{o.Budget} cannot be met: the smallest widths measured {o.Latency:0.###} of the original's latency."
                     : $"{o.Budget} cannot be met: the smallest widths keep {sizes.Fraction(o.Budget, o.Widths):0.####} of the original.");
             if (options.Statistic == ActivationStatistic.Sketch) warnings.Add("Error estimates refer to the row sketch of each activation, not to the activation itself.");
-            var details = new PruningRunDetails(o.Budget.Kind == BudgetKind.Tolerance ? "bisection" : ScheduleName(options.Schedule), Name(options.Statistic),
+            // Tolerance and latency budgets take the bisection path whatever the schedule (greedy sizes only parameters and MACs).
+            bool bisected = o.Budget.Kind == BudgetKind.Tolerance || (greedy && o.Budget.Kind == BudgetKind.KeepLatency);
+            var details = new PruningRunDetails(bisected ? "bisection" : ScheduleName(options.Schedule), Name(options.Statistic),
                 o.Tolerance, o.Met, o.Steps, run.Calibration.Examples) { MeasuredLatency = o.Latency };
             results.Add(run.Result(o.Budget, o.Model, sites.OrderBy(s => s.Position).Select(s => s.Report), details, warnings,
                 (sizes.CompressibleParameters0, sizes.CompressibleMacs0)));
