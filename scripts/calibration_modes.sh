@@ -28,16 +28,8 @@ for model in $MODELS; do
     budgets "$model" "$method" | while IFS='|' read -r name flags; do
       for mode in sequential parallel; do
         tag="$model.$method.$name.$mode"
-        [ -f "$OUT/$tag.json" ] && continue
-        echo "== $tag"
-        # shellcheck disable=SC2046
-        if ! $W compress $(data "$model") --method "$method" $flags --calibration "$mode" --seed 0 \
-             --out "$OUT/$tag.onnx" --report "$OUT/$tag.json.tmp" --chart "$OUT/$tag.png" > "$OUT/$tag.log" 2>&1; then
-          echo "   failed: $(tail -1 "$OUT/$tag.log")"
-          continue
-        fi
-        mv "$OUT/$tag.json.tmp" "$OUT/$tag.json"
-        rm -f "$OUT/$tag".*onnx "$OUT/$tag".*onnx.data
+        # shellcheck disable=SC2046,SC2086
+        compress_to_report "$tag" $(data "$model") --method "$method" $flags --calibration "$mode" --seed 0 --chart "$OUT/$tag.png"
       done
     done
   done

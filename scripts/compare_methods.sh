@@ -30,16 +30,8 @@ flags() {
 for model in $MODELS; do
   for method in $METHODS; do
     f=$(flags "$model" "$method") || continue
-    tag="$model.$method"
-    [ -f "$OUT/$tag.json" ] && continue
-    echo "== $tag"
     # shellcheck disable=SC2046,SC2086
-    if ! $W compress $(fixture_data "$model") $f --seed 0 --out "$OUT/$tag.onnx" --report "$OUT/$tag.json.tmp" > "$OUT/$tag.log" 2>&1; then
-      echo "   failed: $(tail -1 "$OUT/$tag.log")"
-      continue
-    fi
-    mv "$OUT/$tag.json.tmp" "$OUT/$tag.json"
-    rm -f "$OUT/$tag".*onnx "$OUT/$tag".*onnx.data "$OUT/$tag.onnx"
+    compress_to_report "$model.$method" $(fixture_data "$model") $f --seed 0
   done
 done
 python3 scripts/compare_methods_summary.py "$OUT"

@@ -2,7 +2,9 @@
 # sets W (the command), imports stories260K into $OUT when MODELS names it, and defines
 #   fixture_data MODEL [IMAGE_CALIB_COUNT] [IMAGE_EVAL_COUNT]
 # which prints the model, calibration and held-out flags of a trained fixture or stories260K (images: all 2,000 held-out
-# unless a count is given; text: 64 calibration and 64 held-out windows of 128 bytes).
+# unless a count is given; text: 64 calibration and 64 held-out windows of 128 bytes), and
+#   compress_to_report TAG COMPRESS_ARGS…
+# which runs `whittle compress` into the report $OUT/TAG.json (log $OUT/TAG.log, models deleted) unless it exists.
 dotnet build -c Release src/Whittle.Cli >/dev/null
 W="dotnet $PWD/src/Whittle.Cli/bin/Release/net10.0/whittle.dll"
 FM=fixtures/fashion-mnist
@@ -18,4 +20,15 @@ fixture_data() {
     gpt2|llama) echo "--model $TX/$1.onnx $text" ;;
     stories260K) echo "--model $OUT/stories260K.onnx $text" ;;
   esac
+}
+compress_to_report() {
+  local tag=$1; shift
+  [ -f "$OUT/$tag.json" ] && return 0
+  echo "== $tag"
+  if ! $W compress "$@" --out "$OUT/$tag.onnx" --report "$OUT/$tag.json.tmp" > "$OUT/$tag.log" 2>&1; then
+    echo "   failed: $(tail -1 "$OUT/$tag.log")"
+    return 0
+  fi
+  mv "$OUT/$tag.json.tmp" "$OUT/$tag.json"
+  rm -f "$OUT/$tag".*onnx "$OUT/$tag".*onnx.data "$OUT/$tag.onnx"
 }

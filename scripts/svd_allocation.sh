@@ -23,17 +23,8 @@ flags() {
 for model in $MODELS; do
   for method in $METHODS; do
     for alloc in $ALLOCATIONS; do
-      tag="$model.$method.$alloc"
-      [ -f "$OUT/$tag.json" ] && continue
-      echo "== $tag"
       # shellcheck disable=SC2046
-      if ! $W compress $(fixture_data "$model") --method "$method" --keep-params 0.8,0.6 $(flags "$alloc") --seed 0 \
-           --out "$OUT/$tag.onnx" --report "$OUT/$tag.json.tmp" > "$OUT/$tag.log" 2>&1; then
-        echo "   failed: $(tail -1 "$OUT/$tag.log")"
-        continue
-      fi
-      mv "$OUT/$tag.json.tmp" "$OUT/$tag.json"
-      rm -f "$OUT/$tag".*onnx "$OUT/$tag".*onnx.data
+      compress_to_report "$model.$method.$alloc" $(fixture_data "$model") --method "$method" --keep-params 0.8,0.6 $(flags "$alloc") --seed 0
     done
   done
 done
