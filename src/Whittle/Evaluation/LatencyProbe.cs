@@ -51,9 +51,6 @@ internal sealed class LatencyProbe : ILatencyProbe
         _repeats = (int)Math.Clamp(Math.Ceiling(seconds * 1000 / Math.Max(once.MedianMilliseconds, 1e-3)), minRepeats, 5000);
     }
 
-    /// <summary>Timed runs of each model per call.</summary>
-    public int Repeats => _repeats;
-
     /// <summary>Calls made so far.</summary>
     public int Calls { get; private set; }
 

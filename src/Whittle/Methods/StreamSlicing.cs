@@ -331,7 +331,7 @@ public sealed class StreamSlicing : ICompressionMethod
         return t is not null && t.Dims.Aggregate(1L, (a, b) => a * b) == 1 && t.DataType == (int)OnnxDataType.Float ? t : null;
     }
 
-    private static NodeProto Node(OnnxGraph graph, string name) => graph.TopologicalOrder().First(n => GraphQuery.NameOf(n) == name);
+    private static NodeProto Node(OnnxGraph graph, string name) => graph.Proto.Node.First(n => GraphQuery.NameOf(n) == name);
 
     private static NodeProto NewNode(string op, IEnumerable<string> inputs, string output, string name)
     {
@@ -394,7 +394,7 @@ public sealed class StreamSlicing : ICompressionMethod
         ArgumentException Refuse(string why) => new($"slice: {file}: {why}");
 
         List<string> values = [stream.Start, .. stream.Values];
-        var addNodes = stream.AddNodes.Select(n => graph.TopologicalOrder().First(x => GraphQuery.NameOf(x) == n)).ToList();
+        var addNodes = stream.AddNodes.Select(n => Node(graph, n)).ToList();
         if (addNodes.FirstOrDefault(a => !a.Input.Any(values.Contains)) is { } postNorm)
             throw Refuse($"the residual Add '{GraphQuery.NameOf(postNorm)}' adds to a normalized stream (post-norm, BERT-style): no rotation passes through "
                 + "a norm between the Adds; only pre-norm models are sliced.");
