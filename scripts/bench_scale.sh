@@ -8,6 +8,9 @@
 #   scripts/bench_scale.sh                                  # tinyllama-1.1b
 #   PRESET=llama2-7b scripts/bench_scale.sh                 # needs ~13 GB (checkpoint) + 27 GB (ONNX) + 22 GB per result on disk
 #   METHODS="id" STEPS="compress eval" scripts/bench_scale.sh
+#   WEIGHT_TYPE=float32 scripts/bench_scale.sh              # matrices in float32 (twice the disk) instead of bfloat16
+#   PRESET=llama2-7b DISCARD=1 NICE=19 scripts/bench_scale.sh   # delete the checkpoint's weights after the import and
+#                                                            # each result after its eval (~45 GB at most for 7 B)
 #
 # The build is copied to $WORK/bin first, so the tree can be rebuilt while a long run goes on.
 set -euo pipefail
@@ -17,6 +20,9 @@ METHODS=${METHODS:-"id whitened-svd curing"}
 STEPS=${STEPS:-"checkpoint import compress eval"}
 WORK=${WORK:-/tmp/whittle-scale}
 EXTRA=${EXTRA:-}
+DISCARD=${DISCARD:-0}
+WEIGHT_TYPE=${WEIGHT_TYPE:-checkpoint}   # import hf --weight-type: checkpoint keeps the synthetic checkpoint's bfloat16
+NICE=${NICE:-0}
 mkdir -p "$WORK/logs"
 dotnet build -c Release src/Whittle.Cli >/dev/null
 rm -rf "$WORK/bin" && cp -r src/Whittle.Cli/bin/Release/net10.0 "$WORK/bin"
@@ -28,7 +34,7 @@ has() { [[ " $STEPS " == *" $1 "* ]]; }
 step() {
   local name=$1; shift
   local log="$WORK/logs/$PRESET.$name.log"
-  if ! /usr/bin/time -v "$@" > "$log" 2>&1; then
+  if ! nice -n "$NICE" /usr/bin/time -v "$@" > "$log" 2>&1; then
     echo "step '$name' failed; see $log" >&2
     tail -5 "$log" >&2
     printf '| %s | failed | - |\n' "$name" | tee -a "$TABLE"
@@ -62,7 +68,9 @@ with open(sys.argv[1], "wb") as f:
     f.write(struct.pack("<2048q", *[rng.randrange(32000) for _ in range(2048)]))
 PY
 fi
-has import && step import $W import hf --model "$CKPT" --out "$ONNX"
+has import && step import $W import hf --model "$CKPT" --out "$ONNX" --weight-type "$WEIGHT_TYPE"
+# the calibration and evaluation token files stay; the weights are no longer needed once imported
+[ "$DISCARD" = 1 ] && has import && rm -f "$CKPT"/*.safetensors
 for method in $METHODS; do
   budget=(--keep-params 0.8 --budget-scope model)  # 0.8 of the whole model, as the README figures
   [ "$method" = curing ] && budget=()
@@ -70,4 +78,5 @@ for method in $METHODS; do
     "${budget[@]}" --out "$WORK/$PRESET.$method.onnx" --report "$WORK/$PRESET.$method.json" $EXTRA
   has eval && step "eval $method" $W eval --model "$WORK/$PRESET.$method.onnx" --reference "$ONNX" --data "$WORK/eval.npy" --batch-size 4 \
     --json "$WORK/$PRESET.$method.eval.json"
+  [ "$DISCARD" = 1 ] && rm -f "$WORK/$PRESET.$method.onnx" "$WORK/$PRESET.$method.onnx.data"
 done

@@ -43,6 +43,17 @@ internal sealed class GraphQuery
     /// <summary>The tensor behind <paramref name="value"/> when it is an initializer or a <c>Constant</c> node's output.</summary>
     public TensorProto? ConstantTensor(string value) => ConstantTensor(Graph, value);
 
+    /// <summary>
+    /// The initializer <paramref name="value"/> is, or that it widens through one <c>Cast</c> to float (16-bit storage,
+    /// <see cref="OnnxGraphBuilder.MatrixStorage"/>), or null.
+    /// </summary>
+    public static string? StoredInitializer(OnnxGraph graph, string value)
+    {
+        if (graph.TryGetInitializer(value, out _)) return value;
+        return graph.Producer(value) is { OpType: "Cast" } cast && Int(cast, "to", 0) == (long)OnnxDataType.Float
+            && graph.TryGetInitializer(cast.Input[0], out _) ? cast.Input[0] : null;
+    }
+
     /// <summary>The tensor behind <paramref name="value"/> in <paramref name="graph"/> when it is an initializer or a <c>Constant</c> node's output.</summary>
     public static TensorProto? ConstantTensor(OnnxGraph graph, string value)
     {

@@ -30,16 +30,18 @@ public static class BertGraph
     /// <summary>Builds the graph (metadata is left to the caller).</summary>
     /// <param name="spec">The shape.</param>
     /// <param name="tensors">The checkpoint's tensors, read one at a time.</param>
+    /// <param name="matrixStorage">The element type of stored matrices (see <see cref="OnnxGraphBuilder.MatrixStorage"/>).</param>
     /// <param name="weights">Where the weights go as they are read (see <see cref="OnnxGraphBuilder"/>), or null to keep them in memory.</param>
     /// <exception cref="CheckpointException">A tensor is missing or has the wrong shape.</exception>
-    public static OnnxGraphBuilder Build(BertSpec spec, ICheckpointTensors tensors, StreamedModelWriter? weights = null)
+    public static OnnxGraphBuilder Build(BertSpec spec, ICheckpointTensors tensors, StreamedModelWriter? weights = null,
+        OnnxDataType matrixStorage = OnnxDataType.Float)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(tensors);
         int d = spec.Dim, f = spec.InnerDim, h = spec.Heads, hd = d / h;
         if (d % h != 0) throw new CheckpointException($"{tensors.Source}: hidden_size {d} is not a multiple of num_attention_heads {h}.", tensors.Source);
         string pre = tensors.Contains("bert.embeddings.word_embeddings.weight") ? "bert." : "";
-        var b = new OnnxGraphBuilder("bert", weights: weights);
+        var b = new OnnxGraphBuilder("bert", weights: weights, matrixStorage: matrixStorage);
         var ids = b.Input("input_ids", OnnxDataType.Int64, "batch", "sequence");
         var mask = b.Input("attention_mask", OnnxDataType.Int64, "batch", "sequence");
         var types = b.Input("token_type_ids", OnnxDataType.Int64, "batch", "sequence");

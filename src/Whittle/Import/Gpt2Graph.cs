@@ -28,16 +28,18 @@ public static class Gpt2Graph
     /// <summary>Builds the graph (metadata is left to the caller).</summary>
     /// <param name="spec">The shape.</param>
     /// <param name="tensors">The checkpoint's tensors, read one at a time.</param>
+    /// <param name="matrixStorage">The element type of stored matrices (see <see cref="OnnxGraphBuilder.MatrixStorage"/>).</param>
     /// <param name="weights">Where the weights go as they are read (see <see cref="OnnxGraphBuilder"/>), or null to keep them in memory.</param>
     /// <exception cref="CheckpointException">A tensor is missing or has the wrong shape.</exception>
-    public static OnnxGraphBuilder Build(Gpt2Spec spec, ICheckpointTensors tensors, StreamedModelWriter? weights = null)
+    public static OnnxGraphBuilder Build(Gpt2Spec spec, ICheckpointTensors tensors, StreamedModelWriter? weights = null,
+        OnnxDataType matrixStorage = OnnxDataType.Float)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(tensors);
         int d = spec.Dim, f = spec.InnerDim, h = spec.Heads, hd = d / h, v = spec.Vocab;
         if (d % h != 0) throw new CheckpointException($"{tensors.Source}: n_embd {d} is not a multiple of n_head {h}.", tensors.Source);
         string pre = tensors.Contains("transformer.wte.weight") ? "transformer." : "";
-        var b = new OnnxGraphBuilder("gpt2", weights: weights);
+        var b = new OnnxGraphBuilder("gpt2", weights: weights, matrixStorage: matrixStorage);
         var ids = b.Input("input_ids", OnnxDataType.Int64, "batch", "sequence");
         var t = new TransformerGraph(b, ids);
         var wte = tensors.Read(pre + "wte.weight", v, d);

@@ -132,6 +132,9 @@ public sealed class HfCheckpoint : ICheckpointTensors, IDisposable
     /// <inheritdoc/>
     public IReadOnlyList<long> Shape(string name) => FileOf(name)[name].Shape;
 
+    /// <summary>The element type <paramref name="name"/> is stored in.</summary>
+    public SafeTensorsDType DType(string name) => FileOf(name)[name].DType;
+
     /// <inheritdoc/>
     public float[] ReadFloat32(string name)
     {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Whittle.IO;
 using Whittle.Onnx;
 using Whittle.Text;
 
@@ -13,6 +14,22 @@ namespace Whittle.Import;
 /// <param name="Notes">Things worth telling the user (ignored settings, missing tokenizer).</param>
 public sealed record ImportResult(OnnxModel Model, string Architecture, string Task, TokenizerSource? Tokenizer, IReadOnlyList<string> Notes);
 
+/// <summary>How an import stores the checkpoint's matrices.</summary>
+public enum WeightStorage
+{
+    /// <summary>In the checkpoint's own type when every matrix is float16 or every one bfloat16 (behind a <c>Cast</c> to float), else float32.</summary>
+    Checkpoint,
+
+    /// <summary>float32.</summary>
+    Float32,
+
+    /// <summary>float16 behind a <c>Cast</c> to float (values rounded to nearest even; beyond ±65504 they become infinite).</summary>
+    Float16,
+
+    /// <summary>bfloat16 behind a <c>Cast</c> to float (values rounded to nearest even).</summary>
+    BFloat16,
+}
+
 /// <summary>
 /// Imports Hugging Face checkpoints (<c>config.json</c> + safetensors) into ONNX: <c>LlamaForCausalLM</c> and the
 /// same-shaped <c>MistralForCausalLM</c> and <c>Qwen2ForCausalLM</c> (<see cref="LlamaGraph"/>), <c>GPT2LMHeadModel</c>
@@ -25,12 +42,15 @@ public static class HfImporter
     /// <param name="directory">The checkpoint folder.</param>
     /// <param name="weights">Where the weights go, tensor by tensor as they are read (peak memory about the largest tensor, not
     /// the model), or null to build the model in memory.</param>
+    /// <param name="storage">How matrices are stored; 16-bit storage halves the disk a model takes and costs ONNX Runtime nothing at
+    /// run time (it folds the Cast when it loads the model).</param>
     /// <exception cref="DirectoryNotFoundException">There is no such folder.</exception>
     /// <exception cref="CheckpointException">The checkpoint is malformed, or uses an architecture or setting Whittle does not import.</exception>
     /// <exception cref="IO.SafeTensorsException">A weight file is malformed.</exception>
-    public static ImportResult Import(string directory, StreamedModelWriter? weights = null)
+    public static ImportResult Import(string directory, StreamedModelWriter? weights = null, WeightStorage storage = WeightStorage.Checkpoint)
     {
         using var checkpoint = HfCheckpoint.Open(directory);
+        var matrices = MatrixType(checkpoint, storage);
         var config = new HfConfig(checkpoint.Config, Path.Combine(checkpoint.Directory, "config.json"));
         var notes = new List<string>();
         string architecture = config.Architecture();
@@ -39,14 +59,14 @@ public static class HfImporter
         switch (architecture)
         {
             case "LlamaForCausalLM" or "MistralForCausalLM" or "Qwen2ForCausalLM":
-                builder = LlamaGraph.Build(LlamaSpec(config, architecture, notes, checkpoint), checkpoint, weights);
+                builder = LlamaGraph.Build(LlamaSpec(config, architecture, notes, checkpoint), checkpoint, weights, matrices);
                 break;
             case "GPT2LMHeadModel":
-                builder = Gpt2Graph.Build(Gpt2Spec(config), checkpoint, weights);
+                builder = Gpt2Graph.Build(Gpt2Spec(config), checkpoint, weights, matrices);
                 break;
             case "BertModel":
                 task = TokenizerMetadata.EncoderTask;
-                builder = BertGraph.Build(BertSpec(config, checkpoint), checkpoint, weights);
+                builder = BertGraph.Build(BertSpec(config, checkpoint), checkpoint, weights, matrices);
                 break;
             default:
                 throw new CheckpointException(
@@ -63,6 +83,19 @@ public static class HfImporter
         if (tokenizer is null) builder.Metadata(TokenizerMetadata.TaskKey, task);
         builder.Metadata("whittle.source", "huggingface:" + architecture);
         return new ImportResult(builder.Build(), architecture, task, tokenizer, notes);
+    }
+
+    /// <summary>The element type matrices are stored in under <paramref name="storage"/>.</summary>
+    private static OnnxDataType MatrixType(HfCheckpoint checkpoint, WeightStorage storage)
+    {
+        switch (storage)
+        {
+            case WeightStorage.Float32: return OnnxDataType.Float;
+            case WeightStorage.Float16: return OnnxDataType.Float16;
+            case WeightStorage.BFloat16: return OnnxDataType.BFloat16;
+        }
+        var types = checkpoint.TensorNames.Where(n => checkpoint.Shape(n).Count >= 2).Select(checkpoint.DType).Distinct().ToList();
+        return types is [SafeTensorsDType.BF16] ? OnnxDataType.BFloat16 : types is [SafeTensorsDType.F16] ? OnnxDataType.Float16 : OnnxDataType.Float;
     }
 
     /// <summary>The tokenizer of a checkpoint folder: <c>tokenizer.json</c>, else <c>tokenizer.model</c>, else null.</summary>

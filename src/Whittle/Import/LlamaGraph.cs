@@ -36,9 +36,11 @@ public static class LlamaGraph
     /// <summary>Builds the graph (metadata is left to the caller).</summary>
     /// <param name="spec">The shape.</param>
     /// <param name="tensors">The checkpoint's tensors, read one at a time.</param>
+    /// <param name="matrixStorage">The element type of stored matrices (see <see cref="OnnxGraphBuilder.MatrixStorage"/>).</param>
     /// <param name="weights">Where the weights go as they are read (see <see cref="OnnxGraphBuilder"/>), or null to keep them in memory.</param>
     /// <exception cref="CheckpointException">A tensor is missing or has the wrong shape.</exception>
-    public static OnnxGraphBuilder Build(LlamaSpec spec, ICheckpointTensors tensors, StreamedModelWriter? weights = null)
+    public static OnnxGraphBuilder Build(LlamaSpec spec, ICheckpointTensors tensors, StreamedModelWriter? weights = null,
+        OnnxDataType matrixStorage = OnnxDataType.Float)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -46,7 +48,7 @@ public static class LlamaGraph
         if (h % kvh != 0) throw new CheckpointException($"{tensors.Source}: {h} query heads are not a multiple of {kvh} key/value heads.", tensors.Source);
         if (hd % 2 != 0 || spec.InverseFrequencies.Length != hd / 2)
             throw new CheckpointException($"{tensors.Source}: head size {hd} needs {hd / 2} RoPE frequencies (an even head size); got {spec.InverseFrequencies.Length}.", tensors.Source);
-        var b = new OnnxGraphBuilder("llama", weights: weights);
+        var b = new OnnxGraphBuilder("llama", weights: weights, matrixStorage: matrixStorage);
         var ids = b.Input("input_ids", OnnxDataType.Int64, "batch", "sequence");
         var t = new TransformerGraph(b, ids);
         var embedding = tensors.Read("model.embed_tokens.weight", v, d);

@@ -263,12 +263,21 @@ public sealed class StreamSlicing : ICompressionMethod
         foreach (var (table, gather) in layout.Embeddings)
         {
             var rotated = Narrow(Blas.Multiply(Widen(graph.GetInitializer(table).ToMatrix<float>()).View, into.View));
-            string name = graph.Consumers(table).Count > 1 ? graph.UniqueName(table + ".sliced") : table;
-            if (name == table) graph.ReplaceInitializer(OnnxTensors.FromMatrix(name, rotated, OnnxDataType.Float));
+            var reader = Node(graph, gather);
+            var storage = graph.GetInitializer(table).DataType;
+            if (reader.Input[0] == table && graph.Consumers(table).Count == 1)
+                graph.ReplaceInitializer(OnnxTensors.FromMatrix(table, rotated, storage));
             else
             {
-                graph.AddInitializer(OnnxTensors.FromMatrix(name, rotated, OnnxDataType.Float));
-                Node(graph, gather).Input[0] = name;
+                // Its own table, in the old one's storage (16 bits behind a Cast where it had that).
+                List<TensorProto> initializers = [];
+                List<NodeProto> widen = [];
+                string name = graph.UniqueName(table + ".sliced");
+                SiteWeights.AddWeight(graph, name, rotated, OnnxDataType.Float, storage is OnnxDataType.Float16 or OnnxDataType.BFloat16 ? storage : OnnxDataType.Float,
+                    initializers, widen);
+                var lookup = reader.Clone();
+                lookup.Input[0] = name;
+                graph.ReplaceNode(reader, [.. widen, lookup], initializers);
             }
         }
         // Norms: RMSNorms keep their form with γ ← 1 (k values) and ε ← ε·d/k; LayerNorms become z / sqrt(mean(z²) + ε·d/k).
@@ -365,10 +374,16 @@ public sealed class StreamSlicing : ICompressionMethod
     private static void SetWeight(OnnxModel model, LinearSite site, Matrix<double> weightInOut)
     {
         var node = SiteWeights.SiteNode(model, site);
-        string name = model.Graph.UniqueName(site.Weight.Initializer + ".sliced");
-        model.Graph.AddInitializer(OnnxTensors.FromMatrix(name, Narrow(weightInOut), OnnxDataType.Float));
-        node.Input[1] = name;
-        model.Graph.Invalidate();
+        var graph = model.Graph;
+        // Keeps 16-bit storage (behind a Cast) where the weight had it.
+        var storage = SiteWeights.StorageType(model, site);
+        string name = graph.UniqueName(site.Name + ".sliced_weight");
+        List<TensorProto> initializers = [];
+        List<NodeProto> widen = [];
+        SiteWeights.AddWeight(graph, name, Narrow(weightInOut), OnnxDataType.Float, storage, initializers, widen);
+        var product = node.Clone();
+        product.Input[1] = name;
+        graph.ReplaceNode(node, [.. widen, product], initializers);
     }
 
     private static Matrix<double> Row(double[] values)
@@ -402,12 +417,14 @@ public sealed class StreamSlicing : ICompressionMethod
         // The stream starts at a Gather from the token embedding [vocab, d], or the sum of it and a position embedding's.
         var start = graph.Producer(stream.Start);
         var gathers = start is { OpType: "Add" } ? start.Input.Select(graph.Producer).ToList() : [start];
-        bool IsEmbedding(NodeProto? g) => g is { OpType: "Gather" } && graph.TryGetInitializer(g.Input[0], out var t) && t.Proto.Dims.Count == 2
-            && !g.Attribute.Any(a => a.Name == "axis" && a.I != 0);
+        // The table may be stored in 16 bits behind a Cast (Table is then the stored initializer).
+        string? TableOf(NodeProto? g) => g is { OpType: "Gather" } ? GraphQuery.StoredInitializer(graph, g.Input[0]) : null;
+        bool IsEmbedding(NodeProto? g) => TableOf(g) is { } table && graph.GetInitializer(table).Proto.Dims.Count == 2
+            && !g!.Attribute.Any(a => a.Name == "axis" && a.I != 0);
         if (!gathers.All(IsEmbedding))
             throw Refuse($"the stream '{stream.Start}' does not start at a Gather from a [vocab, d] embedding table, or the sum of two (found "
                 + $"{start?.OpType ?? "a graph input"}); scaled embeddings are not sliced yet.");
-        var embeddings = gathers.Select(g => (Table: g!.Input[0], Gather: GraphQuery.NameOf(g))).ToList();
+        var embeddings = gathers.Select(g => (Table: TableOf(g)!, Gather: GraphQuery.NameOf(g!))).ToList();
         int d = (int)graph.GetInitializer(embeddings[0].Table).Proto.Dims[1];
         if (embeddings.Any(e => graph.GetInitializer(e.Table).Proto.Dims[1] != d))
             throw Refuse($"the embedding tables {string.Join(", ", embeddings.Select(e => $"'{e.Table}'"))} that start the stream differ in width.");
@@ -455,7 +472,7 @@ public sealed class StreamSlicing : ICompressionMethod
     /// <summary>A site slicing can rewrite: a MatMul x·W with a float weight of the right width.</summary>
     private static LinearSite Checked(LinearSite s, int d, bool reader, Func<string, Exception> refuse)
     {
-        if (s.OpType != "MatMul" || s.WeightIsLeftOperand || s.Weight.Path.Any(p => p != "Transpose"))
+        if (s.OpType != "MatMul" || s.WeightIsLeftOperand || s.Weight.Path.Any(p => p is not ("Transpose" or "Cast")))
             throw refuse($"'{s.Name}' ({s.OpType}{(s.Weight.Path.Count > 0 ? " through " + string.Join(", ", s.Weight.Path) : "")}) touches the stream; only MatMul x·W layers are sliced.");
         if ((reader ? s.InFeatures : s.OutFeatures) != d)
             throw refuse($"'{s.Name}' {(reader ? "reads" : "writes")} {(reader ? s.InFeatures : s.OutFeatures)} features of a {d}-wide stream.");

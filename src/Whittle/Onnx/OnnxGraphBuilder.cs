@@ -58,9 +58,16 @@ public sealed class OnnxGraphBuilder
     /// <param name="irVersion">The IR version of the model (8 goes with opsets up to 17, 9 with 19, 10 with 21).</param>
     /// <param name="weights">Where initializers go as they are added (so a model of any size is built holding one tensor at a
     /// time), or null to keep them in memory.</param>
-    public OnnxGraphBuilder(string graphName, long opset = 17, long irVersion = 8, StreamedModelWriter? weights = null)
+    /// <param name="matrixStorage">How <see cref="Weight"/> stores tensors of two or more axes: <see cref="OnnxDataType.Float"/>, or
+    /// <see cref="OnnxDataType.Float16"/> / <see cref="OnnxDataType.BFloat16"/> behind a <c>Cast</c> to float (half the disk; ONNX
+    /// Runtime folds the Cast when it loads the model, so the products run in float32 at the same speed).</param>
+    public OnnxGraphBuilder(string graphName, long opset = 17, long irVersion = 8, StreamedModelWriter? weights = null,
+        OnnxDataType matrixStorage = OnnxDataType.Float)
     {
         _weights = weights;
+        if (matrixStorage is not (OnnxDataType.Float or OnnxDataType.Float16 or OnnxDataType.BFloat16))
+            ThrowHelper.ArgumentOutOfRange(nameof(matrixStorage), matrixStorage, "Float, Float16 or BFloat16");
+        MatrixStorage = matrixStorage;
         ArgumentException.ThrowIfNullOrEmpty(graphName);
         if (opset < 1 || opset > OnnxModel.MaxDefaultOpset) ThrowHelper.ArgumentOutOfRange(nameof(opset), opset, $"an opset from 1 to {OnnxModel.MaxDefaultOpset}");
         if (irVersion < OnnxModel.MinIrVersion || irVersion > OnnxModel.MaxIrVersion)
@@ -75,6 +82,9 @@ public sealed class OnnxGraphBuilder
 
     /// <summary>The IR version.</summary>
     public long IrVersion { get; }
+
+    /// <summary>The element type <see cref="Weight"/> stores tensors of two or more axes in (see the constructor).</summary>
+    public OnnxDataType MatrixStorage { get; }
 
     /// <summary>The graph built so far (shared: later calls keep adding to it).</summary>
     public GraphProto Graph => _graph;
@@ -102,15 +112,28 @@ public sealed class OnnxGraphBuilder
     /// <summary>Records the type and shape of an intermediate value (<c>value_info</c>).</summary>
     public void ValueShape(string value, OnnxDataType type, params OnnxDim[] dims) => _graph.ValueInfo.Add(ValueInfo(value, type, dims));
 
-    /// <summary>Adds a float32 initializer holding <paramref name="values"/> (copied) of shape <paramref name="shape"/>.</summary>
+    /// <summary>
+    /// A float32 value <paramref name="name"/> holding <paramref name="values"/> (copied) of shape <paramref name="shape"/>: an
+    /// initializer, or, for two or more axes under a 16-bit <see cref="MatrixStorage"/>, a <c>Cast</c> to float of an initializer
+    /// <c>name.float16</c> / <c>name.bfloat16</c> holding the values rounded to that type.
+    /// </summary>
     /// <returns><paramref name="name"/>.</returns>
     public string Weight(string name, ReadOnlySpan<float> values, params long[] shape)
     {
-        Claim(name);
-        var tensor = OnnxTensors.FromArray(name, values, shape, OnnxDataType.Float);
-        _graph.Initializer.Add(_weights?.Add(tensor) ?? tensor);
-        return name;
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (shape.Length < 2 || MatrixStorage == OnnxDataType.Float)
+        {
+            Claim(name);
+            Add(OnnxTensors.FromArray(name, values, shape, OnnxDataType.Float));
+            return name;
+        }
+        string stored = name + "." + OnnxDataTypes.Name(MatrixStorage).ToLowerInvariant();
+        Claim(stored);
+        Add(OnnxTensors.FromArray(stored, values, shape, MatrixStorage));
+        return Node("Cast", [stored], name, OnnxAttributes.Int("to", (long)OnnxDataType.Float));
     }
+
+    private void Add(TensorProto tensor) => _graph.Initializer.Add(_weights?.Add(tensor) ?? tensor);
 
     /// <summary>Adds an initializer (its name must be unused).</summary>
     /// <returns>The tensor's name.</returns>

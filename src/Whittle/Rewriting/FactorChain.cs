@@ -38,22 +38,24 @@ public static class FactorChain
         var graph = model.Graph;
         var node = SiteWeights.SiteNode(model, site);
         var type = SiteWeights.ComputeType(model, site);
+        var storage = SiteWeights.StorageType(model, site);
         bool gemm = site.OpType == "Gemm";
         float alpha = gemm ? Attribute(node, "alpha", 1f) : 1f;
         float beta = gemm ? Attribute(node, "beta", 1f) : 1f;
 
         var initializers = new List<TensorProto>();
+        var nodes = new List<NodeProto>();
         var names = new string[factors.Count];
+        var inputs = new string[factors.Count];
         for (int j = 0; j < factors.Count; j++)
         {
-            names[j] = graph.UniqueName($"{site.Name}.factor{j + 1}");
+            inputs[j] = graph.UniqueName($"{site.Name}.factor{j + 1}");
             var f = j == 0 && alpha != 1f ? Scaled(factors[j], alpha) : factors[j];
             // Right-operand products read Fᵀ (in × out).
             var stored = site.WeightIsLeftOperand ? f : f.Transpose().ToMatrix();
-            initializers.Add(OnnxTensors.FromMatrix(names[j], stored, type));
+            names[j] = SiteWeights.AddWeight(graph, inputs[j], stored, type, storage, initializers, nodes);
         }
 
-        var nodes = new List<NodeProto>();
         string current = site.Input;
         string? addend = gemm && node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : null;
         for (int j = factors.Count - 1; j >= 0; j--)
@@ -64,7 +66,7 @@ public static class FactorChain
             {
                 OpType = "MatMul",
                 Name = graph.UniqueName($"{site.Name}/factor{j + 1}"),
-                Input = { site.WeightIsLeftOperand ? names[j] : current, site.WeightIsLeftOperand ? current : names[j] },
+                Input = { site.WeightIsLeftOperand ? inputs[j] : current, site.WeightIsLeftOperand ? current : inputs[j] },
                 Output = { output },
             });
             current = output;

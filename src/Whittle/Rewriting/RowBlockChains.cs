@@ -40,6 +40,7 @@ public static class RowBlockChains
         var graph = model.Graph;
         var node = SiteWeights.SiteNode(model, site);
         var type = SiteWeights.ComputeType(model, site);
+        var storage = SiteWeights.StorageType(model, site);
 
         var initializers = new List<TensorProto>();
         var nodes = new List<NodeProto>();
@@ -49,12 +50,13 @@ public static class RowBlockChains
         {
             var factors = blocks[b];
             var blockNames = new string[factors.Count];
+            var values = new string[factors.Count];
             for (int j = 0; j < factors.Count; j++)
             {
-                blockNames[j] = graph.UniqueName($"{site.Name}.block{b + 1}.factor{j + 1}");
+                values[j] = graph.UniqueName($"{site.Name}.block{b + 1}.factor{j + 1}");
                 // Right-operand products read Fᵀ (in × out).
                 var stored = site.WeightIsLeftOperand ? factors[j] : factors[j].Transpose().ToMatrix();
-                initializers.Add(OnnxTensors.FromMatrix(blockNames[j], stored, type));
+                blockNames[j] = SiteWeights.AddWeight(graph, values[j], stored, type, storage, initializers, nodes);
             }
             string current = site.Input;
             for (int j = factors.Count - 1; j >= 0; j--)
@@ -64,7 +66,7 @@ public static class RowBlockChains
                 {
                     OpType = "MatMul",
                     Name = graph.UniqueName($"{site.Name}/block{b + 1}/factor{j + 1}"),
-                    Input = { site.WeightIsLeftOperand ? blockNames[j] : current, site.WeightIsLeftOperand ? current : blockNames[j] },
+                    Input = { site.WeightIsLeftOperand ? values[j] : current, site.WeightIsLeftOperand ? current : values[j] },
                     Output = { output },
                 });
                 current = output;

@@ -56,6 +56,44 @@ public static class SiteWeights
         return OnnxDataType.Float;
     }
 
+    /// <summary>
+    /// The element type a rewrite stores <paramref name="site"/>'s new weights in: the stored weight's 16-bit type when the site
+    /// widens it to float32 through a <c>Cast</c> (see <see cref="OnnxGraphBuilder.MatrixStorage"/>), else <see cref="ComputeType"/>.
+    /// </summary>
+    public static OnnxDataType StorageType(OnnxModel model, LinearSite site)
+    {
+        var compute = ComputeType(model, site);
+        return compute == OnnxDataType.Float && model.Graph.TryGetInitializer(site.Weight.Initializer, out var t)
+            && t.DataType is OnnxDataType.Float16 or OnnxDataType.BFloat16 ? t.DataType : compute;
+    }
+
+    /// <summary>
+    /// Adds to <paramref name="initializers"/> (and <paramref name="nodes"/>) what makes <paramref name="value"/> hold
+    /// <paramref name="values"/> in <paramref name="compute"/>: an initializer of that name, or, when <paramref name="storage"/> is
+    /// narrower, an initializer of <paramref name="storage"/> and a <c>Cast</c> to <paramref name="compute"/> producing the value.
+    /// </summary>
+    /// <returns>The initializer's name.</returns>
+    public static string AddWeight(OnnxGraph graph, string value, Matrix<float> values, OnnxDataType compute, OnnxDataType storage,
+        List<TensorProto> initializers, List<NodeProto> nodes, IReadOnlyList<long>? shape = null)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(initializers);
+        ArgumentNullException.ThrowIfNull(nodes);
+        if (storage == compute)
+        {
+            initializers.Add(OnnxTensors.FromMatrix(value, values, compute, shape));
+            return value;
+        }
+        string stored = graph.UniqueName(value + "." + OnnxDataTypes.Name(storage));
+        initializers.Add(OnnxTensors.FromMatrix(stored, values, storage, shape));
+        nodes.Add(new NodeProto
+        {
+            OpType = "Cast", Name = graph.UniqueName(value + "/widen"), Input = { stored }, Output = { value },
+            Attribute = { new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)compute } },
+        });
+        return stored;
+    }
+
     /// <summary>The MatMul or Gemm node of <paramref name="site"/>.</summary>
     /// <exception cref="ArgumentException">The graph has no such node (the site belongs to another model, or the node was replaced).</exception>
     public static NodeProto SiteNode(OnnxModel model, LinearSite site)

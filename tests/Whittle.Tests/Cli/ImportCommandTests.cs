@@ -72,6 +72,39 @@ public class ImportCommandTests
     }
 
     [Fact]
+    public void Hf_WeightType_KeepsABfloat16CheckpointIn16Bits_OrWidensIt()
+    {
+        string dir = Directory.CreateTempSubdirectory("whittle-cli-import-").FullName;
+        try
+        {
+            string checkpoint = Path.Combine(dir, "gpt2-bf16");
+            Directory.CreateDirectory(checkpoint);
+            string source = HfImportTests.Fixture("gpt2");
+            File.Copy(Path.Combine(source, "config.json"), Path.Combine(checkpoint, "config.json"));
+            using (var f = Whittle.IO.SafeTensorsFile.Open(Path.Combine(source, HfCheckpoint.WeightsFile)))
+                Whittle.IO.SafeTensorsWriter.Write(Path.Combine(checkpoint, HfCheckpoint.WeightsFile),
+                    [.. f.Tensors.Select(t => Whittle.IO.SafeTensorData.FromFloat32(t.Name, f.ReadFloat32(t.Name), t.Shape, Whittle.IO.SafeTensorsDType.BF16))]);
+            OnnxDataType[] MatrixTypes(string model) =>
+                [.. OnnxModel.Load(model).Proto.Graph.Initializer.Where(t => t.Dims.Count >= 2).Select(t => (OnnxDataType)t.DataType).Distinct()];
+
+            string kept = Path.Combine(dir, "kept.onnx"), wide = Path.Combine(dir, "wide.onnx");
+            Assert.Equal(0, Invoke("import", "hf", "--model", checkpoint, "--out", kept));
+            Assert.Equal([OnnxDataType.BFloat16], MatrixTypes(kept));
+            Assert.Equal(0, Invoke("import", "hf", "--model", checkpoint, "--out", wide, "--weight-type", "float32"));
+            Assert.Equal([OnnxDataType.Float], MatrixTypes(wide));
+            Assert.InRange(new FileInfo(kept).Length, 0.4 * new FileInfo(wide).Length, 0.6 * new FileInfo(wide).Length);
+
+            string refused = Path.Combine(dir, "refused.onnx");
+            Assert.NotEqual(0, Invoke("import", "hf", "--model", checkpoint, "--out", refused, "--weight-type", "int8"));
+            Assert.False(File.Exists(refused));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Hf_MissingFolder_IsAnExpectedError()
     {
         var ex = Assert.ThrowsAny<Exception>(() => Invoke("import", "hf", "--model", "/nonexistent/checkpoint", "--out", "/tmp/x.onnx"));

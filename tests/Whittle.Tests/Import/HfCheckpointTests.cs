@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Whittle.Import;
 using Whittle.IO;
+using Whittle.Onnx;
 
 namespace Whittle.Tests.Import;
 
@@ -46,11 +47,44 @@ public sealed class HfCheckpointTests : IDisposable
         return target;
     }
 
-    private static float[] Logits(string dir)
+    private static float[] Logits(string dir) => Logits(HfImporter.Import(dir).Model);
+
+    private static float[] Logits(OnnxModel model)
     {
         var reference = Npz.Read(Path.Combine(HfImportTests.Fixture("llama"), "reference.npz"));
         var ids = reference["input_ids"];
-        return LanguageModelRunner.Run(HfImporter.Import(dir).Model, [("input_ids", ids.ToInt64Array(), [.. ids.Shape.Select(d => (long)d)])])["logits"].Values;
+        return LanguageModelRunner.Run(model, [("input_ids", ids.ToInt64Array(), [.. ids.Shape.Select(d => (long)d)])])["logits"].Values;
+    }
+
+    private static List<OnnxTensor> Matrices(OnnxModel model) => [.. model.Proto.Graph.Initializer.Where(t => t.Dims.Count >= 2).Select(model.Tensor)];
+
+    [Fact]
+    public void Bfloat16Checkpoint_KeepsItsStorageBehindCasts_WithTheLogitsOfAFloat32Import()
+    {
+        string dir = Reshard("bf16", 1, SafeTensorsDType.BF16);
+        var kept = HfImporter.Import(dir).Model;
+        var wide = HfImporter.Import(dir, storage: WeightStorage.Float32).Model;
+        Assert.NotEmpty(Matrices(kept));
+        Assert.All(Matrices(kept), t =>
+        {
+            Assert.Equal(OnnxDataType.BFloat16, t.DataType);
+            Assert.Equal("Cast", Assert.Single(kept.Graph.Consumers(t.Name)).OpType);
+        });
+        Assert.All(Matrices(wide), t => Assert.Equal(OnnxDataType.Float, t.DataType));
+        Assert.Equal(Matrices(wide).Sum(t => t.ByteLength), 2 * Matrices(kept).Sum(t => t.ByteLength));
+        // ONNX Runtime folds the Casts when it loads the model: the same float32 weights, the same logits bit for bit.
+        Assert.Equal(Logits(wide), Logits(kept));
+    }
+
+    [Fact]
+    public void Float32Checkpoint_StaysFloat32_UnlessFloat16IsAsked()
+    {
+        string fixture = HfImportTests.Fixture("llama");
+        var single = HfImporter.Import(fixture).Model;
+        Assert.All(Matrices(single), t => Assert.Equal(OnnxDataType.Float, t.DataType));
+        var half = HfImporter.Import(fixture, storage: WeightStorage.Float16).Model;
+        Assert.All(Matrices(half), t => Assert.Equal(OnnxDataType.Float16, t.DataType));
+        Assert.InRange(HfImportTests.RelativeError(Logits(half), Logits(single)), 1e-7, 1e-2); // rounded weights: close, not the same
     }
 
     [Fact]

@@ -1,0 +1,112 @@
+using Whittle.Compression;
+using Whittle.Data;
+using Whittle.Methods;
+using Whittle.Onnx;
+using Whittle.Onnx.Proto;
+using Whittle.Runtime;
+using Whittle.Tests.Evaluation;
+using Whittle.Tests.Fixtures;
+
+namespace Whittle.Tests.Methods;
+
+/// <summary>
+/// Models whose matrices are stored in bfloat16 behind a <c>Cast</c> to float (what <c>import hf</c> writes for a bf16 checkpoint):
+/// the methods read them, keep that storage in what they write, and give the model they give the float32 twin.
+/// </summary>
+public class SixteenBitStorageTests
+{
+    private static readonly OnnxModel Llama = OnnxModel.Load(RepoFixtures.Path("text", "llama.onnx"));
+
+    private static BatchSet Text(OnnxModel model, string file, int windows) =>
+        ModelData.Load(model, new DataSource(Text: RepoFixtures.Path("text", file)) { WindowLength = 64 }).Batches(4, new DataSelection(Limit: windows));
+
+    /// <summary>The trained Llama fixture with every matrix rounded to bfloat16: stored in float32, and stored in bfloat16 behind Casts.</summary>
+    private static (OnnxModel Wide, OnnxModel Narrow) Twins()
+    {
+        var wide = Llama.Clone();
+        var narrow = Llama.Clone();
+        foreach (var t in Llama.Proto.Graph.Initializer.Where(t => t.Dims.Count >= 2 && t.DataType == (int)OnnxDataType.Float).ToList())
+        {
+            var stored = OnnxTensors.FromArray(t.Name + ".bfloat16", Llama.Tensor(t).ToArray<float>(), [.. t.Dims], OnnxDataType.BFloat16);
+            wide.Graph.ReplaceInitializer(OnnxTensors.FromArray(t.Name, OnnxTensor.Of(stored).ToArray<float>(), [.. t.Dims], OnnxDataType.Float));
+            narrow.Graph.RemoveInitializer(t.Name);
+            narrow.Graph.AddInitializer(stored);
+            narrow.Proto.Graph.Node.Insert(0, new NodeProto
+            {
+                OpType = "Cast", Name = t.Name + "/widen", Input = { stored.Name }, Output = { t.Name },
+                Attribute = { OnnxAttributes.Int("to", (long)OnnxDataType.Float) },
+            });
+            narrow.Graph.Invalidate();
+        }
+        narrow.Validate();
+        return (wide, narrow);
+    }
+
+    private static (double Kl, double MaxDiff) Compare(OnnxModel a, OnnxModel b, BatchSet data)
+    {
+        using var sa = TappedSession.Create(a, []);
+        using var sb = TappedSession.Create(b, []);
+        double kl = 0, max = 0;
+        long rows = 0;
+        foreach (var batch in data)
+        {
+            var (p, q) = (sa.Run(batch)["logits"], sb.Run(batch)["logits"]);
+            int v = p.Shape[^1];
+            var (pf, qf) = (p.AsFloats(), q.AsFloats());
+            for (int r = 0; r < pf.Length / v; r++, rows++) kl += EvalTestModels.Kl(pf.AsSpan(r * v, v), qf.AsSpan(r * v, v));
+            for (int i = 0; i < pf.Length; i++) max = Math.Max(max, Math.Abs(pf[i] - qf[i]));
+        }
+        return (kl / rows, max);
+    }
+
+    private static IEnumerable<TensorProto> Matrices(OnnxModel model) => model.Proto.Graph.Initializer.Where(t => t.Dims.Count >= 2);
+
+    [Fact]
+    public void TheNarrowTwinHalvesTheBytesAndRunsAsTheWideOne()
+    {
+        var (wide, narrow) = Twins();
+        long wideBytes = OnnxModelSummary.Of(wide).InitializerBytes, narrowBytes = OnnxModelSummary.Of(narrow).InitializerBytes;
+        Assert.InRange(narrowBytes, 0.45 * wideBytes, 0.55 * wideBytes);
+        // ONNX Runtime folds each Cast when it loads the model: the same float32 weights, the same logits.
+        var (_, maxDiff) = Compare(wide, narrow, Text(Llama, "heldout-excerpt.txt", 4));
+        Assert.Equal(0, maxDiff);
+    }
+
+    public static TheoryData<string> Methods => ["whitened-svd", "svd", "id", "slice"];
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void MethodsKeepTheStorageAndGiveTheFloat32TwinsResult(string method)
+    {
+        var (wide, narrow) = Twins();
+        var calibration = Text(Llama, "calib-excerpt.txt", 8);
+        ICompressionMethod Method() => method switch
+        {
+            "whitened-svd" => new WhitenedSvd(),
+            "svd" => new PlainSvd(),
+            "id" => new InterpolativePruning(),
+            _ => new StreamSlicing(),
+        };
+        CompressionBudget[] budget = [CompressionBudget.KeepParameters(0.7) with { Scope = BudgetScope.Model }];
+        var fromWide = Assert.Single(Method().Compress(new CompressionJob(wide, calibration), budget));
+        var fromNarrow = Assert.Single(Method().Compress(new CompressionJob(narrow, calibration), budget));
+
+        // The same decisions, every matrix still (or newly) stored in bfloat16 behind a Cast, about half the bytes.
+        Assert.Equal(fromWide.Report.After.Parameters, fromNarrow.Report.After.Parameters);
+        var graph = fromNarrow.Model.Graph;
+        Assert.All(Matrices(fromNarrow.Model), t =>
+        {
+            Assert.Equal((int)OnnxDataType.BFloat16, t.DataType);
+            Assert.Equal("Cast", Assert.Single(graph.Consumers(t.Name)).OpType);
+        });
+        // rewritten (new, or of a new shape), not only kept
+        int rewritten = Matrices(fromNarrow.Model).Count(t => !narrow.Graph.TryGetInitializer(t.Name, out var old) || !old.Shape.SequenceEqual(t.Dims));
+        Assert.True(rewritten > 0, $"{method}: no matrix was rewritten");
+        Assert.InRange(fromNarrow.Report.After.StoredBytes, 0.4 * fromWide.Report.After.StoredBytes, 0.6 * fromWide.Report.After.StoredBytes);
+        // What differs is the rounding of the new weights to bfloat16: far below what the compression itself changes.
+        var heldOut = Text(Llama, "heldout-excerpt.txt", 6);
+        var (twins, _) = Compare(fromWide.Model, fromNarrow.Model, heldOut);
+        var (compression, _) = Compare(wide, fromWide.Model, heldOut);
+        Assert.True(twins < 0.05 * compression, $"{method}: KL between the twins' results {twins:G3}, of the compression {compression:G3}");
+    }
+}
