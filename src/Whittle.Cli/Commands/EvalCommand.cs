@@ -54,7 +54,7 @@ internal static class EvalCommand
         var execution = new Option<string>("--execution")
         {
             Description = "whole (one ONNX Runtime session per model), segments (one transformer block or residual stretch at a time: bounded memory, no latency) "
-                + "or auto (segments when the two models' weights together exceed 2 GiB).",
+                + "or auto (segments when the two models' weights together exceed 2 GiB in float32, as ONNX Runtime holds them).",
             DefaultValueFactory = _ => "auto",
         };
         execution.AcceptOnlyFromAmong("auto", "whole", "segments");

@@ -199,8 +199,22 @@ public static class Evaluator
     {
         ModelExecution.Whole => false,
         ModelExecution.Segments => true,
-        _ => OnnxModelSummary.Of(model).InitializerBytes + (reference is null ? 0 : OnnxModelSummary.Of(reference).InitializerBytes) > options.WholeModelLimitBytes,
+        _ => RuntimeWeightBytes(model) + (reference is null ? 0 : RuntimeWeightBytes(reference)) > options.WholeModelLimitBytes,
     };
+
+    /// <summary>
+    /// The bytes of weights ONNX Runtime holds for <paramref name="model"/>: the stored bytes, 16-bit matrices behind a Cast to
+    /// float counted in float32 (ORT folds the Cast when it loads the model).
+    /// </summary>
+    private static long RuntimeWeightBytes(OnnxModel model)
+    {
+        long widened = 0;
+        foreach (var t in model.Proto.Graph.Initializer)
+            if (t.DataType is (int)OnnxDataType.Float16 or (int)OnnxDataType.BFloat16
+                && model.Graph.Consumers(t.Name) is [{ OpType: "Cast" }])
+                widened += model.Tensor(t).ByteLength;
+        return OnnxModelSummary.Of(model).InitializerBytes + widened;
+    }
 
     /// <summary>A whole-model runner, or (with a stream context) the model's outputs computed segment by segment.</summary>
     private static IBatchOutputs Outputs(OnnxModel model, string which, BatchSet data, StreamContext? context, EvaluationOptions options,

@@ -68,6 +68,20 @@ public class SegmentedEvaluationTests
     }
 
     [Fact]
+    public void SixteenBitModel_BlockByBlockMatchesTheWholeModel_AndAutoCountsItsWeightsInFloat32()
+    {
+        var (wide, narrow) = Methods.SixteenBitStorageTests.Twins(OnnxModel.Load(RepoFixtures.Path("text", "llama.onnx")));
+        var data = ModelData.Load(narrow, new DataSource(Text: RepoFixtures.Path("text", "heldout-excerpt.txt")) { WindowLength = 64 }).Batches(4, new DataSelection(Limit: 8));
+        AssertSameFigures(narrow, Perturbed(wide), data, expectedSegmentsAtLeast: 3);
+        // Under a limit between its stored bytes and the float32 bytes ONNX Runtime holds for it, auto runs it block by block.
+        long stored = OnnxModelSummary.Of(narrow).InitializerBytes;
+        Assert.True(OnnxModelSummary.Of(wide).InitializerBytes > 1.8 * stored);
+        var report = Evaluator.Evaluate(narrow, null, data, Options with { WholeModelLimitBytes = (long)(1.5 * stored) });
+        Assert.Contains(report.Warnings, w => w.Contains("segment by segment"));
+        Assert.DoesNotContain(Evaluator.Evaluate(narrow, null, data, Options with { WholeModelLimitBytes = 3 * stored }).Warnings, w => w.Contains("segment by segment"));
+    }
+
+    [Fact]
     public void ResidualCnn_StretchByStretchMatchesTheWholeModel()
     {
         var model = OnnxModel.Load(RepoFixtures.Path("fashion-mnist", "resnet.onnx"));

@@ -21,13 +21,16 @@ public class SixteenBitStorageTests
         ModelData.Load(model, new DataSource(Text: RepoFixtures.Path("text", file)) { WindowLength = 64 }).Batches(4, new DataSelection(Limit: windows));
 
     /// <summary>The trained Llama fixture with every matrix rounded to bfloat16: stored in float32, and stored in bfloat16 behind Casts.</summary>
-    private static (OnnxModel Wide, OnnxModel Narrow) Twins()
+    private static (OnnxModel Wide, OnnxModel Narrow) Twins() => Twins(Llama);
+
+    /// <summary><paramref name="model"/> with every float matrix rounded to bfloat16: stored in float32, and stored in bfloat16 behind Casts.</summary>
+    internal static (OnnxModel Wide, OnnxModel Narrow) Twins(OnnxModel model)
     {
-        var wide = Llama.Clone();
-        var narrow = Llama.Clone();
-        foreach (var t in Llama.Proto.Graph.Initializer.Where(t => t.Dims.Count >= 2 && t.DataType == (int)OnnxDataType.Float).ToList())
+        var wide = model.Clone();
+        var narrow = model.Clone();
+        foreach (var t in model.Proto.Graph.Initializer.Where(t => t.Dims.Count >= 2 && t.DataType == (int)OnnxDataType.Float).ToList())
         {
-            var stored = OnnxTensors.FromArray(t.Name + ".bfloat16", Llama.Tensor(t).ToArray<float>(), [.. t.Dims], OnnxDataType.BFloat16);
+            var stored = OnnxTensors.FromArray(t.Name + ".bfloat16", model.Tensor(t).ToArray<float>(), [.. t.Dims], OnnxDataType.BFloat16);
             wide.Graph.ReplaceInitializer(OnnxTensors.FromArray(t.Name, OnnxTensor.Of(stored).ToArray<float>(), [.. t.Dims], OnnxDataType.Float));
             narrow.Graph.RemoveInitializer(t.Name);
             narrow.Graph.AddInitializer(stored);
