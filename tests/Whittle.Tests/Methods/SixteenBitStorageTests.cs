@@ -1,10 +1,7 @@
 using Whittle.Compression;
-using Whittle.Data;
 using Whittle.Methods;
 using Whittle.Onnx;
 using Whittle.Onnx.Proto;
-using Whittle.Runtime;
-using Whittle.Tests.Evaluation;
 using Whittle.Tests.Fixtures;
 
 namespace Whittle.Tests.Methods;
@@ -16,9 +13,6 @@ namespace Whittle.Tests.Methods;
 public class SixteenBitStorageTests
 {
     private static readonly OnnxModel Llama = OnnxModel.Load(RepoFixtures.Path("text", "llama.onnx"));
-
-    private static BatchSet Text(OnnxModel model, string file, int windows) =>
-        ModelData.Load(model, new DataSource(Text: RepoFixtures.Path("text", file)) { WindowLength = 64 }).Batches(4, new DataSelection(Limit: windows));
 
     /// <summary>The trained Llama fixture with every matrix rounded to bfloat16: stored in float32, and stored in bfloat16 behind Casts.</summary>
     private static (OnnxModel Wide, OnnxModel Narrow) Twins() => Twins(Llama);
@@ -45,23 +39,6 @@ public class SixteenBitStorageTests
         return (wide, narrow);
     }
 
-    private static (double Kl, double MaxDiff) Compare(OnnxModel a, OnnxModel b, BatchSet data)
-    {
-        using var sa = TappedSession.Create(a, []);
-        using var sb = TappedSession.Create(b, []);
-        double kl = 0, max = 0;
-        long rows = 0;
-        foreach (var batch in data)
-        {
-            var (p, q) = (sa.Run(batch)["logits"], sb.Run(batch)["logits"]);
-            int v = p.Shape[^1];
-            var (pf, qf) = (p.AsFloats(), q.AsFloats());
-            for (int r = 0; r < pf.Length / v; r++, rows++) kl += EvalTestModels.Kl(pf.AsSpan(r * v, v), qf.AsSpan(r * v, v));
-            for (int i = 0; i < pf.Length; i++) max = Math.Max(max, Math.Abs(pf[i] - qf[i]));
-        }
-        return (kl / rows, max);
-    }
-
     private static IEnumerable<TensorProto> Matrices(OnnxModel model) => model.Proto.Graph.Initializer.Where(t => t.Dims.Count >= 2);
 
     [Fact]
@@ -71,7 +48,7 @@ public class SixteenBitStorageTests
         long wideBytes = OnnxModelSummary.Of(wide).InitializerBytes, narrowBytes = OnnxModelSummary.Of(narrow).InitializerBytes;
         Assert.InRange(narrowBytes, 0.45 * wideBytes, 0.55 * wideBytes);
         // ONNX Runtime folds each Cast when it loads the model: the same float32 weights, the same logits.
-        var (_, maxDiff) = Compare(wide, narrow, Text(Llama, "heldout-excerpt.txt", 4));
+        var (_, maxDiff) = StreamSlicingTests.Compare(wide, narrow, StreamSlicingTests.Text(Llama, "heldout-excerpt.txt", 4));
         Assert.Equal(0, maxDiff);
     }
 
@@ -82,7 +59,7 @@ public class SixteenBitStorageTests
     public void MethodsKeepTheStorageAndGiveTheFloat32TwinsResult(string method)
     {
         var (wide, narrow) = Twins();
-        var calibration = Text(Llama, "calib-excerpt.txt", 8);
+        var calibration = StreamSlicingTests.Text(Llama, "calib-excerpt.txt", 8);
         ICompressionMethod Method() => method switch
         {
             "whitened-svd" => new WhitenedSvd(),
@@ -107,9 +84,9 @@ public class SixteenBitStorageTests
         Assert.True(rewritten > 0, $"{method}: no matrix was rewritten");
         Assert.InRange(fromNarrow.Report.After.StoredBytes, 0.4 * fromWide.Report.After.StoredBytes, 0.6 * fromWide.Report.After.StoredBytes);
         // What differs is the rounding of the new weights to bfloat16: far below what the compression itself changes.
-        var heldOut = Text(Llama, "heldout-excerpt.txt", 6);
-        var (twins, _) = Compare(fromWide.Model, fromNarrow.Model, heldOut);
-        var (compression, _) = Compare(wide, fromWide.Model, heldOut);
+        var heldOut = StreamSlicingTests.Text(Llama, "heldout-excerpt.txt", 6);
+        var (twins, _) = StreamSlicingTests.Compare(fromWide.Model, fromNarrow.Model, heldOut);
+        var (compression, _) = StreamSlicingTests.Compare(wide, fromWide.Model, heldOut);
         Assert.True(twins < 0.05 * compression, $"{method}: KL between the twins' results {twins:G3}, of the compression {compression:G3}");
     }
 }

@@ -15,11 +15,11 @@ public class StreamSlicingTests
 {
     private static readonly OnnxModel Llama = OnnxModel.Load(RepoFixtures.Path("text", "llama.onnx"));
 
-    private static BatchSet Text(OnnxModel model, string file, int windows) =>
+    internal static BatchSet Text(OnnxModel model, string file, int windows) =>
         ModelData.Load(model, new DataSource(Text: RepoFixtures.Path("text", file)) { WindowLength = 64 }).Batches(4, new DataSelection(Limit: windows));
 
     /// <summary>Mean KL(original ‖ model) per position and the largest logit difference, from ORT's logits.</summary>
-    private static (double Kl, double MaxDiff) Compare(OnnxModel original, OnnxModel model, BatchSet data)
+    internal static (double Kl, double MaxDiff) Compare(OnnxModel original, OnnxModel model, BatchSet data)
     {
         using var a = TappedSession.Create(original, []);
         using var b = TappedSession.Create(model, []);
