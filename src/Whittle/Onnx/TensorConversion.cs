@@ -24,6 +24,22 @@ internal static class TensorConversion
             MemoryMarshal.Cast<byte, double>(src).CopyTo(MemoryMarshal.Cast<T, double>(dst));
             return;
         }
+        if (typeof(T) == typeof(float) && type is OnnxDataType.BFloat16 or OnnxDataType.Float16 && BitConverter.IsLittleEndian)
+        {
+            // 16-bit weights (a 7 B model's every matrix): a tight loop, not a switch per element.
+            var to = MemoryMarshal.Cast<T, float>(dst);
+            if (type == OnnxDataType.BFloat16)
+            {
+                var bits = MemoryMarshal.Cast<byte, ushort>(src);
+                for (int i = 0; i < to.Length; i++) to[i] = BFloat16ToSingle(bits[i]);
+            }
+            else
+            {
+                var halves = MemoryMarshal.Cast<byte, Half>(src);
+                for (int i = 0; i < to.Length; i++) to[i] = (float)halves[i];
+            }
+            return;
+        }
         for (int i = 0; i < dst.Length; i++)
             dst[i] = T.CreateTruncating(Read(type, src, i));
     }
@@ -39,6 +55,21 @@ internal static class TensorConversion
         if (typeof(T) == typeof(double) && type == OnnxDataType.Double)
         {
             MemoryMarshal.Cast<T, byte>(src).CopyTo(dst);
+            return;
+        }
+        if (typeof(T) == typeof(float) && type is OnnxDataType.BFloat16 or OnnxDataType.Float16 && BitConverter.IsLittleEndian)
+        {
+            var from = MemoryMarshal.Cast<T, float>(src);
+            if (type == OnnxDataType.BFloat16)
+            {
+                var bits = MemoryMarshal.Cast<byte, ushort>(dst);
+                for (int i = 0; i < from.Length; i++) bits[i] = SingleToBFloat16(from[i]);
+            }
+            else
+            {
+                var halves = MemoryMarshal.Cast<byte, Half>(dst);
+                for (int i = 0; i < from.Length; i++) halves[i] = (Half)from[i];
+            }
             return;
         }
         for (int i = 0; i < src.Length; i++)
