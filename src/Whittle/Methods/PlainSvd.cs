@@ -26,5 +26,5 @@ public sealed class PlainSvd : LowRankBaseline
     protected override LowRankFactors<double> Factorize(Matrix<double> w, GramMatrix? inputs, int rank) => LowRank.Svd<double>(w, rank);
 
     /// <inheritdoc/>
-    protected override double[] Spectrum(Matrix<double> w, GramMatrix? inputs) => Svd.SingularValues<double>(w);
+    protected override double[] Spectrum(Matrix<double> w, GramMatrix? inputs) => GramSvd.SingularValues<double>(w);
 }
