@@ -211,7 +211,7 @@ public static class Evaluator
         long widened = 0;
         foreach (var t in model.Proto.Graph.Initializer)
             if (t.DataType is (int)OnnxDataType.Float16 or (int)OnnxDataType.BFloat16
-                && model.Graph.Consumers(t.Name) is [{ OpType: "Cast" }])
+                && model.Graph.Consumers(t.Name) is [{ OpType: "Cast" } cast] && GraphQuery.StoredInitializer(model.Graph, cast.Output[0]) == t.Name)
                 widened += model.Tensor(t).ByteLength;
         return OnnxModelSummary.Of(model).InitializerBytes + widened;
     }
