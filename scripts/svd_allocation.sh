@@ -18,6 +18,8 @@ flags() {
     uniform) echo "--allocation uniform" ;;
     global) echo "--allocation global" ;;
     global-align1) echo "--allocation global --align 1" ;;
+    sensitivity) echo "--allocation sensitivity" ;;
+    auto) echo "--allocation auto" ;;
   esac
 }
 for model in $MODELS; do

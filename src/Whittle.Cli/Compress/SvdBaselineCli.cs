@@ -41,11 +41,12 @@ internal sealed class SvdBaselineCli : IMethodCli
     {
         var o = new Option<string>("--allocation")
         {
-            Description = "Ranks of a --keep-params budget: global (the ranks minimizing Σ ‖error‖²/‖matrix‖ over the layers for the budget — for "
-                + "whitened-svd, each layer's squared output error on the calibration data over its output's norm) or uniform (every layer keeps the same fraction of its weights).",
-            DefaultValueFactory = _ => "global",
+            Description = "Ranks of a --keep-params budget: auto (sensitivity for a classifier or language model whose measurements take at most ~5e12 multiply-adds, else global), global (the ranks minimizing Σ ‖error‖²/‖matrix‖ over the layers for the budget — for "
+                + "whitened-svd, each layer's squared output error on the calibration data over its output's norm), uniform (every layer keeps the same fraction of its weights) "
+                + "or sensitivity (the global rule on each layer's measured effect: KL to the original with that layer alone truncated at 4 ranks — one calibration pass per layer and rank, for small models).",
+            DefaultValueFactory = _ => "auto",
         };
-        o.AcceptOnlyFromAmong("global", "uniform");
+        o.AcceptOnlyFromAmong("auto", "global", "uniform", "sensitivity");
         return o;
     }
 
@@ -56,7 +57,13 @@ internal sealed class SvdBaselineCli : IMethodCli
         {
             MeasureOutputError = !parse.GetValue(_noOutputError),
             IncludeOutputLayer = parse.GetValue(_outputLayer),
-            Allocation = parse.GetValue(_allocation) == "uniform" ? RankAllocation.Uniform : RankAllocation.Global,
+            Allocation = parse.GetValue(_allocation) switch
+            {
+                "uniform" => RankAllocation.Uniform,
+                "sensitivity" => RankAllocation.Sensitivity,
+                "global" => RankAllocation.Global,
+                _ => RankAllocation.Auto,
+            },
             Align = MethodCatalog.AlignOf(parse, HardwareAlignment.Default),
         };
         double alpha = parse.GetValue(_alpha);

@@ -10,10 +10,12 @@
 //   3. Decomposition, once per site at its largest parameter-saving rank r_max = ⌈mn/(m + n)⌉ − 1; every budget's
 //      rank-c factors are prefixes of these (the c leading columns of L and rows of R).
 //   4. Ranks per budget:
-//        --keep-params F   global (default; RankAllocation.cs): the ranks minimizing Σ_i ‖E_i‖²/‖M_i‖, E_i the truncation
+//        --keep-params F   global (RankAllocation.cs): the ranks minimizing Σ_i ‖E_i‖²/‖M_i‖, E_i the truncation
 //                          error of the matrix M_i site i decomposes, for the budget — one threshold on each singular
 //                          direction's gain σ²/‖M‖ per parameter, from every site's spectrum on the original (a survey of the segments when
 //                          the decomposition reads the inputs), ranks rounded up to the alignment;
+//                          sensitivity: the same threshold on each direction's measured gain in KL to the original (each site
+//                          alone truncated at 4 ranks); auto (default): sensitivity where those passes are cheap, else global;
 //                          uniform (RankAllocation.Uniform): one ratio ρ for every site, c = clamp(⌊ρ·mn/(m + n)⌋, 1, r_max),
 //                          i.e. each site keeps the fraction ρ of its weight parameters (rounded down to a whole rank); ρ is
 //                          the largest ratio (bisection) for which the whole model keeps at most F of its parameters —
@@ -56,8 +58,11 @@ public sealed record LowRankBaselineOptions
     /// </summary>
     public bool IncludeOutputLayer { get; init; }
 
-    /// <summary>How keep-parameters budgets set each layer's rank; default <see cref="RankAllocation.Global"/> (one tolerance on every layer's relative truncation error).</summary>
-    public RankAllocation Allocation { get; init; } = RankAllocation.Global;
+    /// <summary>
+    /// How keep-parameters budgets set each layer's rank; default <see cref="RankAllocation.Auto"/>: measured sensitivities where
+    /// they are cheap, else the global rule on each layer's truncation error.
+    /// </summary>
+    public RankAllocation Allocation { get; init; } = RankAllocation.Auto;
 
     /// <summary>
     /// Ranks of global and tolerance budgets are multiples of this (rounded up, so the error rule still holds; layers whose
@@ -93,7 +98,7 @@ public sealed record LowRankBaselineDetails(string Decomposition, string Rule, d
     /// <summary>The tolerance ε every site's rank meets (tolerance budgets); null for keep-parameters budgets.</summary>
     public double? Tolerance { get; init; }
 
-    /// <summary>A global allocation's threshold λ on each direction's gain σ²/‖M‖_F per parameter (<see cref="RankAllocation.Global"/>); null otherwise.</summary>
+    /// <summary>A global allocation's threshold λ on each direction's gain per parameter (σ²/‖M‖_F, or the measured loss with <see cref="RankAllocation.Sensitivity"/>); null otherwise.</summary>
     public double? Threshold { get; init; }
 
     /// <summary>Ranks are multiples of this where the layer allows (1: any rank).</summary>
@@ -168,10 +173,13 @@ public abstract class LowRankBaseline : ICompressionMethod
         var timed = budgets.Select((b, i) => (Budget: b, Index: i)).Where(p => p.Budget.Kind == BudgetKind.KeepLatency).ToList();
         var plans = new Allocated?[budgets.Count];
         var warnings = new List<string>();
-        if (timed.Count > 0 || keeps.Count > 0 && Options.Allocation == RankAllocation.Global)
+        bool measured = false;
+        if (timed.Count > 0 || keeps.Count > 0 && Options.Allocation != RankAllocation.Uniform)
         {
-            var spectra = Spectra(run, sites, calibrate: NeedsInputs);
-            if (Options.Allocation == RankAllocation.Global)
+            measured = Measured(run, sites.Count);
+            var (spectra, factors) = Spectra(run, sites, calibrate: NeedsInputs, keepFactors: measured);
+            if (measured) spectra = Weigh(run, sites, spectra, factors!, warnings);
+            if (Options.Allocation != RankAllocation.Uniform)
                 foreach (var (b, i) in keeps)
                 {
                     var (lambda, ranks) = GlobalRankAllocation.Ranks(spectra, b.Scope == BudgetScope.Model ? run.OriginalCost.Parameters : compressible, b.Value, Options.Align, Name);
@@ -236,7 +244,9 @@ public abstract class LowRankBaseline : ICompressionMethod
             string rule = plan switch
             {
                 { Ratio: { } rho } => $"uniform ratio ρ = {rho.ToString("F4", CultureInfo.InvariantCulture)} of each site's weight parameters, for {budgets[b]}",
-                { Threshold: { } l } => $"global: every singular direction whose gain σ²/‖M‖ per parameter exceeds λ = {l.ToString("G4", CultureInfo.InvariantCulture)}{aligned}, for {budgets[b]}"
+                { Threshold: { } l } => (measured
+                    ? "sensitivity: every singular direction whose measured gain in KL to the original per parameter exceeds λ"
+                    : "global: every singular direction whose gain σ²/‖M‖ per parameter exceeds λ") + $" = {l.ToString("G4", CultureInfo.InvariantCulture)}{aligned}, for {budgets[b]}"
                     + (plan.Latency is { } t ? $" (measured {t.ToString("F3", CultureInfo.InvariantCulture)} of the original's latency)" : ""),
                 _ => $"tolerance ε = {budgets[b].Value.ToString("G4", CultureInfo.InvariantCulture)} on the relative truncation error{aligned}",
             };
@@ -330,16 +340,27 @@ public abstract class LowRankBaseline : ICompressionMethod
         return (int)Math.Clamp(c, 1, max);
     }
 
-    /// <summary>Every site's spectrum on the original: from a survey of the segments when the decomposition reads the inputs, else from the weights.</summary>
-    private List<SpectrumSite> Spectra(CompressionRun run, List<FactorSite> sites, bool calibrate)
+    /// <summary>
+    /// Every site's spectrum on the original: from a survey of the segments when the decomposition reads the inputs, else from
+    /// the weights; with <paramref name="keepFactors"/> also its factors at the largest saving rank (for <see cref="Weigh"/>).
+    /// </summary>
+    private (List<SpectrumSite> Spectra, LowRankFactors<double>[]? Factors) Spectra(CompressionRun run, List<FactorSite> sites, bool calibrate, bool keepFactors = false)
     {
         var spectra = new SpectrumSite?[sites.Count];
+        var factors = keepFactors ? new LowRankFactors<double>[sites.Count] : null;
         void Add(FactorSite site, OnnxModel model, GramMatrix? gram)
         {
             int i = sites.IndexOf(site);
             run.Report(Stages.Decomposition, i, sites.Count, $"{site.Name} (spectrum)");
             var w = SiteInputs.WeightOf(site, model);
-            spectra[i] = new SpectrumSite(site.Rows, site.Cols, run.Time(Stages.Decomposition, () => Spectrum(w, gram)));
+            double[] sigma;
+            if (factors is null) sigma = run.Time(Stages.Decomposition, () => Spectrum(w, gram));
+            else
+            {
+                factors[i] = run.Time(Stages.Decomposition, () => Factorize(w, gram, site.MaxSavingRank));
+                sigma = factors[i].SingularValues;
+            }
+            spectra[i] = new SpectrumSite(site.Rows, site.Cols, sigma);
         }
         if (calibrate)
             run.Survey(run.Original, step =>
@@ -351,7 +372,54 @@ public abstract class LowRankBaseline : ICompressionMethod
             });
         else
             foreach (var site in sites) Add(site, run.Original, null);
-        return [.. spectra.Select((s, i) => s ?? throw new InvalidOperationException($"{Name}: site '{sites[i].Name}' lies in no calibration segment."))];
+        return ([.. spectra.Select((s, i) => s ?? throw new InvalidOperationException($"{Name}: site '{sites[i].Name}' lies in no calibration segment."))], factors);
+    }
+
+    /// <summary>
+    /// Whether ranks come from measured sensitivities: always with <see cref="RankAllocation.Sensitivity"/> (a classifier or
+    /// language model), with <see cref="RankAllocation.Auto"/> when such a model's measurements cost at most <see cref="SensitivityCost.AutoLimit"/>.
+    /// </summary>
+    private bool Measured(CompressionRun run, int sites)
+    {
+        if (Options.Allocation is not (RankAllocation.Sensitivity or RankAllocation.Auto)) return false;
+        Evaluation.ModelTask task;
+        try { task = Evaluation.DetectedTask.Detect(run.Original).Task; }
+        catch (InvalidDataException) when (Options.Allocation == RankAllocation.Auto) { return false; }
+        bool logits = task is Evaluation.ModelTask.Classifier or Evaluation.ModelTask.LanguageModel;
+        if (Options.Allocation == RankAllocation.Sensitivity)
+            return logits ? true : throw new ArgumentException($"{Name} --allocation sensitivity measures KL to the original's output distribution, "
+                + $"and {run.Original.FilePath ?? "the model"} is a {task} model, not a classifier or language model; use --allocation global.");
+        return logits && SensitivityCost.Macs(sites, run.Calibration.Examples, run.OriginalCost.MacsPerExample) <= SensitivityCost.AutoLimit;
+    }
+
+    /// <summary>Relative positions (of the largest saving rank) at which <see cref="Weigh"/> truncates each site alone.</summary>
+    private static readonly double[] SensitivityGrid = [0.125, 0.25, 0.5, 0.75]; // SensitivityCost.GridPoints
+
+    /// <summary>
+    /// The spectra with each site's measured <see cref="LossCurve"/>: the site alone truncated on a copy of the original at
+    /// the grid's ranks (its real rewrite), KL(original ‖ copy) on the calibration data (RankAllocation.cs).
+    /// </summary>
+    private List<SpectrumSite> Weigh(CompressionRun run, List<FactorSite> sites, List<SpectrumSite> spectra, LowRankFactors<double>[] factors, List<string> warnings)
+    {
+        var objective = CalibrationObjective.Create(run, null, warnings, divergence: true);
+        var weighed = new List<SpectrumSite>(sites.Count);
+        for (int i = 0; i < sites.Count; i++)
+        {
+            var site = sites[i];
+            var points = new List<(double, double)>();
+            foreach (int c in SensitivityGrid.Select(f => Math.Clamp((int)Math.Round(f * site.MaxSavingRank), 1, site.MaxSavingRank)).Distinct())
+            {
+                run.CancellationToken.ThrowIfCancellationRequested();
+                run.Report(Stages.Measurement, i, sites.Count, $"{site.Name} alone at rank {c}");
+                var model = run.Original.Clone();
+                var (l, r) = Prefix(factors[i], c);
+                run.Time(Stages.Rewrite, () => site.Replace(model, Narrow(l), Narrow(r)));
+                points.Add((spectra[i].RelativeSquaredError(c), run.Time(Stages.Measurement, () => objective.Measure(model))));
+            }
+            weighed.Add(new SpectrumSite(site.Rows, site.Cols, spectra[i].SingularValues) { Loss = new LossCurve(points) });
+        }
+        run.Report(Stages.Measurement, sites.Count, sites.Count);
+        return weighed;
     }
 
     /// <summary>A tolerance budget's rank: the smallest meeting ε, rounded up to a multiple of <see cref="LowRankBaselineOptions.Align"/>.</summary>

@@ -12,6 +12,12 @@
 //             layer alike, however little its output weighs) and the absolute error (1, the largest layers take
 //             everything); measured on the fixtures and stories260K it beat both, and one tolerance on every layer's
 //             relative error (scripts/svd_allocation.sh, README). SVD-LLM v2 and MoDeGPT allocate in closed form too.
+//   Sensitivity  the global rule on measured losses (ASVD's sensitivity-based rank search, put on the global threshold):
+//             each layer alone is truncated on a copy of the original at a few ranks (⅛, ¼, ½, ¾ of its largest saving
+//             rank) and KL(original ‖ copy) is measured on the calibration data; D_i, the loss as a piecewise-linear
+//             function of the relative squared truncation error e² = Σ_{j≥c} σ_j² / ‖M_i‖² (through 0 at e² = 0, made
+//             non-decreasing), replaces the proxy: direction j gains D_i(e²_j) − D_i(e²_{j+1}). Costs one calibration
+//             pass per layer and grid rank — for small models, where the proxy can misjudge which layers matter.
 //   Aligned   ranks rounded up to multiples of N (HardwareAlignment: the width a CPU GEMM kernel works in); layers whose
 //             saving range is under 4·N take any rank.
 
@@ -32,6 +38,70 @@ public enum RankAllocation
 
     /// <summary>One ratio for every layer: each keeps the same fraction of its weight parameters.</summary>
     Uniform,
+
+    /// <summary>
+    /// The global threshold on each direction's gain per parameter, the gains read from each layer's measured effect on the
+    /// output (KL to the original when the layer alone is truncated at a few ranks) instead of the error proxy.
+    /// </summary>
+    Sensitivity,
+
+    /// <summary>
+    /// <see cref="Sensitivity"/> when its measurements are cheap — a classifier or language model whose sites × 4 calibration
+    /// passes take at most <see cref="SensitivityCost.AutoLimit"/> multiply-adds — else <see cref="Global"/> (the default).
+    /// </summary>
+    Auto,
+}
+
+/// <summary>What the measurements of <see cref="RankAllocation.Sensitivity"/> cost, and the limit <see cref="RankAllocation.Auto"/> applies.</summary>
+internal static class SensitivityCost
+{
+    /// <summary>Multiply-adds of the measurement passes up to which <see cref="RankAllocation.Auto"/> measures: about two minutes on two cores.</summary>
+    public const double AutoLimit = 5e12;
+
+    /// <summary>Truncations measured per site.</summary>
+    public const int GridPoints = 4;
+
+    /// <summary>Multiply-adds of measuring <paramref name="sites"/> sites on <paramref name="examples"/> calibration examples of <paramref name="macsPerExample"/> each.</summary>
+    public static double Macs(int sites, int examples, double macsPerExample) => (double)sites * GridPoints * examples * macsPerExample;
+}
+
+/// <summary>
+/// A layer's measured loss as a function of its relative squared truncation error e²: piecewise linear through (0, 0)
+/// and the measured points, increasing, extended beyond the last point by its last slope.
+/// </summary>
+internal sealed class LossCurve
+{
+    private readonly double[] _e2;
+    private readonly double[] _loss;
+
+    /// <summary>
+    /// The curve through <paramref name="points"/> (e², loss), in any order. Losses are made increasing in e²: every segment's
+    /// slope is at least 10⁻³ of the mean slope (10⁻¹² when nothing was measured), so that a flat stretch — measurement noise,
+    /// or a layer the output ignores — still ranks directions by σ² and its directions still take what a budget leaves.
+    /// </summary>
+    public LossCurve(IEnumerable<(double RelativeSquaredError, double Loss)> points)
+    {
+        var sorted = points.Where(p => p.RelativeSquaredError > 0).OrderBy(p => p.RelativeSquaredError).ToList();
+        _e2 = [0, .. sorted.Select(p => p.RelativeSquaredError)];
+        _loss = [0, .. sorted.Select(p => Math.Max(0, p.Loss))];
+        int n = _e2.Length;
+        double mean = n > 1 ? _loss.Max() / _e2[^1] : 0;
+        double floor = mean > 0 ? 1e-3 * mean : 1e-12;
+        for (int i = 1; i < n; i++) _loss[i] = Math.Max(_loss[i], _loss[i - 1] + floor * (_e2[i] - _e2[i - 1]));
+        _tailSlope = n > 1 ? (_loss[^1] - _loss[^2]) / (_e2[^1] - _e2[^2]) : floor;
+    }
+
+    private readonly double _tailSlope;
+
+    /// <summary>The loss at relative squared error <paramref name="e2"/> ≥ 0.</summary>
+    public double At(double e2)
+    {
+        if (e2 >= _e2[^1]) return _loss[^1] + _tailSlope * (e2 - _e2[^1]);
+        int i = 1;
+        while (_e2[i] < e2) i++;
+        double slope = (_loss[i] - _loss[i - 1]) / (_e2[i] - _e2[i - 1]);
+        return _loss[i - 1] + slope * (e2 - _e2[i - 1]);
+    }
 }
 
 /// <summary>One layer as a rank allocation sees it: its shape and the singular values of the matrix its method decomposes.</summary>
@@ -41,6 +111,10 @@ public enum RankAllocation
 internal sealed record SpectrumSite(int Rows, int Cols, IReadOnlyList<double> SingularValues)
 {
     private readonly double _energy = SingularValues.Sum(s => s * s);
+    private double[]? _gains;
+
+    /// <summary>The layer's measured loss against its relative squared truncation error (<see cref="RankAllocation.Sensitivity"/>); null: the proxy σ²/‖M‖.</summary>
+    public LossCurve? Loss { get; init; }
 
     /// <summary>The largest rank that saves parameters.</summary>
     public int MaxSavingRank => LowRank.MaxSavingRank(Rows, Cols);
@@ -48,9 +122,32 @@ internal sealed record SpectrumSite(int Rows, int Cols, IReadOnlyList<double> Si
     /// <summary>Parameters the layer keeps at <paramref name="rank"/> (null: dense).</summary>
     public long Parameters(int? rank) => rank is { } c ? (long)c * (Rows + Cols) : (long)Rows * Cols;
 
-    /// <summary>σ_j² / ‖M‖_F / (m + n): what direction <paramref name="j"/> (0-based) takes off the allocation's objective, per parameter it costs.</summary>
-    public double GainPerParameter(int j) =>
-        j < SingularValues.Count && _energy > 0 ? SingularValues[j] * SingularValues[j] / Math.Sqrt(_energy) / (Rows + Cols) : 0;
+    /// <summary>The relative squared truncation error at rank <paramref name="rank"/>: Σ_{j≥c} σ_j² / ‖M‖_F².</summary>
+    public double RelativeSquaredError(int rank) => _energy > 0 ? SingularValues.Skip(rank).Sum(s => s * s) / _energy : 0;
+
+    /// <summary>
+    /// What direction <paramref name="j"/> (0-based) takes off the allocation's objective, per parameter it costs: σ_j² / ‖M‖_F / (m + n),
+    /// or with a measured <see cref="Loss"/> D(e²_j) − D(e²_{j+1}) over m + n.
+    /// </summary>
+    public double GainPerParameter(int j)
+    {
+        if (j >= SingularValues.Count || _energy <= 0) return 0;
+        if (Loss is null) return SingularValues[j] * SingularValues[j] / Math.Sqrt(_energy) / (Rows + Cols);
+        if (_gains is null)
+        {
+            // e² after keeping j directions, from the tail sums; the gains are differences of D along them.
+            var gains = new double[SingularValues.Count];
+            double tail = _energy;
+            for (int i = 0; i < gains.Length; i++)
+            {
+                double after = Math.Max(0, tail - SingularValues[i] * SingularValues[i]);
+                gains[i] = Loss.At(tail / _energy) - Loss.At(after / _energy);
+                tail = after;
+            }
+            _gains = gains;
+        }
+        return _gains[j] / (Rows + Cols);
+    }
 }
 
 /// <summary>The global rank allocation (see the file header).</summary>

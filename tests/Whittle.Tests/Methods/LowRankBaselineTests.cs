@@ -106,7 +106,7 @@ public class LowRankBaselineTests(TrainedMlpFixture fixture) : IClassFixture<Tra
     public void GlobalAllocationKeepsTheDirectionsAboveOneThresholdMeetsTheBudgetAndSpendsTheRest(string name)
     {
         double[] keeps = [0.3, 0.5, 0.8];
-        var results = Run(Method(name, new LowRankBaselineOptions { Align = 1 }), Mlp.Model, Mlp.Calibration, [.. keeps.Select(CompressionBudget.KeepParameters)]);
+        var results = Run(Method(name, new LowRankBaselineOptions { Align = 1, Allocation = RankAllocation.Global }), Mlp.Model, Mlp.Calibration, [.. keeps.Select(CompressionBudget.KeepParameters)]);
         var sites = ModelStructure.Analyze(Mlp.Model).LinearSites.Where(s => s.Name != "fc3").ToList();
         var spectra = sites.ToDictionary(s => s.Name, s => Spectrum(name, s));
         long total = Parameters(Mlp.Model), compressible = sites.Sum(s => s.Parameters);
@@ -142,7 +142,7 @@ public class LowRankBaselineTests(TrainedMlpFixture fixture) : IClassFixture<Tra
     [MemberData(nameof(Methods))]
     public void GlobalAllocationsObjectiveIsAtMostUniformsAndWellBelowForWhitenedSvd(string name)
     {
-        var global = new LowRankBaselineOptions { Align = 1 };
+        var global = new LowRankBaselineOptions { Align = 1, Allocation = RankAllocation.Global };
         var uniform = global with { Allocation = RankAllocation.Uniform };
         CompressionBudget[] budgets = [CompressionBudget.KeepParameters(0.4), CompressionBudget.KeepParameters(0.7)];
         var sites = ModelStructure.Analyze(Mlp.Model).LinearSites;
