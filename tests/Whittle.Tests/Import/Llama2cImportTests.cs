@@ -46,12 +46,20 @@ public class Llama2cImportTests(ITestOutputHelper output)
     {
         // The path a user takes: `whittle eval --text` loads text with the tokenizer the importer stored in the model.
         Assert.Equal(TokenizerSource.Llama2cKind, ModelTokenizer.FromModel(Stories.Value).Kind);
-        string file = Path.Combine(Directory.CreateTempSubdirectory("whittle-fox-").FullName, "fox.txt");
-        File.WriteAllText(file, Sentence);
-        var data = Whittle.Data.ModelData.Load(Stories.Value, new Whittle.Data.DataSource(Text: file) { WindowLength = 35 });
-        var report = Whittle.Evaluation.Evaluator.Evaluate(Stories.Value, null, data.Batches(1), new Whittle.Evaluation.EvaluationOptions { LatencyRepeats = 0 });
-        Assert.Equal(34, report.Data.PredictedTokens);
-        Assert.InRange(report.Model.Perplexity!.Value, 4.953633 * 0.99, 4.953633 * 1.01);
+        var folder = Directory.CreateTempSubdirectory("whittle-fox-");
+        try
+        {
+            string file = Path.Combine(folder.FullName, "fox.txt");
+            File.WriteAllText(file, Sentence);
+            var data = Whittle.Data.ModelData.Load(Stories.Value, new Whittle.Data.DataSource(Text: file) { WindowLength = 35 });
+            var report = Whittle.Evaluation.Evaluator.Evaluate(Stories.Value, null, data.Batches(1), new Whittle.Evaluation.EvaluationOptions { LatencyRepeats = 0 });
+            Assert.Equal(34, report.Data.PredictedTokens);
+            Assert.InRange(report.Model.Perplexity!.Value, 4.953633 * 0.99, 4.953633 * 1.01);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
     }
 
     [Fact]
