@@ -392,9 +392,6 @@ public abstract class LowRankBaseline : ICompressionMethod
         return logits && SensitivityCost.Macs(sites, run.Calibration.Examples, run.OriginalCost.MacsPerExample) <= SensitivityCost.AutoLimit;
     }
 
-    /// <summary>Relative positions (of the largest saving rank) at which <see cref="Weigh"/> truncates each site alone.</summary>
-    private static readonly double[] SensitivityGrid = [0.125, 0.25, 0.5, 0.75]; // SensitivityCost.GridPoints
-
     /// <summary>
     /// The spectra with each site's measured <see cref="LossCurve"/>: the site alone truncated on a copy of the original at
     /// the grid's ranks (its real rewrite), KL(original ‖ copy) on the calibration data (RankAllocation.cs).
@@ -407,7 +404,7 @@ public abstract class LowRankBaseline : ICompressionMethod
         {
             var site = sites[i];
             var points = new List<(double, double)>();
-            foreach (int c in SensitivityGrid.Select(f => Math.Clamp((int)Math.Round(f * site.MaxSavingRank), 1, site.MaxSavingRank)).Distinct())
+            foreach (int c in SensitivityCost.Grid.Select(f => Math.Clamp((int)Math.Round(f * site.MaxSavingRank), 1, site.MaxSavingRank)).Distinct())
             {
                 run.CancellationToken.ThrowIfCancellationRequested();
                 run.Report(Stages.Measurement, i, sites.Count, $"{site.Name} alone at rank {c}");

@@ -16,8 +16,9 @@
 //             each layer alone is truncated on a copy of the original at a few ranks (⅛, ¼, ½, ¾ of its largest saving
 //             rank) and KL(original ‖ copy) is measured on the calibration data; D_i, the loss as a piecewise-linear
 //             function of the relative squared truncation error e² = Σ_{j≥c} σ_j² / ‖M_i‖² (through 0 at e² = 0, made
-//             non-decreasing), replaces the proxy: direction j gains D_i(e²_j) − D_i(e²_{j+1}). Costs one calibration
-//             pass per layer and grid rank — for small models, where the proxy can misjudge which layers matter.
+//             rising), replaces the proxy: direction j gains D_i(e²_j) − D_i(e²_{j+1}). Costs one calibration pass per
+//             layer and grid rank — for small models, where the proxy can misjudge which layers matter. Auto measures
+//             when those passes are cheap (SensitivityCost) and uses the proxy otherwise.
 //   Aligned   ranks rounded up to multiples of N (HardwareAlignment: the width a CPU GEMM kernel works in); layers whose
 //             saving range is under 4·N take any rank.
 
@@ -47,22 +48,22 @@ public enum RankAllocation
 
     /// <summary>
     /// <see cref="Sensitivity"/> when its measurements are cheap — a classifier or language model whose sites × 4 calibration
-    /// passes take at most <see cref="SensitivityCost.AutoLimit"/> multiply-adds — else <see cref="Global"/> (the default).
+    /// passes take at most 5·10¹² multiply-adds (about two minutes on two cores) — else <see cref="Global"/> (the default).
     /// </summary>
     Auto,
 }
 
-/// <summary>What the measurements of <see cref="RankAllocation.Sensitivity"/> cost, and the limit <see cref="RankAllocation.Auto"/> applies.</summary>
+/// <summary>Where <see cref="RankAllocation.Sensitivity"/> measures, what that costs, and the limit <see cref="RankAllocation.Auto"/> applies.</summary>
 internal static class SensitivityCost
 {
     /// <summary>Multiply-adds of the measurement passes up to which <see cref="RankAllocation.Auto"/> measures: about two minutes on two cores.</summary>
     public const double AutoLimit = 5e12;
 
-    /// <summary>Truncations measured per site.</summary>
-    public const int GridPoints = 4;
+    /// <summary>The ranks each site is truncated at alone, as fractions of its largest saving rank.</summary>
+    public static IReadOnlyList<double> Grid { get; } = [0.125, 0.25, 0.5, 0.75];
 
     /// <summary>Multiply-adds of measuring <paramref name="sites"/> sites on <paramref name="examples"/> calibration examples of <paramref name="macsPerExample"/> each.</summary>
-    public static double Macs(int sites, int examples, double macsPerExample) => (double)sites * GridPoints * examples * macsPerExample;
+    public static double Macs(int sites, int examples, double macsPerExample) => (double)sites * Grid.Count * examples * macsPerExample;
 }
 
 /// <summary>
