@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/whittle-compare}
 MODELS=${MODELS:-"vgg resnet gpt2 llama stories260K"}
-METHODS=${METHODS:-"id id-sensitivity magnitude whitened-svd whitened-svd-uniform lowrank curing slice"}
+METHODS=${METHODS:-"id id-sensitivity magnitude whitened-svd whitened-svd-global whitened-svd-uniform lowrank curing slice"}
 mkdir -p "$OUT"
 source scripts/fixture_models.sh
 flags() {
@@ -22,6 +22,7 @@ flags() {
                     else echo "--method id --schedule sensitivity --keep-params 0.8,0.6 --budget-scope model"; fi ;;
     whitened-svd) echo "--method whitened-svd --keep-params 0.8,0.6 --budget-scope model" ;;
     slice) if ((image)); then return 1; fi; echo "--method slice --keep-params 0.8,0.6 --budget-scope model --align 1" ;;
+    whitened-svd-global) echo "--method whitened-svd --allocation global --keep-params 0.8,0.6 --budget-scope model" ;;
     whitened-svd-uniform) echo "--method whitened-svd --allocation uniform --keep-params 0.8,0.6 --budget-scope model" ;;
     lowrank) echo "--method lowrank --mode compact" ;;
     curing) if ((image)); then return 1; fi; echo "--method curing --layers 2 --max-rank 16" ;;
