@@ -82,7 +82,8 @@ internal sealed class LossCurve
     /// </summary>
     public LossCurve(IEnumerable<(double RelativeSquaredError, double Loss)> points)
     {
-        var sorted = points.Where(p => p.RelativeSquaredError > 0).OrderBy(p => p.RelativeSquaredError).ToList();
+        // A measurement that is not finite (a truncation that overflowed the output) says nothing the others do not.
+        var sorted = points.Where(p => p.RelativeSquaredError > 0 && double.IsFinite(p.Loss)).OrderBy(p => p.RelativeSquaredError).ToList();
         _e2 = [0, .. sorted.Select(p => p.RelativeSquaredError)];
         _loss = [0, .. sorted.Select(p => Math.Max(0, p.Loss))];
         int n = _e2.Length;

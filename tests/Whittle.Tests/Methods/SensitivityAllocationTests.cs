@@ -30,6 +30,9 @@ public class SensitivityAllocationTests
         // Nothing measurable: still rising, by a negligible amount, so directions keep their order by σ².
         var flat = new LossCurve([(0.3, 0), (0.6, 0)]);
         Assert.True(flat.At(0.6) > flat.At(0.3) && flat.At(0.3) > 0 && flat.At(1) < 1e-11);
+        // A measurement that is not finite is left out.
+        var gap = new LossCurve([(0.2, 0.1), (0.5, double.NaN), (0.8, double.PositiveInfinity)]);
+        Assert.Equal(0.25, gap.At(0.5), 12);
     }
 
     [Fact]
