@@ -76,6 +76,9 @@ public sealed record LowRankBaselineOptions
     /// settings); null (the default) times them with ONNX Runtime on this machine (<c>LatencyProbe</c>).
     /// </summary>
     internal Func<OnnxModel, Data.BatchSet, Runtime.RuntimeOptions, Evaluation.ILatencyProbe>? LatencyProbe { get; init; }
+
+    /// <summary>Multiply-adds of measurement up to which <see cref="RankAllocation.Auto"/> measures (default <see cref="SensitivityCost.AutoLimit"/>).</summary>
+    internal double AutoSensitivityLimit { get; init; } = SensitivityCost.AutoLimit;
 }
 
 /// <summary>What a baseline did to one site (<see cref="SiteReport.Details"/>).</summary>
@@ -389,7 +392,7 @@ public abstract class LowRankBaseline : ICompressionMethod
         if (Options.Allocation == RankAllocation.Sensitivity)
             return logits ? true : throw new ArgumentException($"{Name} --allocation sensitivity measures KL to the original's output distribution, "
                 + $"and {run.Original.FilePath ?? "the model"} is a {task} model, not a classifier or language model; use --allocation global.");
-        return logits && SensitivityCost.Macs(sites, run.Calibration.Examples, run.OriginalCost.MacsPerExample) <= SensitivityCost.AutoLimit;
+        return logits && SensitivityCost.Macs(sites, run.Calibration.Examples, run.OriginalCost.MacsPerExample) <= Options.AutoSensitivityLimit;
     }
 
     /// <summary>

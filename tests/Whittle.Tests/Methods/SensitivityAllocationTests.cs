@@ -109,11 +109,15 @@ public class SensitivityAllocationTests
         static string Rule(CompressionResult r) => Assert.IsType<LowRankBaselineDetails>(r.Report.Details).Rule;
         static int[] Ranks(CompressionResult r) => [.. r.Report.Sites.Select(s => s.NewSize)];
 
-        // A language model of a few hundred thousand parameters: measuring costs well under the limit.
+        // A language model of a few hundred thousand parameters: measuring costs well under the default limit.
         var auto = Run(llama, RankAllocation.Auto);
         Assert.StartsWith("sensitivity:", Rule(auto));
         var global = Run(llama, RankAllocation.Global);
         Assert.NotEqual(Ranks(global), Ranks(auto));
+        // The same model past the cost limit (here 10⁹ multiply-adds, below what its 28 × 4 passes over 4 windows take): the proxy.
+        var pastLimit = Assert.Single(new WhitenedSvd(new LowRankBaselineOptions { AutoSensitivityLimit = 1e9 }).Compress(new CompressionJob(llama, calibration), [budget]));
+        Assert.StartsWith("global:", Rule(pastLimit));
+        Assert.Equal(Ranks(global), Ranks(pastLimit));
 
         // Declared a generic model (no logits to take a KL of): auto keeps the proxy, an explicit request says why it cannot.
         var encoder = llama.Clone();
