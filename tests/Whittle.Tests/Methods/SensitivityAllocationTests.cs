@@ -114,7 +114,7 @@ public class SensitivityAllocationTests
         Assert.StartsWith("sensitivity:", Rule(auto));
         var global = Run(llama, RankAllocation.Global);
         Assert.NotEqual(Ranks(global), Ranks(auto));
-        // The same model past the cost limit (here 10⁹ multiply-adds, below what its 28 × 4 passes over 4 windows take): the proxy.
+        // The same model past the cost limit (here 10⁹ multiply-adds, below what its 42 × 4 passes over 4 windows take): the proxy.
         var pastLimit = Assert.Single(new WhitenedSvd(new LowRankBaselineOptions { AutoSensitivityLimit = 1e9 }).Compress(new CompressionJob(llama, calibration), [budget]));
         Assert.StartsWith("global:", Rule(pastLimit));
         Assert.Equal(Ranks(global), Ranks(pastLimit));
