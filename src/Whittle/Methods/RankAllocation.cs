@@ -116,7 +116,11 @@ internal sealed record SpectrumSite(int Rows, int Cols, IReadOnlyList<double> Si
     private double[]? _gains;
 
     /// <summary>The layer's measured loss against its relative squared truncation error (<see cref="RankAllocation.Sensitivity"/>); null: the proxy σ²/‖M‖.</summary>
-    public LossCurve? Loss { get; init; }
+    public LossCurve? Loss
+    {
+        get;
+        init { field = value; _gains = null; } // a `with` copy must not keep the gains of another curve
+    }
 
     /// <summary>The largest rank that saves parameters.</summary>
     public int MaxSavingRank => LowRank.MaxSavingRank(Rows, Cols);
